@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds llama.cpp (cached), builds mloffload,
+# runs the test suite, runs it again under ASan+UBSan, replays the fuzz corpus and fuzzes
+# briefly. FUZZ_SECONDS (default 30) bounds the fuzzing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+LLAMA_ROOT="$(bash scripts/setup-llama.sh | tail -n 1)"
+export MLOFFLOAD_LLAMA_DIR="$LLAMA_ROOT/llama.cpp"
+export MLOFFLOAD_LLAMA_BIN="$LLAMA_ROOT/build/bin"
+
+echo "== banned calls" >&2
+if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c'; then
+    echo "banned calls found (use snprintf, length-checked copies, strtol)" >&2
+    exit 1
+fi
+
+echo "== build and test (release with debug info)" >&2
+bash scripts/build.sh
+ctest --test-dir build --no-tests=error --output-on-failure -j2
+
+echo "== build and test (ASan + UBSan)" >&2
+BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DMLO_SANITIZE=ON
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --no-tests=error --output-on-failure -j2
+
+echo "== fuzz: replay the corpus, then fuzz ${FUZZ_SECONDS:-30} s" >&2
+bash fuzz/run.sh "${FUZZ_SECONDS:-30}"

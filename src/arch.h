@@ -1,0 +1,46 @@
+/*
+ * arch: the hyperparameters of a model, read from GGUF metadata the way llama.cpp reads
+ * them (keys prefixed by general.architecture; per-layer values given as scalars or as
+ * arrays; sliding-window layout from the file or from llama.cpp's per-architecture
+ * default), plus the labels people look for: parameters, quantization, size class.
+ */
+#ifndef MLO_ARCH_H
+#define MLO_ARCH_H
+
+#include <stdint.h>
+
+#include "gguf.h"
+
+#define ARCH_MAX_LAYERS 4096
+
+struct arch_info {
+	char arch[64];
+	char name[128];
+	char size_label[32];
+	char quant[32];             /* "Q4_K_M" from general.file_type, else the dominant type */
+	uint32_t n_layer;
+	uint32_t n_embd;
+	uint32_t n_vocab;
+	uint64_t n_ctx_train;
+	uint32_t n_expert, n_expert_used;
+	uint32_t n_ff_exp;          /* width of one expert's FFN */
+	uint32_t n_swa;             /* sliding window in tokens; 0 when none */
+	uint64_t n_params;          /* elements of all tensors */
+	uint64_t model_bytes;       /* bytes of all tensors */
+	/* per layer; arrays of n_layer, heap, freed by arch_free */
+	uint32_t *n_head, *n_head_kv, *n_ff;
+	uint32_t *n_embd_k_gqa, *n_embd_v_gqa; /* K and V widths per cell */
+	uint8_t *is_swa;
+	uint8_t *has_kv;            /* layer keeps a KV cache (attention layer) */
+};
+
+/* Fills info from g. Returns 0, or -1 with a message in err when the metadata a plan
+ * needs is missing or out of range. */
+int arch_read(const struct gguf *g, struct arch_info *info, char *err, size_t errlen);
+void arch_free(struct arch_info *info);
+/* Human label of llama.cpp's general.file_type (LLAMA_FTYPE_*), or NULL. */
+const char *arch_ftype_name(int64_t ftype);
+/* Layer index of a tensor name "blk.N.*", or -1. */
+int arch_tensor_layer(const char *name);
+
+#endif

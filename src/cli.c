@@ -1,0 +1,350 @@
+/*
+ * cli: the mloffload command. `inspect` and `plan` read a GGUF header and answer from it
+ * alone; `gen` writes models (cli_gen.c). Tables for people, --json for scripts.
+ */
+#include "arch.h"
+#include "cli.h"
+#include "estimate.h"
+#include "gguf.h"
+#include "plan.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: mloffload inspect FILE [--json]\n"
+	    "       mloffload plan FILE --vram SIZE [--ctx N] [--cache-type T] [--cpu PATTERN]...\n"
+	    "                 [--offload auto|gpu|cpu] [--rpc HOST:PORT] [--nkvo] [--no-repack]\n"
+	    "                 [--flash-attn auto|on|off] [--ngl N [--n-cpu-moe N]] [--json]\n"
+	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
+	    "       mloffload --version\n");
+}
+
+static int json_print(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (s == NULL)
+		return 1;
+	puts(s);
+	free(s);
+	return 0;
+}
+
+static const char *fmt(uint64_t b, char *buf, size_t len)
+{
+	return util_fmt_size(b, buf, len);
+}
+
+static void params_label(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 1000000000ull)
+		snprintf(buf, len, "%.2fB", (double)n / 1e9);
+	else
+		snprintf(buf, len, "%.1fM", (double)n / 1e6);
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	const char *path = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (path == NULL && argv[i][0] != '-')
+			path = argv[i];
+		else
+			return usage(stderr), 2;
+	}
+	if (path == NULL)
+		return usage(stderr), 2;
+	char err[GGUF_ERR_LEN + 4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	if (g == NULL) {
+		fprintf(stderr, "mloffload: %s\n", err);
+		return 1;
+	}
+	struct arch_info a;
+	if (arch_read(g, &a, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s: %s\n", path, err);
+		gguf_close(g);
+		return 1;
+	}
+	/* tensor summary: bytes and count per ggml type */
+	uint64_t by_type[64] = { 0 }, cnt[64] = { 0 };
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		uint32_t t = g->tensors[i].type < 64 ? g->tensors[i].type : 0;
+		by_type[t] += g->tensors[i].size;
+		cnt[t]++;
+	}
+	char pl[32], b1[32];
+	params_label(a.n_params, pl, sizeof pl);
+	int rc;
+	if (json) {
+		json_t *j = json_object(), *types = json_array();
+		json_object_set_new(j, "path", json_string(path));
+		json_object_set_new(j, "architecture", json_string(a.arch));
+		json_object_set_new(j, "name", json_string(a.name));
+		json_object_set_new(j, "gguf_version", json_integer(g->version));
+		json_object_set_new(j, "parameters", json_integer((json_int_t)a.n_params));
+		json_object_set_new(j, "parameters_label", json_string(pl));
+		json_object_set_new(j, "quantization", json_string(a.quant));
+		json_object_set_new(j, "layers", json_integer(a.n_layer));
+		json_object_set_new(j, "embedding_length", json_integer(a.n_embd));
+		json_object_set_new(j, "vocab_size", json_integer(a.n_vocab));
+		json_object_set_new(j, "context_length", json_integer((json_int_t)a.n_ctx_train));
+		json_object_set_new(j, "experts", json_integer(a.n_expert));
+		json_object_set_new(j, "experts_used", json_integer(a.n_expert_used));
+		json_object_set_new(j, "sliding_window", json_integer(a.n_swa));
+		json_object_set_new(j, "tensors", json_integer((json_int_t)g->n_tensors));
+		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)a.model_bytes));
+		json_object_set_new(j, "file_bytes", json_integer((json_int_t)g->total_file_size));
+		json_object_set_new(j, "split_parts", json_integer(g->n_parts));
+		json_object_set_new(j, "metadata_keys", json_integer((json_int_t)g->n_kv));
+		for (uint32_t t = 0; t < 64; t++) {
+			if (cnt[t] == 0)
+				continue;
+			json_t *o = json_object();
+			json_object_set_new(o, "type", json_string(gguf_ggml_type_name(t)));
+			json_object_set_new(o, "count", json_integer((json_int_t)cnt[t]));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)by_type[t]));
+			json_array_append_new(types, o);
+		}
+		json_object_set_new(j, "tensor_types", types);
+		rc = json_print(j);
+	} else {
+		printf("file           %s (%u part%s, %s)\n", path, g->n_parts, g->n_parts > 1 ?
+		    "s" : "", fmt(g->total_file_size, b1, sizeof b1));
+		printf("architecture   %s\n", a.arch);
+		if (a.name[0])
+			printf("name           %s\n", a.name);
+		printf("parameters     %s\n", pl);
+		printf("quantization   %s\n", a.quant);
+		printf("layers         %u\n", a.n_layer);
+		printf("embedding      %u\n", a.n_embd);
+		printf("heads          %u (KV %u)\n", a.n_head[0], a.n_head_kv[0]);
+		printf("context        %llu\n", (unsigned long long)a.n_ctx_train);
+		printf("vocabulary     %u\n", a.n_vocab);
+		if (a.n_expert)
+			printf("experts        %u (%u used)\n", a.n_expert, a.n_expert_used);
+		if (a.n_swa)
+			printf("sliding window %u\n", a.n_swa);
+		printf("tensors        %llu, %s\n", (unsigned long long)g->n_tensors,
+		    fmt(a.model_bytes, b1, sizeof b1));
+		for (uint32_t t = 0; t < 64; t++)
+			if (cnt[t])
+				printf("  %-8s %5llu  %s\n", gguf_ggml_type_name(t),
+				    (unsigned long long)cnt[t], fmt(by_type[t], b1, sizeof b1));
+		rc = 0;
+	}
+	arch_free(&a);
+	gguf_close(g);
+	return rc;
+}
+
+static json_t *usage_json(const char *name, const struct plan_usage *u)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "model_bytes", json_integer((json_int_t)u->model));
+	json_object_set_new(o, "kv_bytes", json_integer((json_int_t)u->kv));
+	json_object_set_new(o, "compute_bytes", json_integer((json_int_t)u->compute));
+	json_object_set_new(o, "total_bytes", json_integer((json_int_t)u->total));
+	if (u->repack)
+		json_object_set_new(o, "repack_bytes", json_integer((json_int_t)u->repack));
+	return o;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	const char *path = NULL, *rpc = NULL;
+	int json = 0, have_vram = 0;
+	uint64_t vram = 0;
+	struct est_opts eo;
+	struct plan_opts po;
+	est_defaults(&eo);
+	memset(&po, 0, sizeof po);
+	po.ngl = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long long n;
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--nkvo") == 0) {
+			po.no_kv_offload = 1;
+		} else if (strcmp(a, "--no-repack") == 0) {
+			po.no_repack = 1;
+		} else if (strcmp(a, "--vram") == 0 && v) {
+			if (util_parse_size(v, &vram) < 0) {
+				fprintf(stderr, "mloffload: --vram: '%s' is not a size (e.g. 6G, 512M)\n", v);
+				return 2;
+			}
+			have_vram = 1;
+			i++;
+		} else if (strcmp(a, "--ctx") == 0 && v) {
+			if (util_parse_int(v, 0, 1 << 24, &n) < 0) {
+				fprintf(stderr, "mloffload: --ctx: '%s' is not a context size\n", v);
+				return 2;
+			}
+			eo.n_ctx = (uint32_t)n;
+			i++;
+		} else if (strcmp(a, "--cache-type") == 0 && v) {
+			if (est_cache_type(v, &eo.type_k) < 0) {
+				fprintf(stderr, "mloffload: --cache-type: unknown type '%s'\n", v);
+				return 2;
+			}
+			eo.type_v = eo.type_k;
+			i++;
+		} else if (strcmp(a, "--cpu") == 0 && v) {
+			if (po.n_cpu_patterns == PLAN_MAX_PATTERNS) {
+				fprintf(stderr, "mloffload: at most %d --cpu patterns\n", PLAN_MAX_PATTERNS);
+				return 2;
+			}
+			po.cpu_patterns[po.n_cpu_patterns++] = v;
+			i++;
+		} else if (strcmp(a, "--offload") == 0 && v) {
+			if (strcmp(v, "auto") == 0)
+				po.offload = PLAN_AUTO;
+			else if (strcmp(v, "gpu") == 0)
+				po.offload = PLAN_GPU;
+			else if (strcmp(v, "cpu") == 0)
+				po.offload = PLAN_CPU;
+			else {
+				fprintf(stderr, "mloffload: --offload: auto, gpu or cpu\n");
+				return 2;
+			}
+			i++;
+		} else if (strcmp(a, "--flash-attn") == 0 && v) {
+			eo.flash_attn = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? 0 :
+			    strcmp(v, "auto") == 0 ? -1 : -2;
+			if (eo.flash_attn == -2) {
+				fprintf(stderr, "mloffload: --flash-attn: auto, on or off\n");
+				return 2;
+			}
+			i++;
+		} else if ((strcmp(a, "--ngl") == 0 || strcmp(a, "--n-cpu-moe") == 0) && v) {
+			if (util_parse_int(v, 0, ARCH_MAX_LAYERS + 1, &n) < 0) {
+				fprintf(stderr, "mloffload: %s: '%s' is not a layer count\n", a, v);
+				return 2;
+			}
+			if (a[2] == 'n' && a[3] == 'g')
+				po.ngl = (int)n;
+			else
+				po.n_cpu_moe = (int)n;
+			i++;
+		} else if (strcmp(a, "--rpc") == 0 && v) {
+			rpc = v;
+			i++;
+		} else if (path == NULL && a[0] != '-') {
+			path = a;
+		} else {
+			return usage(stderr), 2;
+		}
+	}
+	if (path == NULL || !have_vram) {
+		fprintf(stderr, "mloffload: plan needs a FILE and --vram SIZE\n");
+		return usage(stderr), 2;
+	}
+	char err[GGUF_ERR_LEN + 4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	if (g == NULL) {
+		fprintf(stderr, "mloffload: %s\n", err);
+		return 1;
+	}
+	struct est e;
+	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s: %s\n", path, err);
+		gguf_close(g);
+		return 1;
+	}
+	struct plan_device dev;
+	memset(&dev, 0, sizeof dev);
+	dev.budget = vram;
+	if (rpc != NULL) {
+		snprintf(dev.name, sizeof dev.name, "RPC0[%s]", rpc);
+		snprintf(dev.rpc, sizeof dev.rpc, "%s", rpc);
+	} else {
+		snprintf(dev.name, sizeof dev.name, "GPU0");
+	}
+	struct plan p;
+	int rc = 1;
+	if (plan_make(&e, vram > 0 || rpc ? &dev : NULL, &po, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s\n", err);
+		goto out;
+	}
+	if (json) {
+		json_t *j = json_object(), *args = json_array(), *devs = json_array();
+		for (size_t i = 0; i < p.n_args; i++)
+			json_array_append_new(args, json_string(p.args[i]));
+		json_object_set_new(j, "model", json_string(path));
+		json_object_set_new(j, "fits", json_boolean(p.fits));
+		json_object_set_new(j, "gpu_layers", json_integer(p.ngl));
+		json_object_set_new(j, "layers", json_integer(e.a.n_layer + 1));
+		json_object_set_new(j, "n_cpu_moe", json_integer(p.n_cpu_moe));
+		json_object_set_new(j, "ctx", json_integer(e.n_ctx));
+		json_object_set_new(j, "args", args);
+		json_array_append_new(devs, usage_json(p.dev_name, &p.dev));
+		json_array_append_new(devs, usage_json("CPU", &p.cpu));
+		json_object_set_new(j, "devices", devs);
+		json_object_set_new(j, "budget_bytes", json_integer((json_int_t)vram));
+		if (p.reason[0])
+			json_object_set_new(j, "reason", json_string(p.reason));
+		rc = json_print(j);
+	} else {
+		char b[4][32];
+		printf("%s: %s, %d of %u layers on %s%s\n", path, p.fits ? "fits" : "does not fit",
+		    p.ngl, e.a.n_layer + 1, p.dev_name, p.n_cpu_moe ? " (experts partly on CPU)" : "");
+		printf("%-24s %12s %12s %12s %12s\n", "device", "model", "kv", "compute", "total");
+		const struct plan_usage *u[2] = { &p.dev, &p.cpu };
+		const char *names[2] = { p.dev_name, "CPU" };
+		for (int i = 0; i < 2; i++)
+			printf("%-24s %12s %12s %12s %12s\n", names[i],
+			    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
+			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->total, b[3], 32));
+		if (p.reason[0])
+			printf("%s\n", p.reason);
+		printf("llama-server -m %s", path);
+		for (size_t i = 0; i < p.n_args; i++)
+			printf(" %s", p.args[i]);
+		printf("\n");
+		rc = 0;
+	}
+	if (!p.fits && rc == 0)
+		rc = 3;
+	plan_free(&p);
+out:
+	est_free(&e);
+	gguf_close(g);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "inspect") == 0)
+		return cmd_inspect(argc - 1, argv + 1);
+	if (strcmp(cmd, "plan") == 0)
+		return cmd_plan(argc - 1, argv + 1);
+	if (strcmp(cmd, "gen") == 0)
+		return cli_gen(argc - 1, argv + 1);
+	if (strcmp(cmd, "--version") == 0) {
+		printf("mloffload %s\n", MLO_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "mloffload: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,112 @@
+/*
+ * estimate: memory per component. See estimate.h and docs/estimator.md.
+ */
+#include "estimate.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_ALIGN 32 /* ggml CPU and RPC buffers pad each tensor to this */
+#define PAD(x, n) (((x) + (n) - 1) / (n) * (n))
+
+void est_defaults(struct est_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->type_k = o->type_v = 1; /* F16 */
+	o->n_ubatch = 512;
+	o->n_batch = 2048;
+	o->n_seq = 4;
+	o->flash_attn = -1;
+}
+
+int est_cache_type(const char *name, uint32_t *type)
+{
+	static const struct { const char *n; uint32_t t; } ct[] = {
+		{ "f32", 0 }, { "f16", 1 }, { "bf16", 30 }, { "q8_0", 8 }, { "q4_0", 2 },
+		{ "q4_1", 3 }, { "iq4_nl", 20 }, { "q5_0", 6 }, { "q5_1", 7 },
+	};
+	for (size_t i = 0; i < sizeof ct / sizeof ct[0]; i++) {
+		if (strcasecmp(name, ct[i].n) == 0) {
+			*type = ct[i].t;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+uint64_t est_tensor_bytes(const struct gguf_tensor *t)
+{
+	return PAD(t->size, BUF_ALIGN);
+}
+
+static int is_output_tensor(const char *n)
+{
+	return strncmp(n, "output.", 7) == 0 || strncmp(n, "output_norm.", 12) == 0;
+}
+
+int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, char *err,
+    size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	if (arch_read(g, &e->a, err, errlen) < 0)
+		return -1;
+	e->g = g;
+	e->o = *o;
+	uint64_t ctx = o->n_ctx ? o->n_ctx : e->a.n_ctx_train;
+	if (ctx == 0)
+		ctx = 4096;
+	if (ctx > (1u << 24)) {
+		snprintf(err, errlen, "context %llu is larger than %u", (unsigned long long)ctx,
+		    1u << 24);
+		arch_free(&e->a);
+		return -1;
+	}
+	uint32_t n_seq = o->n_seq ? o->n_seq : 1;
+	e->n_ctx = (uint32_t)PAD(ctx, 256);
+	e->kv_cells = e->n_ctx;
+	uint64_t swa = (uint64_t)e->a.n_swa * n_seq + o->n_ubatch;
+	e->kv_cells_swa = (uint32_t)PAD(swa < e->kv_cells ? swa : e->kv_cells, 256);
+
+	uint32_t n = e->a.n_layer;
+	e->layer = xcalloc(n, sizeof *e->layer);
+	int has_output = 0;
+	uint64_t tok_embd = 0;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		const struct gguf_tensor *t = &g->tensors[i];
+		uint64_t b = est_tensor_bytes(t);
+		int l = arch_tensor_layer(t->name);
+		if (l >= 0 && (uint32_t)l < n) {
+			e->layer[l].weights += b;
+			if (strstr(t->name, "_exps") != NULL)
+				e->layer[l].exps += b;
+		} else if (is_output_tensor(t->name)) {
+			e->output_bytes += b;
+			has_output |= strncmp(t->name, "output.weight", 13) == 0;
+		} else {
+			e->input_bytes += b;
+			if (strcmp(t->name, "token_embd.weight") == 0)
+				tok_embd = b;
+		}
+		e->weights_total += b;
+	}
+	if (!has_output)
+		e->output_bytes += tok_embd; /* llama.cpp duplicates the embeddings as output */
+	for (uint32_t l = 0; l < n; l++) {
+		if (!e->a.has_kv[l])
+			continue;
+		uint64_t cells = e->a.is_swa[l] ? e->kv_cells_swa : e->kv_cells;
+		e->layer[l].kv = cells * (gguf_row_size(o->type_k, e->a.n_embd_k_gqa[l]) +
+		    gguf_row_size(o->type_v, e->a.n_embd_v_gqa[l]));
+		e->kv_total += e->layer[l].kv;
+	}
+	return 0;
+}
+
+void est_free(struct est *e)
+{
+	arch_free(&e->a);
+	free(e->layer);
+	e->layer = NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * estimate: how much memory a model needs, by component, read from its GGUF header.
+ *
+ * Components are the input layer (token embeddings), each repeating layer (its dense
+ * weights and, for mixture-of-experts models, its expert tensors apart), the output
+ * layer, the KV cache of each layer, the compute buffers, and a multimodal projector.
+ * Sizes follow what the pinned llama.cpp release allocates (docs/estimator.md): weights
+ * are the tensors' own sizes, KV cells are the context padded to 256 (sliding-window
+ * layers keep fewer), compute buffers come from a model of llama.cpp's worst-case graph.
+ */
+#ifndef MLO_ESTIMATE_H
+#define MLO_ESTIMATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+#include "gguf.h"
+
+struct est_opts {
+	uint32_t n_ctx;       /* 0: the model's training context */
+	uint32_t type_k;      /* ggml type of the K cache (default F16) */
+	uint32_t type_v;
+	uint32_t n_ubatch;    /* 512 */
+	uint32_t n_batch;     /* 2048 */
+	uint32_t n_seq;       /* llama-server slots sharing one unified cache (4) */
+	int flash_attn;       /* -1 auto, 0 off, 1 on */
+	uint64_t mmproj_bytes; /* projector weights, when the model has one */
+};
+
+struct est_layer {
+	uint64_t weights;     /* all tensors of blk.N, experts included */
+	uint64_t exps;        /* the expert tensors (*_exps) alone */
+	uint64_t kv;          /* K and V cache */
+};
+
+struct est {
+	struct arch_info a;
+	struct est_opts o;
+	uint32_t n_ctx;           /* after padding */
+	uint32_t kv_cells, kv_cells_swa;
+	uint64_t input_bytes;     /* token embeddings and other tensors outside layers */
+	uint64_t output_bytes;    /* output head and its norm (a copy of the embeddings when tied) */
+	struct est_layer *layer;  /* n_layer entries */
+	uint64_t weights_total, kv_total;
+	const struct gguf *g;     /* borrowed: the model the estimate was made from */
+};
+
+/* Fills o with llama-server's defaults. */
+void est_defaults(struct est_opts *o);
+/* Builds the estimate of g (borrowed; must outlive e). Returns 0, or -1 with err. */
+int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, char *err,
+    size_t errlen);
+void est_free(struct est *e);
+/* Parses a cache type name ("f16", "q8_0", ...) into a ggml type. Returns 0 or -1. */
+int est_cache_type(const char *name, uint32_t *type);
+/* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */
+uint64_t est_tensor_bytes(const struct gguf_tensor *t);
+
+#endif

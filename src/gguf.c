@@ -1,0 +1,690 @@
+/*
+ * gguf: bounds-checked GGUF reader. See gguf.h for the contract.
+ *
+ * The parser walks a cursor over the mapped header. Every read goes through cur_need(),
+ * which checks the remaining length first, so no path reads past the end. Counts from
+ * the file are checked against the bytes that remain before anything is allocated
+ * (each key needs at least 13 bytes, each tensor 24), so a hostile count cannot cause
+ * a huge allocation. Arrays are validated in place: fixed-size elements by arithmetic,
+ * strings by walking their lengths, nested arrays recursively up to a depth cap.
+ */
+#include "gguf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GGUF_MAX_KEY_LEN 65535
+#define GGUF_MAX_COUNT (1u << 24)  /* keys or tensors in one file */
+#define GGUF_MAX_DEPTH 8           /* nesting of arrays */
+#define GGUF_DEFAULT_ALIGN 32
+#define GGUF_MAX_ALIGN (1u << 24)
+
+struct cur {
+	const uint8_t *base;
+	uint64_t len;
+	uint64_t pos;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct cur *c, uint64_t at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct cur *c, uint64_t at, const char *fmt, ...)
+{
+	char msg[GGUF_ERR_LEN];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s (at byte %" PRIu64 ")", msg, at);
+	return -1;
+}
+
+static int cur_need(struct cur *c, uint64_t n, const char *what)
+{
+	if (n > c->len - c->pos)
+		return fail(c, c->pos, "file ends inside %s: %" PRIu64 " bytes needed, %" PRIu64
+		    " left", what, n, c->len - c->pos);
+	return 0;
+}
+
+static int rd_u32(struct cur *c, uint32_t *v, const char *what)
+{
+	if (cur_need(c, 4, what) < 0)
+		return -1;
+	memcpy(v, c->base + c->pos, 4);
+	c->pos += 4;
+	return 0;
+}
+
+static int rd_u64(struct cur *c, uint64_t *v, const char *what)
+{
+	if (cur_need(c, 8, what) < 0)
+		return -1;
+	memcpy(v, c->base + c->pos, 8);
+	c->pos += 8;
+	return 0;
+}
+
+static int rd_str(struct cur *c, struct gguf_str *s, uint64_t cap, const char *what)
+{
+	uint64_t at = c->pos;
+	if (rd_u64(c, &s->len, what) < 0)
+		return -1;
+	if (s->len > cap)
+		return fail(c, at, "%s length %" PRIu64 " exceeds the limit of %" PRIu64, what,
+		    s->len, cap);
+	if (cur_need(c, s->len, what) < 0)
+		return -1;
+	s->p = (const char *)c->base + c->pos;
+	c->pos += s->len;
+	return 0;
+}
+
+static const char *type_names[GGUF_T_COUNT] = {
+	"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64",
+	"i64", "f64",
+};
+
+size_t gguf_type_size(enum gguf_type t)
+{
+	static const uint8_t sz[GGUF_T_COUNT] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
+	return (unsigned)t < GGUF_T_COUNT ? sz[t] : 0;
+}
+
+const char *gguf_type_name(enum gguf_type t)
+{
+	return (unsigned)t < GGUF_T_COUNT ? type_names[t] : "invalid";
+}
+
+/* Skips over one value of type t, checking it fits; depth bounds nested arrays. */
+static int skip_value(struct cur *c, uint32_t t, int depth, enum gguf_type *arr_type,
+    uint64_t *arr_n)
+{
+	uint64_t at = c->pos;
+	if (t >= GGUF_T_COUNT)
+		return fail(c, at, "invalid value type %" PRIu32, t);
+	if (t == GGUF_T_STRING) {
+		struct gguf_str s;
+		return rd_str(c, &s, UINT64_MAX, "string value");
+	}
+	if (t != GGUF_T_ARRAY) {
+		if (t == GGUF_T_BOOL && c->pos < c->len && c->base[c->pos] > 1)
+			return fail(c, at, "bool value %u is neither 0 nor 1", c->base[c->pos]);
+		return cur_need(c, gguf_type_size(t), "value") < 0 ? -1 :
+		    (c->pos += gguf_type_size(t), 0);
+	}
+	if (depth >= GGUF_MAX_DEPTH)
+		return fail(c, at, "arrays nested deeper than %d levels", GGUF_MAX_DEPTH);
+	uint32_t et;
+	uint64_t n;
+	if (rd_u32(c, &et, "array type") < 0 || rd_u64(c, &n, "array length") < 0)
+		return -1;
+	if (et >= GGUF_T_COUNT)
+		return fail(c, at, "array of invalid element type %" PRIu32, et);
+	if (arr_type != NULL) {
+		*arr_type = et;
+		*arr_n = n;
+	}
+	size_t es = gguf_type_size(et);
+	uint64_t min = es ? es : (et == GGUF_T_STRING ? 8 : 12);
+	if (n > (c->len - c->pos) / min)
+		return fail(c, at, "array of %" PRIu64 " %s elements cannot fit in the %" PRIu64
+		    " bytes left", n, gguf_type_name(et), c->len - c->pos);
+	if (es != 0 && et != GGUF_T_BOOL) {
+		c->pos += n * es;
+		return 0;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (skip_value(c, et, depth + 1, NULL, NULL) < 0)
+			return -1;
+	return 0;
+}
+
+/* A small open-addressing set of byte strings, to find duplicates in O(n). */
+struct nset {
+	const char **p;
+	uint64_t *len;
+	size_t cap;
+};
+
+static uint64_t hash_bytes(const char *p, uint64_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (uint64_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void nset_init(struct nset *s, size_t n)
+{
+	s->cap = 16;
+	while (s->cap < n * 2)
+		s->cap *= 2;
+	s->p = xcalloc(s->cap, sizeof *s->p);
+	s->len = xcalloc(s->cap, sizeof *s->len);
+}
+
+/* Returns 1 if (p, n) was already present, else adds it and returns 0. */
+static int nset_add(struct nset *s, const char *p, uint64_t n)
+{
+	size_t i = hash_bytes(p, n) & (s->cap - 1);
+	while (s->p[i] != NULL) {
+		if (s->len[i] == n && memcmp(s->p[i], p, n) == 0)
+			return 1;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->p[i] = p;
+	s->len[i] = n;
+	return 0;
+}
+
+static void nset_free(struct nset *s)
+{
+	free(s->p);
+	free(s->len);
+}
+
+struct ggml_type_info {
+	const char *name;
+	uint32_t blck;
+	uint32_t bytes;
+};
+
+/* From ggml.h/ggml.c of the pinned llama.cpp release; holes are removed types. */
+static const struct ggml_type_info ggml_types[] = {
+	[0] = { "F32", 1, 4 },        [1] = { "F16", 1, 2 },
+	[2] = { "Q4_0", 32, 18 },     [3] = { "Q4_1", 32, 20 },
+	[6] = { "Q5_0", 32, 22 },     [7] = { "Q5_1", 32, 24 },
+	[8] = { "Q8_0", 32, 34 },     [9] = { "Q8_1", 32, 36 },
+	[10] = { "Q2_K", 256, 84 },   [11] = { "Q3_K", 256, 110 },
+	[12] = { "Q4_K", 256, 144 },  [13] = { "Q5_K", 256, 176 },
+	[14] = { "Q6_K", 256, 210 },  [15] = { "Q8_K", 256, 292 },
+	[16] = { "IQ2_XXS", 256, 66 }, [17] = { "IQ2_XS", 256, 74 },
+	[18] = { "IQ3_XXS", 256, 98 }, [19] = { "IQ1_S", 256, 50 },
+	[20] = { "IQ4_NL", 32, 18 },  [21] = { "IQ3_S", 256, 110 },
+	[22] = { "IQ2_S", 256, 82 },  [23] = { "IQ4_XS", 256, 136 },
+	[24] = { "I8", 1, 1 },        [25] = { "I16", 1, 2 },
+	[26] = { "I32", 1, 4 },       [27] = { "I64", 1, 8 },
+	[28] = { "F64", 1, 8 },       [29] = { "IQ1_M", 256, 56 },
+	[30] = { "BF16", 1, 2 },      [34] = { "TQ1_0", 256, 54 },
+	[35] = { "TQ2_0", 256, 66 },  [39] = { "MXFP4", 32, 17 },
+	[40] = { "NVFP4", 64, 36 },   [41] = { "Q1_0", 128, 18 },
+	[42] = { "Q2_0", 64, 18 },
+};
+#define N_GGML_TYPES (sizeof ggml_types / sizeof ggml_types[0])
+
+const char *gguf_ggml_type_name(uint32_t type)
+{
+	return type < N_GGML_TYPES ? ggml_types[type].name : NULL;
+}
+
+int gguf_ggml_block(uint32_t type, uint32_t *blck, uint32_t *bytes)
+{
+	if (type >= N_GGML_TYPES || ggml_types[type].name == NULL)
+		return -1;
+	*blck = ggml_types[type].blck;
+	*bytes = ggml_types[type].bytes;
+	return 0;
+}
+
+uint64_t gguf_row_size(uint32_t type, int64_t n)
+{
+	uint32_t b, s;
+	if (gguf_ggml_block(type, &b, &s) < 0 || n < 0)
+		return 0;
+	return (uint64_t)n / b * s;
+}
+
+static int parse_tensor(struct cur *c, struct gguf_tensor *t)
+{
+	uint64_t at = c->pos;
+	struct gguf_str name;
+	if (rd_str(c, &name, GGUF_MAX_NAME - 1, "tensor name") < 0)
+		return -1;
+	memcpy(t->name, name.p, name.len);
+	t->name[name.len] = '\0';
+	if (memchr(name.p, '\0', name.len) != NULL)
+		return fail(c, at, "tensor name contains a NUL byte");
+	if (rd_u32(c, &t->n_dims, "tensor dimensions") < 0)
+		return -1;
+	if (t->n_dims > GGUF_MAX_DIMS)
+		return fail(c, at, "tensor '%s' has %" PRIu32 " dimensions, at most %d allowed",
+		    t->name, t->n_dims, GGUF_MAX_DIMS);
+	uint64_t nel = 1;
+	for (uint32_t j = 0; j < GGUF_MAX_DIMS; j++) {
+		uint64_t d = 1;
+		if (j < t->n_dims && rd_u64(c, &d, "tensor shape") < 0)
+			return -1;
+		if (d > INT64_MAX)
+			return fail(c, at, "tensor '%s' dimension %" PRIu32 " is negative", t->name, j);
+		if (d != 0 && nel > (uint64_t)INT64_MAX / d)
+			return fail(c, at, "tensor '%s' has more elements than fit in 64 bits",
+			    t->name);
+		nel *= d;
+		t->ne[j] = (int64_t)d;
+	}
+	uint32_t blck, bytes;
+	if (rd_u32(c, &t->type, "tensor type") < 0)
+		return -1;
+	if (gguf_ggml_block(t->type, &blck, &bytes) < 0)
+		return fail(c, at, "tensor '%s' has unknown ggml type %" PRIu32, t->name, t->type);
+	if (t->ne[0] % blck != 0)
+		return fail(c, at, "tensor '%s' of type %s has rows of %" PRId64
+		    " elements, not a multiple of its block size %" PRIu32, t->name,
+		    ggml_types[t->type].name, t->ne[0], blck);
+	if (nel / blck > UINT64_MAX / bytes)
+		return fail(c, at, "tensor '%s' size in bytes overflows", t->name);
+	t->size = nel / blck * bytes;
+	return rd_u64(c, &t->offset, "tensor offset");
+}
+
+static int get_kv_int(const struct gguf_kv *kv, int64_t *out)
+{
+	const uint8_t *v = kv->val;
+	switch (kv->type) {
+	case GGUF_T_UINT8: case GGUF_T_BOOL: *out = v[0]; return 0;
+	case GGUF_T_INT8: *out = (int8_t)v[0]; return 0;
+	case GGUF_T_UINT16: { uint16_t x; memcpy(&x, v, 2); *out = x; return 0; }
+	case GGUF_T_INT16: { int16_t x; memcpy(&x, v, 2); *out = x; return 0; }
+	case GGUF_T_UINT32: { uint32_t x; memcpy(&x, v, 4); *out = x; return 0; }
+	case GGUF_T_INT32: { int32_t x; memcpy(&x, v, 4); *out = x; return 0; }
+	case GGUF_T_UINT64: { uint64_t x; memcpy(&x, v, 8); *out = x > INT64_MAX ? INT64_MAX : (int64_t)x; return 0; }
+	case GGUF_T_INT64: { int64_t x; memcpy(&x, v, 8); *out = x; return 0; }
+	default: return -1;
+	}
+}
+
+static int parse(struct gguf *g, const uint8_t *base, uint64_t len, char *err, size_t errlen)
+{
+	struct cur c = { base, len, 0, err, errlen };
+	uint32_t magic;
+	if (rd_u32(&c, &magic, "magic") < 0)
+		return -1;
+	if (memcmp(&magic, "GGUF", 4) != 0)
+		return fail(&c, 0, "not a GGUF file: the magic is not 'GGUF'");
+	if (rd_u32(&c, &g->version, "version") < 0)
+		return -1;
+	if (g->version != 2 && g->version != 3) {
+		if (g->version == 1)
+			return fail(&c, 4, "GGUF version 1 is not supported (versions 2 and 3 are)");
+		if (g->version != 0 && (g->version & 0xFFFF) == 0)
+			return fail(&c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
+			    "file is not supported", g->version);
+		return fail(&c, 4, "unsupported GGUF version %" PRIu32, g->version);
+	}
+	if (rd_u64(&c, &g->n_tensors, "tensor count") < 0 || rd_u64(&c, &g->n_kv, "key count") < 0)
+		return -1;
+	if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > (len - c.pos) / 24)
+		return fail(&c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64
+		    " bytes", g->n_tensors, len);
+	if (g->n_kv > GGUF_MAX_COUNT || g->n_kv > (len - c.pos) / 13)
+		return fail(&c, 16, "key count %" PRIu64 " is impossible for a file of %" PRIu64
+		    " bytes", g->n_kv, len);
+
+	g->kv = xcalloc(g->n_kv, sizeof *g->kv);
+	struct nset seen;
+	nset_init(&seen, g->n_kv);
+	int rc = -1;
+	g->alignment = GGUF_DEFAULT_ALIGN;
+	for (uint64_t i = 0; i < g->n_kv; i++) {
+		struct gguf_kv *kv = &g->kv[i];
+		uint32_t t;
+		kv->offset = c.pos;
+		if (rd_str(&c, &kv->key, GGUF_MAX_KEY_LEN, "key") < 0)
+			goto out;
+		if (kv->key.len == 0) {
+			fail(&c, kv->offset, "key %" PRIu64 " is empty", i);
+			goto out;
+		}
+		if (nset_add(&seen, kv->key.p, kv->key.len)) {
+			fail(&c, kv->offset, "duplicate key '%.*s'", (int)(kv->key.len > 80 ? 80 :
+			    kv->key.len), kv->key.p);
+			goto out;
+		}
+		if (rd_u32(&c, &t, "value type") < 0)
+			goto out;
+		uint64_t vstart = c.pos;
+		kv->type = t < GGUF_T_COUNT ? (enum gguf_type)t : GGUF_T_COUNT;
+		if (skip_value(&c, t, 0, &kv->arr_type, &kv->arr_n) < 0)
+			goto out;
+		if (kv->type == GGUF_T_ARRAY)
+			vstart += 12;
+		kv->val = base + vstart;
+		kv->val_len = c.pos - vstart;
+		if (kv->key.len == 17 && memcmp(kv->key.p, "general.alignment", 17) == 0) {
+			uint32_t a;
+			if (kv->type != GGUF_T_UINT32) {
+				fail(&c, kv->offset, "general.alignment must be u32, not %s",
+				    gguf_type_name(kv->type));
+				goto out;
+			}
+			memcpy(&a, kv->val, 4);
+			if (a == 0 || (a & (a - 1)) != 0 || a > GGUF_MAX_ALIGN) {
+				fail(&c, kv->offset, "general.alignment %" PRIu32 " is not a power of two "
+				    "up to %u", a, GGUF_MAX_ALIGN);
+				goto out;
+			}
+			g->alignment = a;
+		}
+	}
+	nset_free(&seen);
+	nset_init(&seen, g->n_tensors);
+
+	g->tensors = xcalloc(g->n_tensors, sizeof *g->tensors);
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		uint64_t at = c.pos;
+		if (parse_tensor(&c, &g->tensors[i]) < 0)
+			goto out;
+		if (nset_add(&seen, g->tensors[i].name, strlen(g->tensors[i].name))) {
+			fail(&c, at, "duplicate tensor name '%s'", g->tensors[i].name);
+			goto out;
+		}
+	}
+	uint64_t data = c.pos;
+	if (g->n_tensors > 0)
+		data = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
+	/* data section: tensors packed in order, each padded to the alignment */
+	uint64_t expect = 0;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		struct gguf_tensor *t = &g->tensors[i];
+		if (t->offset != expect) {
+			fail(&c, data, "tensor '%s' has data offset %" PRIu64 ", expected %" PRIu64,
+			    t->name, t->offset, expect);
+			goto out;
+		}
+		uint64_t padded = t->size + (g->alignment - t->size % g->alignment) % g->alignment;
+		if (padded < t->size || padded > len || expect > len - padded ||
+		    data + expect + t->size > len) {
+			fail(&c, len, "file truncated: tensor '%s' needs bytes up to %" PRIu64
+			    " but the file has %" PRIu64, t->name, data + expect + t->size, len);
+			goto out;
+		}
+		expect += padded;
+	}
+	g->header_bytes = data;
+	g->total_file_size = len;
+	rc = 0;
+out:
+	nset_free(&seen);
+	return rc;
+}
+
+static struct gguf *parse_new(const void *buf, size_t len, char *err, size_t errlen)
+{
+	struct gguf *g = xcalloc(1, sizeof *g);
+	if (parse(g, buf, len, err, errlen) < 0) {
+		gguf_close(g);
+		return NULL;
+	}
+	return g;
+}
+
+struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen)
+{
+	return parse_new(buf, len, err, errlen);
+}
+
+static struct gguf *open_one(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	void *map = NULL;
+	if (st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+			close(fd);
+			return NULL;
+		}
+	}
+	close(fd);
+	char msg[GGUF_ERR_LEN];
+	struct gguf *g = parse_new(map ? map : "", (size_t)st.st_size, msg, sizeof msg);
+	if (g == NULL) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		if (map)
+			munmap(map, (size_t)st.st_size);
+		return NULL;
+	}
+	g->map = map;
+	g->map_len = (size_t)st.st_size;
+	g->n_parts = 1;
+	g->parts = xcalloc(1, sizeof *g->parts);
+	g->parts[0].path = xstrdup(path);
+	g->parts[0].file_size = (uint64_t)st.st_size;
+	g->parts[0].data_offset = g->header_bytes;
+	return g;
+}
+
+/* For "dir/name-00001-of-00003.gguf", writes the path of part i (1-based). Returns -1
+ * when first is not named as part 1 of n. */
+static int split_path(const char *first, uint32_t i, uint32_t n, char *out, size_t len)
+{
+	char want[32];
+	size_t l = strlen(first);
+	snprintf(want, sizeof want, "-00001-of-%05" PRIu32 ".gguf", n);
+	size_t tail = strlen(want);
+	if (l < tail || strcmp(first + l - tail, want) != 0)
+		return -1;
+	int w = snprintf(out, len, "%.*s-%05" PRIu32 "-of-%05" PRIu32 ".gguf", (int)(l - tail),
+	    first, i, n);
+	return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+static int open_parts(struct gguf *g, char *err, size_t errlen)
+{
+	int64_t count = 1, no = 0, total = -1;
+	gguf_get_int(g, "split.count", &count);
+	gguf_get_int(g, "split.no", &no);
+	gguf_get_int(g, "split.tensors.count", &total);
+	if (count <= 1)
+		return 0;
+	const char *path = g->parts[0].path;
+	if (no < 0 || no >= count) {
+		snprintf(err, errlen, "%s: split.no %" PRId64 " is outside 0..%" PRId64
+		    " (split.count %" PRId64 ")", path, no, count - 1, count);
+		return -1;
+	}
+	if (no != 0) {
+		snprintf(err, errlen, "%s: this is part %" PRId64 " of a %" PRId64 "-part split "
+		    "model; open part 1", path, no + 1, count);
+		return -1;
+	}
+	if (count > GGUF_MAX_PARTS) {
+		snprintf(err, errlen, "%s: split.count %" PRId64 " exceeds %d", path, count,
+		    GGUF_MAX_PARTS);
+		return -1;
+	}
+	struct gguf **others = xcalloc((size_t)count, sizeof *others);
+	g->extra = others;
+	g->parts = xreallocarray(g->parts, (size_t)count, sizeof *g->parts);
+	struct nset names;
+	nset_init(&names, 1024);
+	int rc = -1;
+	for (uint64_t j = 0; j < g->n_tensors; j++)
+		nset_add(&names, g->tensors[j].name, strlen(g->tensors[j].name));
+	for (int64_t i = 1; i < count; i++) {
+		char p[4096];
+		if (split_path(path, (uint32_t)i + 1, (uint32_t)count, p, sizeof p) < 0) {
+			snprintf(err, errlen, "%s: cannot derive split part names from this file "
+			    "name (expected NAME-00001-of-%05" PRId64 ".gguf)", path, count);
+			goto out;
+		}
+		struct gguf *o = open_one(p, err, errlen);
+		if (o == NULL)
+			goto out;
+		others[i] = o;
+		g->n_parts = (uint32_t)i + 1;
+		g->parts[i] = o->parts[0];
+		o->parts[0].path = NULL;
+		int64_t ono = -1, ocount = -1;
+		gguf_get_int(o, "split.no", &ono);
+		gguf_get_int(o, "split.count", &ocount);
+		if (ono != i || ocount != count) {
+			snprintf(err, errlen, "%s: split.no %" PRId64 " of %" PRId64 ", expected part %"
+			    PRId64 " of %" PRId64, p, ono, ocount, i, count);
+			goto out;
+		}
+		size_t n = (size_t)(g->n_tensors + o->n_tensors);
+		g->tensors = xreallocarray(g->tensors, n, sizeof *g->tensors);
+		nset_free(&names);
+		nset_init(&names, n);
+		for (size_t j = 0; j < n; j++) {
+			struct gguf_tensor *t = &g->tensors[j];
+			if (j >= g->n_tensors) {
+				*t = o->tensors[j - g->n_tensors];
+				t->part = (uint16_t)i;
+			}
+			if (nset_add(&names, t->name, strlen(t->name))) {
+				snprintf(err, errlen, "%s: tensor '%s' appears in two parts", p, t->name);
+				goto out;
+			}
+		}
+		g->n_tensors = n;
+		g->total_file_size += o->total_file_size;
+		g->header_bytes += o->header_bytes;
+	}
+	if (total >= 0 && (uint64_t)total != g->n_tensors) {
+		snprintf(err, errlen, "%s: split.tensors.count says %" PRId64 " tensors, the parts "
+		    "hold %" PRIu64, path, total, g->n_tensors);
+		goto out;
+	}
+	rc = 0;
+out:
+	nset_free(&names);
+	return rc;
+}
+
+struct gguf *gguf_open(const char *path, char *err, size_t errlen)
+{
+	struct gguf *g = open_one(path, err, errlen);
+	if (g != NULL && open_parts(g, err, errlen) < 0) {
+		gguf_close(g);
+		return NULL;
+	}
+	return g;
+}
+
+void gguf_close(struct gguf *g)
+{
+	if (g == NULL)
+		return;
+	struct gguf **others = g->extra;
+	for (uint32_t i = 0; i < g->n_parts; i++)
+		free(g->parts[i].path);
+	if (others != NULL) {
+		for (uint32_t i = 1; i < g->n_parts; i++)
+			gguf_close(others[i]);
+		free(others);
+	}
+	if (g->map != NULL)
+		munmap(g->map, g->map_len);
+	free(g->parts);
+	free(g->kv);
+	free(g->tensors);
+	free(g);
+}
+
+int64_t gguf_find(const struct gguf *g, const char *key)
+{
+	size_t n = strlen(key);
+	for (uint64_t i = 0; i < g->n_kv; i++)
+		if (g->kv[i].key.len == n && memcmp(g->kv[i].key.p, key, n) == 0)
+			return (int64_t)i;
+	return -1;
+}
+
+int gguf_get_int(const struct gguf *g, const char *key, int64_t *out)
+{
+	int64_t i = gguf_find(g, key);
+	return i < 0 ? -1 : get_kv_int(&g->kv[i], out);
+}
+
+int gguf_get_float(const struct gguf *g, const char *key, double *out)
+{
+	int64_t i = gguf_find(g, key);
+	if (i < 0)
+		return -1;
+	const struct gguf_kv *kv = &g->kv[i];
+	if (kv->type == GGUF_T_FLOAT32) {
+		float f;
+		memcpy(&f, kv->val, 4);
+		*out = f;
+		return 0;
+	}
+	if (kv->type == GGUF_T_FLOAT64) {
+		memcpy(out, kv->val, 8);
+		return 0;
+	}
+	int64_t v;
+	if (get_kv_int(kv, &v) < 0)
+		return -1;
+	*out = (double)v;
+	return 0;
+}
+
+int gguf_get_str(const struct gguf *g, const char *key, char *buf, size_t len)
+{
+	int64_t i = gguf_find(g, key);
+	if (i < 0 || g->kv[i].type != GGUF_T_STRING || len == 0)
+		return -1;
+	uint64_t n = g->kv[i].val_len - 8;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, g->kv[i].val + 8, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+int gguf_arr_int(const struct gguf_kv *kv, uint64_t j, int64_t *out)
+{
+	if (kv->type != GGUF_T_ARRAY || j >= kv->arr_n)
+		return -1;
+	size_t es = gguf_type_size(kv->arr_type);
+	if (es == 0)
+		return -1;
+	struct gguf_kv one = { .type = kv->arr_type, .val = kv->val + j * es };
+	if (kv->arr_type == GGUF_T_FLOAT32 || kv->arr_type == GGUF_T_FLOAT64) {
+		double d;
+		if (kv->arr_type == GGUF_T_FLOAT32) {
+			float f;
+			memcpy(&f, one.val, 4);
+			d = f;
+		} else {
+			memcpy(&d, one.val, 8);
+		}
+		if (!(d > -9.2e18 && d < 9.2e18))
+			return -1;
+		*out = (int64_t)d;
+		return 0;
+	}
+	return get_kv_int(&one, out);
+}
+
+int64_t gguf_find_tensor(const struct gguf *g, const char *name)
+{
+	for (uint64_t i = 0; i < g->n_tensors; i++)
+		if (strcmp(g->tensors[i].name, name) == 0)
+			return (int64_t)i;
+	return -1;
+}

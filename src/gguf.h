@@ -1,0 +1,108 @@
+/*
+ * gguf: a bounds-checked reader of GGUF files (versions 2 and 3).
+ *
+ * The file is mapped read-only and only its header is touched: metadata and the tensor
+ * table. Weights are never read. Nothing in the file is trusted: every length, count,
+ * offset and dimension is checked against the file size and for overflow before use,
+ * arrays are validated in place without being decoded, and a bad file yields an error
+ * message naming what is wrong and at which byte offset.
+ *
+ * A split model (name-00001-of-00003.gguf) is opened through its first part: all parts
+ * are opened and their tensor tables read as one model; metadata comes from part one.
+ */
+#ifndef MLO_GGUF_H
+#define MLO_GGUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gguf_type {
+	GGUF_T_UINT8, GGUF_T_INT8, GGUF_T_UINT16, GGUF_T_INT16, GGUF_T_UINT32, GGUF_T_INT32,
+	GGUF_T_FLOAT32, GGUF_T_BOOL, GGUF_T_STRING, GGUF_T_ARRAY, GGUF_T_UINT64, GGUF_T_INT64,
+	GGUF_T_FLOAT64, GGUF_T_COUNT
+};
+
+#define GGUF_MAX_DIMS 4
+#define GGUF_MAX_NAME 64          /* llama.cpp's GGML_MAX_NAME, terminator included */
+#define GGUF_MAX_PARTS 256
+#define GGUF_ERR_LEN 256
+
+struct gguf_str {
+	const char *p;            /* points into the mapping; not NUL-terminated */
+	uint64_t len;
+};
+
+struct gguf_kv {
+	struct gguf_str key;
+	enum gguf_type type;      /* for arrays: GGUF_T_ARRAY */
+	enum gguf_type arr_type;  /* element type when type is GGUF_T_ARRAY */
+	uint64_t arr_n;           /* element count when type is GGUF_T_ARRAY */
+	const uint8_t *val;       /* value bytes (after the array header for arrays) */
+	uint64_t val_len;         /* bytes of the value, array elements included */
+	uint64_t offset;          /* byte offset of the key in its file */
+};
+
+struct gguf_tensor {
+	char name[GGUF_MAX_NAME];
+	uint32_t n_dims;
+	int64_t ne[GGUF_MAX_DIMS]; /* unused dims are 1 */
+	uint32_t type;             /* ggml type id */
+	uint64_t offset;           /* relative to its part's data section */
+	uint64_t size;             /* bytes, ggml_nbytes of the shape and type */
+	uint16_t part;             /* index of the split part holding the data */
+};
+
+struct gguf_part {
+	char *path;
+	uint64_t file_size;
+	uint64_t data_offset;      /* where this part's data section starts */
+};
+
+struct gguf {
+	uint32_t version;
+	uint32_t alignment;
+	uint64_t n_kv;
+	struct gguf_kv *kv;        /* metadata of part one */
+	uint64_t n_tensors;
+	struct gguf_tensor *tensors; /* all parts, in order */
+	uint32_t n_parts;
+	struct gguf_part *parts;
+	uint64_t total_file_size;  /* sum over parts */
+	uint64_t header_bytes;     /* sum of header sizes (bytes before each data section) */
+	/* private */
+	void *map;
+	size_t map_len;
+	void *extra;               /* the other parts, while open */
+};
+
+/* Opens path (and its sibling parts when it is part one of a split model). Returns a
+ * heap object, free with gguf_close, or NULL with a message in err. */
+struct gguf *gguf_open(const char *path, char *err, size_t errlen);
+/* Parses a GGUF image held in memory (borrowed; must outlive the result). Split keys
+ * are read but no other part is opened. Returns NULL with a message in err. */
+struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen);
+void gguf_close(struct gguf *g);
+
+/* Index of key, or -1. */
+int64_t gguf_find(const struct gguf *g, const char *key);
+/* Integer value of a scalar integer or bool kv (any width); -1 if not an integer. */
+int gguf_get_int(const struct gguf *g, const char *key, int64_t *out);
+/* Float value of a scalar float or integer kv. Returns 0 or -1. */
+int gguf_get_float(const struct gguf *g, const char *key, double *out);
+/* Copies a string kv into buf (truncated, NUL-terminated). Returns 0 or -1. */
+int gguf_get_str(const struct gguf *g, const char *key, char *buf, size_t len);
+/* Element j of an integer/bool/float array kv as int64 (floats truncated). Returns 0 or -1. */
+int gguf_arr_int(const struct gguf_kv *kv, uint64_t j, int64_t *out);
+/* Size in bytes of one element of a fixed-size type; 0 for strings and arrays. */
+size_t gguf_type_size(enum gguf_type t);
+const char *gguf_type_name(enum gguf_type t);
+
+/* ggml tensor types: name, block size and bytes per block; NULL/0 when unknown. */
+const char *gguf_ggml_type_name(uint32_t type);
+int gguf_ggml_block(uint32_t type, uint32_t *blck, uint32_t *bytes);
+/* Bytes of a row of n elements of type (n a multiple of the block size). */
+uint64_t gguf_row_size(uint32_t type, int64_t n);
+/* Index of the tensor named name, or -1. */
+int64_t gguf_find_tensor(const struct gguf *g, const char *name);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * plan: placement within a budget and the llama-server arguments for it.
+ *
+ * Compute buffers are modelled after llama.cpp's worst-case prompt graph (T tokens =
+ * min(context, n_ubatch), all T producing logits): each backend's buffer is the peak
+ * of live intermediate tensors of the layers it runs, the logits where the output
+ * layer runs, and the copies of inputs that cross from one backend to another. The
+ * constants were fitted against the pinned release's own reports; docs/estimator.md
+ * has the formula and the table of predicted against measured.
+ */
+#include "plan.h"
+#include "util.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MiB (1024ull * 1024)
+
+struct ctx {
+	const struct est *e;
+	const struct plan_opts *o;
+	regex_t re[PLAN_MAX_PATTERNS];
+	size_t n_re;
+};
+
+/* Translates a glob on tensor names into an extended regex that llama.cpp's -ot
+ * matches as a search: '*' any run, '?' one character, '.' literal, [..] kept. */
+static int glob_to_regex(const char *glob, char *out, size_t len)
+{
+	size_t j = 0;
+	for (const char *p = glob; *p; p++) {
+		const char *rep = NULL;
+		char one[2] = { *p, 0 };
+		switch (*p) {
+		case '*': rep = ".*"; break;
+		case '?': rep = "."; break;
+		case '.': case '+': case '(': case ')': case '{': case '}': case '|': case '^':
+		case '$': case '\\': rep = NULL; break;
+		default: rep = one; break;
+		}
+		char esc[3] = { '\\', *p, 0 };
+		const char *s = rep ? rep : esc;
+		size_t n = strlen(s);
+		if (j + n + 1 > len)
+			return -1;
+		memcpy(out + j, s, n);
+		j += n;
+	}
+	out[j] = '\0';
+	return j > 0 ? 0 : -1;
+}
+
+static int forced_cpu(const struct ctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_re; i++)
+		if (regexec(&c->re[i], name, 0, NULL, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Compute buffers, fitted to the pinned release (docs/estimator.md). With T prompt
+ * tokens per micro-batch, E = T x n_embd x 4 bytes and F = T x (FFN width) x 4 bytes,
+ * where the FFN width of a MoE layer is experts used x expert width:
+ *   mask     KQ mask, kv cells x T, F16 with flash attention, F32 without
+ *   FFN      3F for a dense layer; max(3F, F + 2 x used x E) for a MoE layer, whose
+ *            down projection yields one row of n_embd per token and expert used
+ *   ATTN     7E x (query width / n_embd), with flash attention
+ *   a device running layers: mask + max(FFN + 2E (+E when it runs them all), ATTN),
+ *     where a MoE FFN counts only if the device runs experts of some layer;
+ *     without flash attention at least kv x T x heads x 4 (the KQ scores) + mask + 4.5E
+ *   the device running the output head: at least the logits, vocab x slots x 4
+ *   the CPU: mask + 2E for the inputs, or mask + FFN + 4E when it runs layers,
+ *     + max(2F, 2 x used x E) when it runs experts of device layers, + its host
+ *     logits buffer.
+ */
+struct shape_sizes {
+	uint64_t T, E, F, ffn, dense_ffn, moe_out, attn, mask, kq, logits;
+	int fa;
+};
+
+static uint64_t max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static void sizes(const struct est *e, struct shape_sizes *s)
+{
+	const struct arch_info *a = &e->a;
+	s->T = e->o.n_ubatch < e->n_ctx ? e->o.n_ubatch : e->n_ctx;
+	s->E = s->T * a->n_embd * 4;
+	uint64_t ff = 0;
+	for (uint32_t l = 0; l < a->n_layer; l++)
+		if (a->n_ff[l] > ff)
+			ff = a->n_ff[l];
+	if (a->n_expert > 0 && a->n_ff_exp > 0)
+		ff = (uint64_t)a->n_expert_used * a->n_ff_exp;
+	s->F = s->T * ff * 4;
+	s->ffn = 3 * s->F;
+	s->dense_ffn = a->n_expert > 0 ? 0 : s->ffn;
+	s->moe_out = 0;
+	uint64_t qdim = a->n_head[0] ? (uint64_t)a->n_head[0] * (a->n_embd_k_gqa[0] /
+	    (a->n_head_kv[0] ? a->n_head_kv[0] : 1)) : a->n_embd;
+	s->attn = 7 * s->T * qdim * 4;
+	if (a->n_expert > 0) {
+		s->moe_out = 2 * (uint64_t)a->n_expert_used * s->E;
+		s->ffn = max64(s->ffn, s->F + s->moe_out);
+	}
+	s->fa = e->o.flash_attn != 0;
+	uint64_t kv = e->kv_cells;
+	s->mask = kv * s->T * (s->fa ? 2 : 4);
+	s->kq = s->fa ? 0 : kv * s->T * a->n_head[0] * 4;
+	s->logits = (uint64_t)a->n_vocab * (e->o.n_seq ? e->o.n_seq : 1) * 4;
+}
+
+static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, int experts,
+    int output)
+{
+	uint64_t b = 0;
+	if (layers > 0) {
+		uint64_t ffn = experts ? s->ffn : s->dense_ffn;
+		b = s->mask + max64(ffn + (2 + (all ? 1 : 0)) * s->E, s->attn);
+		if (!s->fa)
+			b = max64(b, s->kq + s->mask + s->E * 9 / 2);
+	}
+	return output ? max64(b, s->logits) : b;
+}
+
+static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts)
+{
+	uint64_t b = s->mask + 2 * s->E;
+	if (layers > 0) {
+		b = s->mask + s->ffn + 4 * s->E;
+		if (!s->fa)
+			b = max64(b, s->kq + s->mask + s->E * 11 / 2);
+	}
+	if (experts)
+		b += max64(2 * s->F, s->moe_out);
+	return b + s->logits;
+}
+
+void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev, int ngl,
+    int n_cpu_moe, struct plan_usage *dev, struct plan_usage *cpu)
+{
+	struct ctx c = { .e = e, .o = o };
+	(void)c;
+	memset(dev, 0, sizeof *dev);
+	memset(cpu, 0, sizeof *cpu);
+	int n = (int)e->a.n_layer;
+	if (!has_dev)
+		ngl = 0;
+	int first_dev = n + 1 - ngl; /* layer il on the device when il >= first_dev */
+	cpu->model += e->input_bytes;
+	int dev_layers = 0, dev_experts = 0;
+	for (int l = 0; l < n; l++) {
+		const struct est_layer *L = &e->layer[l];
+		if (l >= first_dev) {
+			uint64_t moved = l < n_cpu_moe ? L->exps : 0;
+			dev_experts |= L->exps > 0 && moved == 0;
+			dev->model += L->weights - moved;
+			cpu->model += moved;
+			if (o->no_kv_offload)
+				cpu->kv += L->kv;
+			else
+				dev->kv += L->kv;
+			dev_layers++;
+		} else {
+			cpu->model += L->weights;
+			cpu->kv += L->kv;
+		}
+	}
+	int out_dev = n >= first_dev;
+	if (out_dev)
+		dev->model += e->output_bytes;
+	else
+		cpu->model += e->output_bytes;
+	struct shape_sizes s;
+	sizes(e, &s);
+	dev->compute = dev_compute(&s, dev_layers, dev_layers == n, dev_experts, out_dev);
+	cpu->compute = cpu_compute(&s, n - dev_layers, dev_layers > 0 && n_cpu_moe > 0 &&
+	    e->a.n_expert > 0);
+	dev->total = dev->model + dev->kv + dev->compute;
+	cpu->total = cpu->model + cpu->kv + cpu->compute;
+}
+
+/* Whether llama.cpp's CPU backend repacks a weight of this type into its interleaved
+ * layout on this machine (ggml-cpu/repack.cpp: x86 with AVX2, matrices whose row count
+ * is a multiple of 8). The token embeddings are read by row, never repacked. */
+static int repacked(const struct gguf_tensor *t)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	static int avx2 = -1;
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	if (!avx2 || t->n_dims < 2 || t->ne[1] % 8 != 0 || strncmp(t->name, "token_embd", 10) == 0)
+		return 0;
+	return t->type == 2 || t->type == 12 || t->type == 20 || t->type == 39;
+#else
+	(void)t;
+	return 0;
+#endif
+}
+
+/* 1 if tensor t sits on the device under placement (ngl, n_cpu_moe) and the patterns. */
+static int on_device(const struct ctx *c, int ngl, int n_cpu_moe, const struct gguf_tensor *t)
+{
+	int n = (int)c->e->a.n_layer, first_dev = n + 1 - ngl;
+	int l = arch_tensor_layer(t->name);
+	int dev = l >= 0 ? l >= first_dev && !(l < n_cpu_moe && strstr(t->name, "_exps")) :
+	    (strncmp(t->name, "output", 6) == 0 && n >= first_dev);
+	return dev && !(c->n_re > 0 && forced_cpu(c, t->name));
+}
+
+/* Usage with the patterns applied (tensors forced to the CPU leave the device), the
+ * CPU's repacked copies counted, and the file span llama.cpp maps for the CPU. */
+static void usage(const struct ctx *c, int has_dev, int ngl, int n_cpu_moe,
+    struct plan_usage *dev, struct plan_usage *cpu)
+{
+	const struct est *e = c->e;
+	plan_usage_for(e, c->o, has_dev, ngl, n_cpu_moe, dev, cpu);
+	if (!has_dev)
+		ngl = 0;
+	uint64_t lo[GGUF_MAX_PARTS], hi[GGUF_MAX_PARTS];
+	for (uint32_t i = 0; i < e->g->n_parts && i < GGUF_MAX_PARTS; i++) {
+		lo[i] = UINT64_MAX;
+		hi[i] = 0;
+	}
+	int n = (int)e->a.n_layer, first_dev = n + 1 - ngl;
+	for (uint64_t i = 0; i < e->g->n_tensors; i++) {
+		const struct gguf_tensor *t = &e->g->tensors[i];
+		int l = arch_tensor_layer(t->name);
+		int by_layer = l >= 0 ? l >= first_dev && !(l < n_cpu_moe && strstr(t->name, "_exps")) :
+		    (strncmp(t->name, "output", 6) == 0 && n >= first_dev);
+		if (by_layer && !on_device(c, ngl, n_cpu_moe, t)) {
+			uint64_t b = est_tensor_bytes(t);
+			dev->model -= b;
+			cpu->model += b;
+		}
+		if (on_device(c, ngl, n_cpu_moe, t))
+			continue;
+		if (!c->o->no_repack && repacked(t)) {
+			cpu->repack += est_tensor_bytes(t);
+		} else if (t->part < GGUF_MAX_PARTS) {
+			if (t->offset < lo[t->part])
+				lo[t->part] = t->offset;
+			if (t->offset + t->size > hi[t->part])
+				hi[t->part] = t->offset + t->size;
+		}
+	}
+	for (uint32_t i = 0; i < e->g->n_parts && i < GGUF_MAX_PARTS; i++)
+		if (hi[i] > lo[i])
+			cpu->mapped += hi[i] - lo[i];
+	dev->total = dev->model + dev->kv + dev->compute;
+	cpu->total = cpu->model + cpu->kv + cpu->compute + cpu->repack;
+}
+
+static void add_arg(struct plan *p, const char *s)
+{
+	p->args = xreallocarray(p->args, p->n_args + 2, sizeof *p->args);
+	p->args[p->n_args++] = xstrdup(s);
+	p->args[p->n_args] = NULL;
+}
+
+static const char *cache_name(uint32_t t)
+{
+	static const struct { uint32_t t; const char *n; } m[] = {
+		{ 0, "f32" }, { 1, "f16" }, { 30, "bf16" }, { 8, "q8_0" }, { 2, "q4_0" },
+		{ 3, "q4_1" }, { 20, "iq4_nl" }, { 6, "q5_0" }, { 7, "q5_1" },
+	};
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+		if (m[i].t == t)
+			return m[i].n;
+	return "f16";
+}
+
+static void build_args(const struct ctx *c, const struct plan_device *dev, struct plan *p)
+{
+	char buf[64];
+	const struct est *e = c->e;
+	add_arg(p, "-c");
+	snprintf(buf, sizeof buf, "%u", e->n_ctx);
+	add_arg(p, buf);
+	add_arg(p, "-ngl");
+	snprintf(buf, sizeof buf, "%d", p->ngl);
+	add_arg(p, buf);
+	if (p->n_cpu_moe > 0) {
+		add_arg(p, "--n-cpu-moe");
+		snprintf(buf, sizeof buf, "%d", p->n_cpu_moe);
+		add_arg(p, buf);
+	}
+	for (size_t i = 0; i < c->o->n_cpu_patterns; i++) {
+		char re[512], ot[600];
+		glob_to_regex(c->o->cpu_patterns[i], re, sizeof re);
+		snprintf(ot, sizeof ot, "%s=CPU", re);
+		add_arg(p, "-ot");
+		add_arg(p, ot);
+	}
+	if (c->o->no_kv_offload)
+		add_arg(p, "-nkvo");
+	if (c->o->no_repack)
+		add_arg(p, "--no-repack");
+	if (e->o.type_k != 1 || e->o.type_v != 1) {
+		add_arg(p, "-ctk");
+		add_arg(p, cache_name(e->o.type_k));
+		add_arg(p, "-ctv");
+		add_arg(p, cache_name(e->o.type_v));
+	}
+	if (e->o.flash_attn >= 0) {
+		add_arg(p, "-fa");
+		add_arg(p, e->o.flash_attn ? "on" : "off");
+	}
+	if (dev != NULL && dev->rpc[0] != '\0') {
+		add_arg(p, "--rpc");
+		add_arg(p, dev->rpc);
+	}
+	add_arg(p, "--fit");
+	add_arg(p, "off");
+}
+
+int plan_make(const struct est *e, const struct plan_device *dev, const struct plan_opts *o,
+    struct plan *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof *p);
+	struct ctx c = { .e = e, .o = o };
+	for (size_t i = 0; i < o->n_cpu_patterns && i < PLAN_MAX_PATTERNS; i++) {
+		char re[512];
+		if (glob_to_regex(o->cpu_patterns[i], re, sizeof re) < 0 ||
+		    regcomp(&c.re[c.n_re], re, REG_EXTENDED | REG_NOSUB) != 0) {
+			snprintf(err, errlen, "invalid CPU pattern '%s'", o->cpu_patterns[i]);
+			for (size_t j = 0; j < c.n_re; j++)
+				regfree(&c.re[j]);
+			return -1;
+		}
+		c.n_re++;
+	}
+	int n = (int)e->a.n_layer;
+	int has_dev = dev != NULL && o->offload != PLAN_CPU;
+	int moe = e->a.n_expert > 0;
+	uint64_t budget = dev ? dev->budget : 0;
+	snprintf(p->dev_name, sizeof p->dev_name, "%s", dev ? dev->name : "none");
+	p->ngl = has_dev ? n + 1 : 0;
+	p->n_cpu_moe = 0;
+	usage(&c, has_dev, p->ngl, 0, &p->dev, &p->cpu);
+	if (has_dev && o->ngl >= 0) {
+		p->ngl = o->ngl > n + 1 ? n + 1 : o->ngl;
+		p->n_cpu_moe = o->n_cpu_moe > n ? n : o->n_cpu_moe;
+		usage(&c, 1, p->ngl, p->n_cpu_moe, &p->dev, &p->cpu);
+	}
+	p->fits = !has_dev || p->dev.total <= budget;
+	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0) {
+		/* experts first, first layer first; then whole layers */
+		for (int k = 1; moe && k <= n && !p->fits; k++) {
+			usage(&c, 1, n + 1, k, &p->dev, &p->cpu);
+			p->n_cpu_moe = k;
+			p->fits = p->dev.total <= budget;
+		}
+		for (int ngl = n; ngl >= 0 && !p->fits; ngl--) {
+			usage(&c, 1, ngl, p->n_cpu_moe, &p->dev, &p->cpu);
+			p->ngl = ngl;
+			p->fits = ngl == 0 || p->dev.total <= budget;
+		}
+		if (p->fits)
+			snprintf(p->reason, sizeof p->reason, "offloaded: %d of %d layers on %s%s",
+			    p->ngl, n + 1, p->dev_name, p->n_cpu_moe ?
+			    ", experts of the first layers on the CPU" : "");
+	} else if (!p->fits) {
+		char need[32], have[32];
+		snprintf(p->reason, sizeof p->reason, "needs %s on %s, the budget is %s",
+		    util_fmt_size(p->dev.total, need, sizeof need), p->dev_name,
+		    util_fmt_size(budget, have, sizeof have));
+	}
+	if (p->ngl == 0)
+		memset(&p->dev, 0, sizeof p->dev);
+	build_args(&c, has_dev ? dev : NULL, p);
+	for (size_t j = 0; j < c.n_re; j++)
+		regfree(&c.re[j]);
+	return 0;
+}
+
+void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n_args; i++)
+		free(p->args[i]);
+	free(p->args);
+	p->args = NULL;
+	p->n_args = 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * plan: place a model's components on one accelerator (a local GPU or an RPC server)
+ * and the CPU within a memory budget, the way llama.cpp executes it, and turn the
+ * placement into the llama-server arguments that realise it exactly.
+ *
+ * Order of sacrifice when the model does not fit: for mixture-of-experts models the
+ * experts of the first layers go to the CPU first (--n-cpu-moe), since they are large
+ * and touched sparsely; then whole layers, first layer first (-ngl), which is how
+ * llama.cpp counts them: the output layer is the last to leave the GPU.
+ */
+#ifndef MLO_PLAN_H
+#define MLO_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "estimate.h"
+
+#define PLAN_MAX_PATTERNS 32
+
+enum plan_offload { PLAN_AUTO, PLAN_GPU, PLAN_CPU };
+
+struct plan_device {
+	char name[64];            /* "GPU0", "RPC0[127.0.0.1:50052]" */
+	uint64_t budget;          /* bytes the plan may use there */
+	char rpc[128];            /* host:port when the device is an RPC server, else "" */
+};
+
+struct plan_opts {
+	enum plan_offload offload;
+	const char *cpu_patterns[PLAN_MAX_PATTERNS]; /* globs on tensor names kept on the CPU */
+	size_t n_cpu_patterns;
+	int no_kv_offload;        /* keep the whole KV cache on the CPU (-nkvo) */
+	int no_repack;            /* pass --no-repack: CPU weights stay in the mapped file */
+	int ngl;                  /* >= 0: this many layers on the device, no search */
+	int n_cpu_moe;            /* with ngl >= 0: experts of this many layers on the CPU */
+};
+
+struct plan_usage {
+	uint64_t model, kv, compute, total;
+	uint64_t repack;          /* CPU only: weights copied into an interleaved layout */
+	uint64_t mapped;          /* CPU only: the span of the file llama.cpp maps for the
+	                           * CPU's weights that are not repacked (its CPU_Mapped) */
+};
+
+struct plan {
+	int ngl;                  /* layers on the device, output layer counted */
+	int n_cpu_moe;            /* layers whose experts stay on the CPU */
+	int fits;
+	struct plan_usage dev, cpu;
+	char dev_name[64];
+	char **args;              /* heap, NULL-terminated; free with plan_free */
+	size_t n_args;
+	char reason[256];         /* why it does not fit, or what it gave up */
+};
+
+/* Plans e on dev (NULL: no accelerator). Returns 0, or -1 with err for bad options
+ * (an invalid pattern). A plan that does not fit is not an error: p->fits is 0. */
+int plan_make(const struct est *e, const struct plan_device *dev, const struct plan_opts *o,
+    struct plan *p, char *err, size_t errlen);
+void plan_free(struct plan *p);
+/* Memory on the device and the CPU for a given placement (ngl, n_cpu_moe). */
+void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev, int ngl,
+    int n_cpu_moe, struct plan_usage *dev, struct plan_usage *cpu);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * test_estimate: the estimator and planner on generated models of real shapes, checked
+ * against numbers a user can work out by hand from the model card (KV cache bytes,
+ * weight bytes) and against the rules a plan must keep (it stays within its budget,
+ * offloads experts before layers, realises itself in llama-server arguments).
+ */
+#include "testutil.h"
+
+#include "estimate.h"
+#include "gguf.h"
+#include "plan.h"
+#include "shapes.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MiB (1024ull * 1024)
+#define GiB (1024ull * MiB)
+
+static struct gguf *gen(const char *shape, const char *quant)
+{
+	char name[128], err[4096];
+	snprintf(name, sizeof name, "%s-%s.gguf", shape, quant ? quant : "default");
+	char *path = tu_path(name);
+	char *vocab = shapes_vocab_path(shapes_find(shape)->vocab);
+	struct shapes_opts o = { quant, vocab, 0, 1, 1 };
+	struct gguf *g = NULL;
+	if (shapes_write(shapes_find(shape), &o, path, err, sizeof err) == 0)
+		g = gguf_open(path, err, sizeof err);
+	if (g == NULL)
+		fail_msg("%s", err);
+	free(vocab);
+	free(path);
+	return g;
+}
+
+static int has_arg(const struct plan *p, const char *a, const char *v)
+{
+	for (size_t i = 0; i + 1 <= p->n_args; i++)
+		if (strcmp(p->args[i], a) == 0 && (v == NULL ||
+		    (i + 1 < p->n_args && strcmp(p->args[i + 1], v) == 0)))
+			return 1;
+	return 0;
+}
+
+static void llama8b_kv_and_weights(void **state)
+{
+	struct gguf *g = gen("llama3-8b", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 8192;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	/* 32 layers x 8192 cells x (8 KV heads x 128) x (K + V) x 2 bytes = 1 GiB */
+	assert_int_equal(e.kv_total, 1 * GiB);
+	assert_int_equal(e.a.n_layer, 32);
+	assert_string_equal(e.a.quant, "Q4_K_M");
+	/* a Llama-3.1-8B Q4_K_M file holds 4.58 GiB of tensors */
+	assert_true(e.weights_total > 4.5 * GiB && e.weights_total < 4.65 * GiB);
+	assert_true(e.a.n_params > 8000000000ull && e.a.n_params < 8100000000ull);
+	est_free(&e);
+	o.type_k = o.type_v = 8; /* q8_0: 34 bytes per 32 values */
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	assert_int_equal(e.kv_total, 32ull * 8192 * 2 * (1024 / 32 * 34));
+	est_free(&e);
+	o.n_ctx = 1000; /* padded to 256 cells */
+	o.type_k = o.type_v = 1;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	assert_int_equal(e.n_ctx, 1024);
+	est_free(&e);
+	gguf_close(g);
+}
+
+static void plan_shrinks_with_budget(void **state)
+{
+	struct gguf *g = gen("llama3-8b", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 8192;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan_device d = { "GPU0", 0, "" };
+	int prev = 1000;
+	for (uint64_t vram = 12 * GiB; vram >= 1 * GiB; vram -= GiB / 2) {
+		struct plan p;
+		d.budget = vram;
+		assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+		assert_true(p.fits);
+		assert_true(p.dev.total <= vram);
+		assert_true(p.ngl <= prev);
+		prev = p.ngl;
+		char n[16];
+		snprintf(n, sizeof n, "%d", p.ngl);
+		assert_true(has_arg(&p, "-ngl", n));
+		assert_true(has_arg(&p, "--fit", "off"));
+		assert_true(has_arg(&p, "-c", "8192"));
+		if (vram >= 8 * GiB)
+			assert_int_equal(p.ngl, 33);
+		plan_free(&p);
+	}
+	assert_true(prev < 10);
+	/* offload=gpu refuses to offload and says why */
+	po.offload = PLAN_GPU;
+	d.budget = 4 * GiB;
+	struct plan p;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_false(p.fits);
+	assert_non_null(strstr(p.reason, "needs"));
+	plan_free(&p);
+	/* offload=cpu puts nothing on the device */
+	po.offload = PLAN_CPU;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.ngl, 0);
+	assert_int_equal(p.dev.total, 0);
+	assert_true(p.cpu.model >= e.weights_total);
+	plan_free(&p);
+	est_free(&e);
+	gguf_close(g);
+}
+
+static void moe_experts_go_first(void **state)
+{
+	struct gguf *g = gen("qwen3moe-30b", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 4096;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	assert_int_equal(e.a.n_expert, 128);
+	assert_true(e.layer[0].exps > e.layer[0].weights * 9 / 10);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan_device d = { "GPU0", 8 * GiB, "" };
+	struct plan p;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	/* 17 GiB of weights in 8 GiB: all layers stay, the experts of the first go */
+	assert_int_equal(p.ngl, 49);
+	assert_true(p.n_cpu_moe > 0 && p.n_cpu_moe < 48);
+	char n[16];
+	snprintf(n, sizeof n, "%d", p.n_cpu_moe);
+	assert_true(has_arg(&p, "--n-cpu-moe", n));
+	assert_true(p.dev.total <= d.budget);
+	plan_free(&p);
+	/* a pattern forces tensors to the CPU and becomes -ot */
+	po.cpu_patterns[0] = "exps";
+	po.n_cpu_patterns = 1;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_true(has_arg(&p, "-ot", "exps=CPU"));
+	assert_int_equal(p.n_cpu_moe, 0);
+	assert_int_equal(p.ngl, 49);
+	assert_true(p.dev.model < 2 * GiB);
+	plan_free(&p);
+	po.cpu_patterns[0] = "blk.4[0-7].*";
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_true(has_arg(&p, "-ot", "blk\\.4[0-7]\\..*=CPU"));
+	plan_free(&p);
+	est_free(&e);
+	gguf_close(g);
+}
+
+static void tied_output_and_bias(void **state)
+{
+	struct gguf *g = gen("llama3.2-1b", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	/* no output.weight: llama.cpp copies the embeddings to the output's device */
+	assert_int_equal(gguf_find_tensor(g, "output.weight"), -1);
+	int64_t te = gguf_find_tensor(g, "token_embd.weight");
+	assert_true(te >= 0);
+	assert_true(e.output_bytes >= est_tensor_bytes(&g->tensors[te]));
+	assert_int_equal(e.n_ctx, 131072);
+	est_free(&e);
+	gguf_close(g);
+	g = gen("qwen2-7b", NULL);
+	assert_true(gguf_find_tensor(g, "blk.0.attn_q.bias") >= 0);
+	gguf_close(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(llama8b_kv_and_weights),
+		cmocka_unit_test(plan_shrinks_with_budget),
+		cmocka_unit_test(moe_experts_go_first),
+		cmocka_unit_test(tied_output_and_bias),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

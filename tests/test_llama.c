@@ -1,0 +1,340 @@
+/*
+ * test_llama: the estimator and planner against real llama.cpp. For generated models
+ * (tiny and shape-only, dense and MoE) and several plans each, real llama-server runs
+ * with the plan's arguments and one ggml-rpc-server on loopback standing in for the
+ * GPU; its log (-lv 4) reports the buffer sizes it allocated on each device, which
+ * must match the plan: model and KV buffers within 1% (or 1 MiB), compute buffers
+ * within 20%, totals within 5%. Also: a tiny generated model answers a chat request,
+ * and a split model loads in llama-server as in mloffload.
+ *
+ * With MLO_ACCURACY_OUT set, the table of predicted against measured is written there
+ * (tools/accuracy.sh regenerates docs/accuracy.md that way).
+ */
+#include "testutil.h"
+
+#include "estimate.h"
+#include "gguf.h"
+#include "plan.h"
+#include "shapes.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MiB (1024.0 * 1024.0)
+
+static char *root;
+static char *bin_dir;
+static int rpc_port;
+static struct tu_proc rpc;
+static FILE *table;
+
+struct tcase {
+	const char *shape, *quant;
+	uint32_t ctx;
+	double budget_mib;   /* plan within this budget... */
+	int ngl, n_cpu_moe;  /* ...or force this placement (ngl >= 0) */
+	int fa;              /* -1 auto */
+	const char *cache;
+	int no_repack;
+	const char *cpu_pattern;
+};
+
+static const struct tcase cases[] = {
+	{ "tiny", NULL, 2048, 1024, -1, 0, -1, NULL, 0, NULL },
+	{ "tiny-moe", NULL, 1024, 1024, -1, 0, -1, NULL, 0, NULL },
+	{ "small-llama", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL },
+	{ "small-llama", NULL, 8192, 60, -1, 0, 0, NULL, 0, NULL },
+	{ "small-llama", "F16", 4096, 1024, -1, 0, -1, NULL, 0, "ffn_down" },
+	{ "small-qwen2", NULL, 4096, 1024, -1, 0, -1, "q8_0", 0, NULL },
+	{ "small-moe", NULL, 4096, 55, -1, 0, -1, NULL, 0, NULL },
+	{ "small-moe", NULL, 4096, 0, 3, 0, -1, NULL, 0, NULL },
+	{ "llama3.2-1b", NULL, 8192, 1024, -1, 0, 0, NULL, 0, NULL },
+	{ "llama3-8b", NULL, 4096, 2048, -1, 0, -1, NULL, 0, NULL },
+	{ "qwen2-7b", NULL, 8192, 1600, -1, 0, -1, "q8_0", 1, NULL },
+	{ "qwen3moe-30b", NULL, 4096, 3072, -1, 0, -1, NULL, 1, NULL },
+};
+
+static int setup(void **state)
+{
+	root = tu_llama_root();
+	if (root == NULL) {
+		fprintf(stderr, "llama.cpp is not built: run scripts/setup-llama.sh "
+		    "(scripts/test.sh does)\n");
+		return -1;
+	}
+	bin_dir = xasprintf("%s/build/bin", root);
+	rpc_port = tu_free_port();
+	char port[16], *exe = xasprintf("%s/ggml-rpc-server", bin_dir);
+	snprintf(port, sizeof port, "%d", rpc_port);
+	char *argv[] = { exe, "-H", "127.0.0.1", "-p", port, NULL };
+	char *log = tu_path("rpc.log");
+	int rc = tu_spawn(&rpc, argv, log);
+	free(log);
+	free(exe);
+	/* its banner is block-buffered into the log: wait for the port instead */
+	for (int i = 0; rc == 0 && i < 300 && !tu_port_open(rpc_port); i++)
+		usleep(100 * 1000);
+	if (rc < 0 || !tu_port_open(rpc_port))
+		return -1;
+	const char *out = getenv("MLO_ACCURACY_OUT");
+	if (out != NULL && *out != '\0') {
+		table = fopen(out, "w");
+		if (table == NULL)
+			return -1;
+		fprintf(table, "| model | plan | device | part | planned MiB | measured MiB | error |\n"
+		    "|---|---|---|---|---:|---:|---:|\n");
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tu_stop(&rpc);
+	if (table != NULL)
+		fclose(table);
+	free(bin_dir);
+	free(root);
+	return 0;
+}
+
+static char *gen_model(const char *shape, const char *quant, int split)
+{
+	char name[160], err[4096];
+	snprintf(name, sizeof name, split > 1 ? "%s-%s-00001-of-%05d.gguf" : "%s-%s.gguf",
+	    shape, quant ? quant : "default", split);
+	char *path = tu_path(name);
+	const struct shape *s = shapes_find(shape);
+	assert_non_null(s);
+	char *vocab = shapes_vocab_path(s->vocab);
+	struct shapes_opts o = { quant, vocab, -1, 7, split };
+	if (shapes_write(s, &o, path, err, sizeof err) < 0)
+		fail_msg("gen %s: %s", shape, err);
+	free(vocab);
+	return path;
+}
+
+/* Measured MiB per (device prefix, kind) from llama-server's log, summed over lines. */
+static double measured(const char *log, const char *dev, const char *kind)
+{
+	double sum = 0;
+	char pat[64];
+	snprintf(pat, sizeof pat, " %s buffer size =", kind);
+	for (const char *p = strstr(log, pat); p != NULL; p = strstr(p + 1, pat)) {
+		const char *ls = p;
+		while (ls > log && ls[-1] != '\n')
+			ls--;
+		const char *d = p;
+		while (d > ls && d[-1] == ' ')
+			d--;
+		while (d > ls && d[-1] != ' ')
+			d--;
+		if (strncmp(d, dev, strlen(dev)) != 0)
+			continue;
+		sum += strtod(p + strlen(pat), NULL);
+	}
+	return sum;
+}
+
+static int check(const char *model, const char *plan, const char *dev, const char *part,
+    double planned, double meas, double rel, double abs_mib)
+{
+	double err = meas > 0 ? (planned - meas) / meas : (planned > 0 ? 1 : 0);
+	int ok = fabs(planned - meas) <= abs_mib || fabs(err) <= rel;
+	if (table != NULL)
+		fprintf(table, "| %s | %s | %s | %s | %.2f | %.2f | %+.1f%% |\n", model, plan, dev,
+		    part, planned, meas, err * 100);
+	if (!ok)
+		fprintf(stderr, "MISMATCH %s [%s] %s %s: planned %.2f MiB, measured %.2f MiB "
+		    "(%+.1f%%)\n", model, plan, dev, part, planned, meas, err * 100);
+	return ok;
+}
+
+static int run_case(const struct tcase *c)
+{
+	char *path = gen_model(c->shape, c->quant, 1);
+	char err[4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	assert_non_null(g);
+	struct est_opts eo;
+	est_defaults(&eo);
+	eo.n_ctx = c->ctx;
+	eo.flash_attn = c->fa;
+	if (c->cache != NULL) {
+		assert_int_equal(est_cache_type(c->cache, &eo.type_k), 0);
+		eo.type_v = eo.type_k;
+	}
+	struct est e;
+	assert_int_equal(est_build(g, &eo, &e, err, sizeof err), 0);
+	struct plan_device dev;
+	memset(&dev, 0, sizeof dev);
+	snprintf(dev.rpc, sizeof dev.rpc, "127.0.0.1:%d", rpc_port);
+	snprintf(dev.name, sizeof dev.name, "RPC0[127.0.0.1:%d]", rpc_port);
+	dev.budget = (uint64_t)(c->budget_mib * MiB);
+	if (c->ngl >= 0)
+		dev.budget = UINT64_MAX;
+	struct plan_opts po = { .ngl = c->ngl, .n_cpu_moe = c->n_cpu_moe,
+	    .no_repack = c->no_repack };
+	if (c->cpu_pattern != NULL) {
+		po.cpu_patterns[0] = c->cpu_pattern;
+		po.n_cpu_patterns = 1;
+	}
+	struct plan p;
+	assert_int_equal(plan_make(&e, &dev, &po, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+
+	char port[16];
+	snprintf(port, sizeof port, "%d", tu_free_port());
+	char *exe = xasprintf("%s/llama-server", bin_dir);
+	char *argv[64];
+	size_t n = 0;
+	char *fixed[] = { exe, "-m", path, "--port", port, "--host", "127.0.0.1", "-lv", "4",
+	    "--no-warmup", "-t", "2" };
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		argv[n++] = fixed[i];
+	for (size_t i = 0; i < p.n_args && n < 63; i++)
+		argv[n++] = p.args[i];
+	argv[n] = NULL;
+	char label[256] = "";
+	for (size_t i = 0; i < p.n_args; i++) {
+		if (strcmp(p.args[i], "--rpc") == 0 || strcmp(p.args[i], "--fit") == 0) {
+			i++;
+			continue;
+		}
+		size_t l = strlen(label);
+		snprintf(label + l, sizeof label - l, "%s%s", l ? " " : "", p.args[i]);
+	}
+	char *logp = tu_path("server.log");
+	struct tu_proc srv;
+	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
+	int ready = tu_wait_log(&srv, "listening on", 240);
+	size_t len;
+	char *log = (char *)tu_read_file(logp, &len);
+	log = xrealloc(log, len + 1);
+	log[len] = 0;
+	tu_stop(&srv);
+	if (ready != 1)
+		fail_msg("llama-server did not start for %s:\n%s", c->shape, log + (len > 3000 ?
+		    len - 3000 : 0));
+
+	char model[64];
+	snprintf(model, sizeof model, "%s %s", c->shape, e.a.quant);
+	const char *rpcdev = "RPC0[";
+	double m_model = measured(log, rpcdev, "model"), m_kv = measured(log, rpcdev, "KV");
+	double m_comp = measured(log, rpcdev, "compute");
+	int ok = 1;
+	ok &= check(model, label, "RPC0", "model", p.dev.model / MiB, m_model, 0.01, 1);
+	ok &= check(model, label, "RPC0", "KV", p.dev.kv / MiB, m_kv, 0.01, 1);
+	ok &= check(model, label, "RPC0", "compute", p.dev.compute / MiB, m_comp, 0.20, 1);
+	ok &= check(model, label, "RPC0", "total", p.dev.total / MiB, m_model + m_kv + m_comp,
+	    0.05, 1);
+	double c_model = measured(log, "CPU_Mapped", "model");
+	double c_repack = measured(log, "CPU_REPACK", "model");
+	double c_kv = measured(log, "CPU", "KV");
+	double c_comp = measured(log, "CPU", "compute") + measured(log, "CPU", "output");
+	/*
+	 * CPU_Mapped is the span of the file from the first to the last CPU tensor that is
+	 * not repacked, device tensors in between included: the plan predicts that span.
+	 * Its CPU total counts a repacked tensor twice (file pages and copy) where
+	 * llama.cpp counts the copy only, so the report is compared with the span.
+	 */
+	ok &= check(model, label, "CPU", "model (mapped)", p.cpu.mapped / MiB, c_model, 0.01, 1);
+	ok &= check(model, label, "CPU", "repack", p.cpu.repack / MiB, c_repack, 0.01, 1);
+	ok &= check(model, label, "CPU", "KV", p.cpu.kv / MiB, c_kv, 0.01, 1);
+	ok &= check(model, label, "CPU", "compute", p.cpu.compute / MiB, c_comp, 0.20, 1);
+	ok &= check(model, label, "CPU", "total", (p.cpu.mapped + p.cpu.repack + p.cpu.kv +
+	    p.cpu.compute) / MiB, c_model + c_repack + c_kv + c_comp, 0.05, 1);
+	/* the layer count llama.cpp reports is the plan's */
+	char want[64];
+	snprintf(want, sizeof want, "offloaded %d/%u layers", p.ngl, e.a.n_layer + 1);
+	if (p.ngl > 0 && strstr(log, want) == NULL) {
+		fprintf(stderr, "llama-server did not report '%s'\n", want);
+		ok = 0;
+	}
+	free(log);
+	free(logp);
+	free(exe);
+	plan_free(&p);
+	est_free(&e);
+	gguf_close(g);
+	unlink(path);
+	free(path);
+	return ok;
+}
+
+static void plans_match_llama_server(void **state)
+{
+	int bad = 0;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		bad += !run_case(&cases[i]);
+	assert_int_equal(bad, 0);
+}
+
+static void tiny_model_answers(void **state)
+{
+	char *path = gen_model("tiny", NULL, 1);
+	char port[16], *exe = xasprintf("%s/llama-server", bin_dir), *logp = tu_path("tiny.log");
+	int portn = tu_free_port();
+	snprintf(port, sizeof port, "%d", portn);
+	char *argv[] = { exe, "-m", path, "--port", port, "--host", "127.0.0.1", "-c", "512",
+	    "-t", "2", NULL };
+	struct tu_proc srv;
+	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
+	assert_int_equal(tu_wait_log(&srv, "listening on", 60), 1);
+	char *r = tu_http(portn, "POST", "/v1/chat/completions",
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":8}");
+	tu_stop(&srv);
+	assert_non_null(r);
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "\"choices\""));
+	assert_non_null(strstr(r, "\"completion_tokens\":"));
+	free(r);
+	free(logp);
+	free(exe);
+	unlink(path);
+	free(path);
+}
+
+static void split_model_loads(void **state)
+{
+	char *path = gen_model("small-llama", NULL, 3);
+	char err[4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	assert_non_null(g);
+	assert_int_equal(g->n_parts, 3);
+	char port[16], *exe = xasprintf("%s/llama-server", bin_dir), *logp = tu_path("split.log");
+	snprintf(port, sizeof port, "%d", tu_free_port());
+	char *argv[] = { exe, "-m", path, "--port", port, "--host", "127.0.0.1", "-c", "512",
+	    "--no-warmup", "-t", "2", "-lv", "4", NULL };
+	struct tu_proc srv;
+	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
+	int ready = tu_wait_log(&srv, "listening on", 60);
+	size_t len;
+	char *log = (char *)tu_read_file(logp, &len);
+	tu_stop(&srv);
+	assert_int_equal(ready, 1);
+	log = xrealloc(log, len + 1);
+	log[len] = 0;
+	char want[64];
+	snprintf(want, sizeof want, "and %llu tensors", (unsigned long long)g->n_tensors);
+	assert_non_null(strstr(log, want));
+	assert_non_null(strstr(log, "additional 2 GGUFs"));
+	free(log);
+	gguf_close(g);
+	free(logp);
+	free(exe);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tiny_model_answers),
+		cmocka_unit_test(split_model_loads),
+		cmocka_unit_test(plans_match_llama_server),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,51 @@
+/*
+ * testutil: helpers shared by the tests: a private temporary folder per test run
+ * (removed at exit), paths of built binaries and of the cached llama.cpp.
+ */
+#ifndef MLO_TESTUTIL_H
+#define MLO_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh folder for this test process, removed with its contents at exit. */
+const char *tu_tmpdir(void);
+/* Returns a heap path "tmpdir/name"; free(). */
+char *tu_path(const char *name);
+/* Folder of the cached llama.cpp build (MLOFFLOAD_LLAMA_DIR's parent layout), or NULL
+ * when it is not there. Heap string; free(). */
+char *tu_llama_root(void);
+/* Writes n bytes to path. Returns 0 or -1. */
+int tu_write_file(const char *path, const void *p, size_t n);
+/* Reads a whole file into a heap buffer. Returns NULL on error. */
+uint8_t *tu_read_file(const char *path, size_t *len);
+/* Runs a shell command, returns its exit status (or -1). */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
+
+#include <sys/types.h>
+
+/* A child process of a test, in its own process group, output to a log file. */
+struct tu_proc {
+	pid_t pid;
+	char *log;
+};
+/* Starts argv[0] with argv, stdout and stderr to log (heap copy kept). Returns 0 or -1.
+ * Every started child is killed at exit if the test did not stop it. */
+int tu_spawn(struct tu_proc *p, char *const argv[], const char *log);
+/* Waits until the log holds `needle` (returns 1), the child exits (0) or timeout_s
+ * passes (-1). */
+int tu_wait_log(const struct tu_proc *p, const char *needle, int timeout_s);
+/* Kills the child's process group (SIGKILL) and reaps it. */
+void tu_stop(struct tu_proc *p);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int tu_free_port(void);
+/* 1 if something accepts TCP connections on 127.0.0.1:port. */
+int tu_port_open(int port);
+/* Sends an HTTP/1.0 request to 127.0.0.1:port and returns the heap response (status
+ * line, headers and body) or NULL. */
+char *tu_http(int port, const char *method, const char *path, const char *body);
