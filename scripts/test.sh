@@ -16,12 +16,20 @@ if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*
 fi
 
 echo "== build and test (release with debug info)" >&2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 bash scripts/build.sh
-ctest --test-dir build --no-tests=error --output-on-failure -j2
+ctest --test-dir build --no-tests=error --output-on-failure -j2 | tee -a "$log"
 
 echo "== build and test (ASan + UBSan)" >&2
 BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DMLO_SANITIZE=ON
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --no-tests=error --output-on-failure -j2
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --no-tests=error --output-on-failure -j2 | tee -a "$log"
 
 echo "== fuzz: replay the corpus, then fuzz ${FUZZ_SECONDS:-30} s" >&2
-bash fuzz/run.sh "${FUZZ_SECONDS:-30}"
+bash fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | grep -vE '^#[0-9]+' || exit 1
+
+# one closing line over both test runs (ctest has failed the script already on a failure)
+passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$log" || true)
+failed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|Timeout|Exception)' "$log" || true)
+echo "summary: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	    "usage: mloffload inspect FILE [--json]\n"
 	    "       mloffload plan FILE --vram SIZE [--ctx N] [--cache-type T] [--cpu PATTERN]...\n"
 	    "                 [--offload auto|gpu|cpu] [--rpc HOST:PORT] [--nkvo] [--no-repack]\n"
+	    "                 [--mmproj FILE]\n"
 	    "                 [--flash-attn auto|on|off] [--ngl N [--n-cpu-moe N]] [--json]\n"
 	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
 	    "       mloffload --version\n");
@@ -155,8 +156,10 @@ static json_t *usage_json(const char *name, const struct plan_usage *u)
 	json_object_set_new(o, "kv_bytes", json_integer((json_int_t)u->kv));
 	json_object_set_new(o, "compute_bytes", json_integer((json_int_t)u->compute));
 	json_object_set_new(o, "total_bytes", json_integer((json_int_t)u->total));
-	if (u->repack)
+	if (strcmp(name, "CPU") == 0) {
 		json_object_set_new(o, "repack_bytes", json_integer((json_int_t)u->repack));
+		json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)u->mapped));
+	}
 	return o;
 }
 
@@ -164,6 +167,7 @@ static int cmd_plan(int argc, char **argv)
 {
 	const char *path = NULL, *rpc = NULL;
 	int json = 0, have_vram = 0;
+	struct gguf *mm = NULL;
 	uint64_t vram = 0;
 	struct est_opts eo;
 	struct plan_opts po;
@@ -237,6 +241,18 @@ static int cmd_plan(int argc, char **argv)
 			else
 				po.n_cpu_moe = (int)n;
 			i++;
+		} else if (strcmp(a, "--mmproj") == 0 && v) {
+			char merr[GGUF_ERR_LEN + 4096];
+			gguf_close(mm);
+			if ((mm = gguf_open(v, merr, sizeof merr)) == NULL) {
+				fprintf(stderr, "mloffload: --mmproj: %s\n", merr);
+				return 1;
+			}
+			eo.mmproj_bytes = 0;
+			for (uint64_t t = 0; t < mm->n_tensors; t++)
+				eo.mmproj_bytes += est_tensor_bytes(&mm->tensors[t]);
+			po.mmproj = v;
+			i++;
 		} else if (strcmp(a, "--rpc") == 0 && v) {
 			rpc = v;
 			i++;
@@ -246,6 +262,7 @@ static int cmd_plan(int argc, char **argv)
 			return usage(stderr), 2;
 		}
 	}
+	gguf_close(mm); /* only its size is needed */
 	if (path == NULL || !have_vram) {
 		fprintf(stderr, "mloffload: plan needs a FILE and --vram SIZE\n");
 		return usage(stderr), 2;
@@ -296,16 +313,20 @@ static int cmd_plan(int argc, char **argv)
 			json_object_set_new(j, "reason", json_string(p.reason));
 		rc = json_print(j);
 	} else {
-		char b[4][32];
-		printf("%s: %s, %d of %u layers on %s%s\n", path, p.fits ? "fits" : "does not fit",
-		    p.ngl, e.a.n_layer + 1, p.dev_name, p.n_cpu_moe ? " (experts partly on CPU)" : "");
-		printf("%-24s %12s %12s %12s %12s\n", "device", "model", "kv", "compute", "total");
+		char b[5][32];
+		char bud[32];
+		printf("%s: %s in %s, %d of %u layers on %s%s\n", path, p.fits ? "fits" :
+		    "does not fit", util_fmt_size(vram, bud, sizeof bud), p.ngl, e.a.n_layer + 1,
+		    p.dev_name, p.n_cpu_moe ? " (experts partly on CPU)" : "");
+		printf("%-24s %11s %11s %11s %11s %11s\n", "device", "model", "kv", "compute",
+		    "repack", "total");
 		const struct plan_usage *u[2] = { &p.dev, &p.cpu };
 		const char *names[2] = { p.dev_name, "CPU" };
 		for (int i = 0; i < 2; i++)
-			printf("%-24s %12s %12s %12s %12s\n", names[i],
+			printf("%-24s %11s %11s %11s %11s %11s\n", names[i],
 			    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
-			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->total, b[3], 32));
+			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->repack, b[4], 32),
+			    fmt(u[i]->total, b[3], 32));
 		if (p.reason[0])
 			printf("%s\n", p.reason);
 		printf("llama-server -m %s", path);

@@ -203,6 +203,12 @@ static int repacked(const struct gguf_tensor *t)
 #endif
 }
 
+/* The projector stays on the CPU when a pattern names it (--no-mmproj-offload). */
+static int mmproj_on_cpu(const struct ctx *c)
+{
+	return c->n_re > 0 && forced_cpu(c, "mmproj");
+}
+
 /* 1 if tensor t sits on the device under placement (ngl, n_cpu_moe) and the patterns. */
 static int on_device(const struct ctx *c, int ngl, int n_cpu_moe, const struct gguf_tensor *t)
 {
@@ -252,6 +258,12 @@ static void usage(const struct ctx *c, int has_dev, int ngl, int n_cpu_moe,
 	for (uint32_t i = 0; i < e->g->n_parts && i < GGUF_MAX_PARTS; i++)
 		if (hi[i] > lo[i])
 			cpu->mapped += hi[i] - lo[i];
+	if (e->o.mmproj_bytes > 0) {
+		if (ngl > 0 && !mmproj_on_cpu(c))
+			dev->model += e->o.mmproj_bytes;
+		else
+			cpu->model += e->o.mmproj_bytes;
+	}
 	dev->total = dev->model + dev->kv + dev->compute;
 	cpu->total = cpu->model + cpu->kv + cpu->compute + cpu->repack;
 }
@@ -301,6 +313,12 @@ static void build_args(const struct ctx *c, const struct plan_device *dev, struc
 		add_arg(p, "-nkvo");
 	if (c->o->no_repack)
 		add_arg(p, "--no-repack");
+	if (c->o->mmproj != NULL) {
+		add_arg(p, "--mmproj");
+		add_arg(p, c->o->mmproj);
+		if (p->ngl == 0 || mmproj_on_cpu(c))
+			add_arg(p, "--no-mmproj-offload");
+	}
 	if (e->o.type_k != 1 || e->o.type_v != 1) {
 		add_arg(p, "-ctk");
 		add_arg(p, cache_name(e->o.type_k));

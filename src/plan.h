@@ -32,6 +32,8 @@ struct plan_opts {
 	size_t n_cpu_patterns;
 	int no_kv_offload;        /* keep the whole KV cache on the CPU (-nkvo) */
 	int no_repack;            /* pass --no-repack: CPU weights stay in the mapped file */
+	const char *mmproj;       /* projector file (its size is est_opts.mmproj_bytes); it
+	                           * goes to the device unless a pattern matches "mmproj" */
 	int ngl;                  /* >= 0: this many layers on the device, no search */
 	int n_cpu_moe;            /* with ngl >= 0: experts of this many layers on the CPU */
 };

@@ -186,6 +186,69 @@ static void tied_output_and_bias(void **state)
 	gguf_close(g);
 }
 
+static void projector_counted(void **state)
+{
+	struct gguf *g = gen("small-llama", NULL);
+	struct est_opts o;
+	struct est e, e2;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 4096;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	o.mmproj_bytes = 300 * MiB;
+	assert_int_equal(est_build(g, &o, &e2, err, sizeof err), 0);
+	struct plan_opts po = { .ngl = -1, .mmproj = "proj.gguf" };
+	struct plan_device d = { "GPU0", 8 * GiB, "" };
+	struct plan p, p2;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), 0);
+	assert_int_equal(plan_make(&e2, &d, &po, &p2, err, sizeof err), 0);
+	/* the projector goes to the device with the model */
+	assert_int_equal(p2.dev.model, p.dev.model + 300 * MiB);
+	assert_true(has_arg(&p2, "--mmproj", "proj.gguf"));
+	assert_false(has_arg(&p2, "--no-mmproj-offload", NULL));
+	plan_free(&p2);
+	/* unless a pattern keeps it on the CPU */
+	po.cpu_patterns[0] = "mmproj";
+	po.n_cpu_patterns = 1;
+	assert_int_equal(plan_make(&e2, &d, &po, &p2, err, sizeof err), 0);
+	assert_int_equal(p2.dev.model, p.dev.model);
+	assert_int_equal(p2.cpu.model, p.cpu.model + 300 * MiB);
+	assert_true(has_arg(&p2, "--no-mmproj-offload", NULL));
+	plan_free(&p2);
+	plan_free(&p);
+	est_free(&e);
+	est_free(&e2);
+	gguf_close(g);
+}
+
+static void bad_options_refused(void **state)
+{
+	struct gguf *g = gen("tiny", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = (1u << 24) + 1;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "context"));
+	o.n_ctx = 0; /* the model's own: 4096 */
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	assert_int_equal(e.n_ctx, 4096);
+	uint32_t t;
+	assert_int_equal(est_cache_type("q8_0", &t), 0);
+	assert_int_equal(t, 8);
+	assert_int_equal(est_cache_type("q3_k", &t), -1);
+	struct plan_opts po = { .ngl = -1 };
+	po.cpu_patterns[0] = "";
+	po.n_cpu_patterns = 1;
+	struct plan_device d = { "GPU0", GiB, "" };
+	struct plan p;
+	assert_int_equal(plan_make(&e, &d, &po, &p, err, sizeof err), -1);
+	assert_non_null(strstr(err, "pattern"));
+	est_free(&e);
+	gguf_close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +256,8 @@ int main(void)
 		cmocka_unit_test(plan_shrinks_with_budget),
 		cmocka_unit_test(moe_experts_go_first),
 		cmocka_unit_test(tied_output_and_bias),
+		cmocka_unit_test(projector_counted),
+		cmocka_unit_test(bad_options_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,167 @@
+/*
+ * test_cli: the mloffload command as a user runs it: the exit status, the table, the
+ * --json document a script reads, and a one-line error for a broken file or bad flag.
+ */
+#include "testutil.h"
+
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static char *exe;
+static char *model;
+
+/* Runs the command with args; returns its exit status, output (stdout then stderr) in *out. */
+static int run(char **out, const char *args)
+{
+	char *errp = tu_path("stderr.txt");
+	char *cmd = xasprintf("%s %s 2>%s", exe, args, errp);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t cap = 1 << 16, len = 0;
+	char *b = xmalloc(cap);
+	size_t r;
+	while ((r = fread(b + len, 1, cap - len - 1, f)) > 0)
+		if ((len += r) + 1 >= cap)
+			b = xrealloc(b, cap *= 2);
+	int st = pclose(f);
+	size_t elen = 0;
+	uint8_t *e = tu_read_file(errp, &elen);
+	b = xrealloc(b, len + elen + 1);
+	if (e != NULL)
+		memcpy(b + len, e, elen);
+	b[len + elen] = 0;
+	free(e);
+	free(errp);
+	free(cmd);
+	*out = b;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **state)
+{
+	const char *bd = getenv("MLO_BUILD_DIR");
+	exe = xasprintf("%s/mloffload", bd ? bd : ".");
+	model = tu_path("m.gguf");
+	char *out;
+	char *args = xasprintf("gen small-llama %s", model);
+	int rc = run(&out, args);
+	free(args);
+	free(out);
+	return rc == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	free(exe);
+	free(model);
+	return 0;
+}
+
+static void inspect_prints_the_model(void **state)
+{
+	char *out, *args = xasprintf("inspect %s", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "architecture   llama"));
+	assert_non_null(strstr(out, "layers         8"));
+	assert_non_null(strstr(out, "Q4_K_M"));
+	free(out);
+	free(args);
+	args = xasprintf("inspect %s --json", model);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "architecture")), "llama");
+	assert_int_equal(json_integer_value(json_object_get(j, "layers")), 8);
+	assert_true(json_array_size(json_object_get(j, "tensor_types")) >= 2);
+	json_decref(j);
+	free(out);
+	free(args);
+}
+
+static void plan_json_for_scripts(void **state)
+{
+	char *out, *args = xasprintf("plan %s --vram 20M --ctx 4096 --json", model);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "fits")));
+	int ngl = (int)json_integer_value(json_object_get(j, "gpu_layers"));
+	assert_true(ngl > 0 && ngl < 9);
+	json_t *dev = json_array_get(json_object_get(j, "devices"), 0);
+	assert_true(json_integer_value(json_object_get(dev, "total_bytes")) <= 20 * 1024 * 1024);
+	assert_int_equal(json_integer_value(json_object_get(dev, "total_bytes")),
+	    json_integer_value(json_object_get(dev, "model_bytes")) +
+	    json_integer_value(json_object_get(dev, "kv_bytes")) +
+	    json_integer_value(json_object_get(dev, "compute_bytes")));
+	json_t *a = json_object_get(j, "args");
+	int seen = 0;
+	for (size_t i = 0; i + 1 < json_array_size(a); i++)
+		if (strcmp(json_string_value(json_array_get(a, i)), "-ngl") == 0)
+			seen = strtol(json_string_value(json_array_get(a, i + 1)), NULL, 10) == ngl;
+	assert_true(seen);
+	json_decref(j);
+	free(out);
+	free(args);
+}
+
+static void plan_that_does_not_fit(void **state)
+{
+	char *out, *args = xasprintf("plan %s --vram 1M --offload gpu", model);
+	assert_int_equal(run(&out, args), 3);
+	assert_non_null(strstr(out, "does not fit"));
+	assert_non_null(strstr(out, "needs"));
+	free(out);
+	free(args);
+}
+
+static void bad_input_is_one_clear_line(void **state)
+{
+	char *out;
+	size_t len;
+	uint8_t *b = tu_read_file(model, &len);
+	assert_non_null(b);
+	char *cut = tu_path("cut.gguf");
+	assert_int_equal(tu_write_file(cut, b, 1000), 0);
+	free(b);
+	char *args = xasprintf("inspect %s", cut);
+	assert_int_equal(run(&out, args), 1);
+	assert_non_null(strstr(out, "at byte"));
+	assert_non_null(strstr(out, "cut.gguf"));
+	free(out);
+	free(args);
+	args = xasprintf("inspect %s/does-not-exist.gguf", tu_tmpdir());
+	assert_int_equal(run(&out, args), 1);
+	assert_non_null(strstr(out, "No such file"));
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --vram lots", model);
+	assert_int_equal(run(&out, args), 2);
+	assert_non_null(strstr(out, "not a size"));
+	free(out);
+	free(args);
+	assert_int_equal(run(&out, "frobnicate"), 2);
+	assert_non_null(strstr(out, "unknown command"));
+	free(out);
+	assert_int_equal(run(&out, "gen no-such-shape x.gguf"), 2);
+	assert_non_null(strstr(out, "unknown shape"));
+	free(out);
+	free(cut);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(inspect_prints_the_model),
+		cmocka_unit_test(plan_json_for_scripts),
+		cmocka_unit_test(plan_that_does_not_fit),
+		cmocka_unit_test(bad_input_is_one_clear_line),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
