@@ -4,6 +4,7 @@
  */
 #include "arch.h"
 #include "cli.h"
+#include "client.h"
 #include "estimate.h"
 #include "gguf.h"
 #include "plan.h"
@@ -23,6 +24,8 @@ static void usage(FILE *f)
 	    "                 [--mmproj FILE]\n"
 	    "                 [--flash-attn auto|on|off] [--ngl N [--n-cpu-moe N]] [--json]\n"
 	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
+	    "       mloffload [--url URL] status|models|vram|scan [--json]   (a running mloffloadd)\n"
+	    "       mloffload [--url URL] budget MODEL [--ctx N] [--json]\n"
 	    "       mloffload --version\n");
 }
 
@@ -357,6 +360,8 @@ int main(int argc, char **argv)
 		return cmd_plan(argc - 1, argv + 1);
 	if (strcmp(cmd, "gen") == 0)
 		return cli_gen(argc - 1, argv + 1);
+	if (client_is_command(cmd) || strcmp(cmd, "--url") == 0)
+		return client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0) {
 		printf("mloffload %s\n", MLO_VERSION);
 		return 0;

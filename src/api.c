@@ -1,0 +1,533 @@
+/*
+ * api: the REST routes of mloffloadd. One generic evhttp callback matches the path
+ * against a table of route templates, checks the method (405 with Allow), caps the
+ * body and the query, times the request for /metrics and calls the handler. Handlers
+ * read state and answer; the only one that changes state is POST /models/scan, which
+ * answers when the scan is stored (daemon_scan).
+ */
+#include "api.h"
+#include "daemon.h"
+#include "device.h"
+#include "discover.h"
+#include "estimate.h"
+#include "gguf.h"
+#include "metrics.h"
+#include "plan.h"
+#include "registry.h"
+#include "util.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define MAX_QUERY 2048
+#define MAX_ID 256
+
+typedef void (*handler)(struct daemon *d, struct evhttp_request *req, const char *arg);
+
+struct route {
+	const char *path;     /* exact path, or a prefix when it ends in '/' */
+	const char *name;     /* label in /metrics */
+	int methods;          /* EVHTTP_REQ_* */
+	handler fn;
+};
+
+static void h_root(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_health(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_backends(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_models(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_model(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_status(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_budget(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg);
+
+static const struct route routes[] = {
+	{ "/", "/", EVHTTP_REQ_GET, h_root },
+	{ "/health", "/health", EVHTTP_REQ_GET, h_health },
+	{ "/backends", "/backends", EVHTTP_REQ_GET, h_backends },
+	{ "/models", "/models", EVHTTP_REQ_GET, h_models },
+	{ "/models/scan", "/models/scan", EVHTTP_REQ_POST, h_scan },
+	{ "/models/", "/models/{id}", EVHTTP_REQ_GET, h_model },
+	{ "/status", "/status", EVHTTP_REQ_GET, h_status },
+	{ "/vram", "/vram", EVHTTP_REQ_GET, h_vram },
+	{ "/vram/budget", "/vram/budget", EVHTTP_REQ_GET, h_budget },
+	{ "/queue", "/queue", EVHTTP_REQ_GET, h_queue },
+	{ "/metrics", "/metrics", EVHTTP_REQ_GET, h_metrics },
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+static const char *route_names[N_ROUTES];
+
+void api_reply_json(struct evhttp_request *req, int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	struct evbuffer *b = evbuffer_new();
+	if (s != NULL) {
+		evbuffer_add(b, s, strlen(s));
+		evbuffer_add(b, "\n", 1);
+		free(s);
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, status, NULL, b);
+	evbuffer_free(b);
+}
+
+void api_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	api_reply_json(req, status, e);
+}
+
+static const char *method_name(int m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "OTHER";
+	}
+}
+
+/* Reads the query parameter key into out (decoded). 1 found, 0 absent, -1 too long. */
+static int query_param(struct evhttp_request *req, const char *key, char *out, size_t len)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *q = evhttp_uri_get_query(u);
+	if (q == NULL)
+		return 0;
+	struct evkeyvalq kv;
+	TAILQ_INIT(&kv);
+	if (evhttp_parse_query_str(q, &kv) < 0)
+		return -1;
+	const char *v = evhttp_find_header(&kv, key);
+	int rc = 0;
+	if (v != NULL) {
+		rc = strlen(v) < len ? 1 : -1;
+		if (rc == 1)
+			snprintf(out, len, "%s", v);
+	}
+	evhttp_clear_headers(&kv);
+	return rc;
+}
+
+static json_t *device_json(const struct device_info *di, int detail)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I}", "id", di->id, "kind", di->kind,
+	    "name", di->name, "ok", di->ok, "total_bytes", (json_int_t)di->now.total,
+	    "used_bytes", (json_int_t)di->now.used, "free_bytes", (json_int_t)di->now.free);
+	if (!di->ok)
+		json_object_set_new(o, "error", json_string(di->error));
+	if (!detail)
+		return o;
+	json_object_set_new(o, "uuid", json_string(di->uuid));
+	json_object_set_new(o, "temperature_c", di->now.temp_c >= 0 ?
+	    json_integer(di->now.temp_c) : json_null());
+	json_object_set_new(o, "utilization_pct", di->now.util_pct >= 0 ?
+	    json_integer(di->now.util_pct) : json_null());
+	json_t *procs = json_array();
+	for (size_t i = 0; i < di->n_procs; i++)
+		json_array_append_new(procs, json_pack("{s:I,s:I}", "pid",
+		    (json_int_t)di->procs[i].pid, "used_bytes", (json_int_t)di->procs[i].used));
+	json_object_set_new(o, "processes", procs);
+	return o;
+}
+
+static void h_root(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *r = json_array();
+	for (size_t i = 0; i < N_ROUTES; i++) {
+		char line[96];
+		snprintf(line, sizeof line, "%s %s", method_name(routes[i].methods),
+		    routes[i].name);
+		json_array_append_new(r, json_string(line));
+	}
+	api_reply_json(req, 200, json_pack("{s:s,s:s,s:o}", "name", "mloffloadd", "version",
+	    MLO_VERSION, "routes", r));
+}
+
+static int models_path_ok(const struct daemon *d)
+{
+	for (size_t i = 0; i < d->cfg.n_models_dirs; i++) {
+		struct stat st;
+		if (stat(d->cfg.models_dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			return 0;
+	}
+	return 1;
+}
+
+/* The monitor works when it reads every device it knows (a GPU whose readings fail
+ * is a monitoring failure, not just a device state). */
+static int monitor_ok(const struct daemon *d)
+{
+	if (!devmon_healthy(d->dev))
+		return 0;
+	for (size_t i = 0; i < devmon_count(d->dev); i++)
+		if (!devmon_get(d->dev, i)->ok)
+			return 0;
+	return 1;
+}
+
+static void h_health(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	int db = registry_healthy(d->reg), mp = models_path_ok(d), vm = monitor_ok(d);
+	api_reply_json(req, 200, json_pack("{s:s,s:{s:b,s:b,s:b}}", "status",
+	    db && mp && vm ? "healthy" : "degraded", "services", "registry_db", db,
+	    "models_path", mp, "vram_monitor", vm));
+}
+
+static void h_backends(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	api_reply_json(req, 200, json_pack("{s:o}", "backends", discover_backends(d->disc)));
+}
+
+static void h_models(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *m = registry_models(d->reg), *o = discover_ollama_models(d->disc);
+	json_array_extend(m, o);
+	json_decref(o);
+	api_reply_json(req, 200, json_pack("{s:o}", "models", m));
+}
+
+/* The registry's model id, or an Ollama model "ollama:NAME"; new reference or NULL. */
+static json_t *find_model(struct daemon *d, const char *id)
+{
+	json_t *m = registry_model(d->reg, id);
+	if (m != NULL || strncmp(id, "ollama:", 7) != 0)
+		return m;
+	json_t *all = discover_ollama_models(d->disc), *v;
+	size_t i;
+	json_array_foreach(all, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0) {
+			m = json_incref(v);
+			break;
+		}
+	}
+	json_decref(all);
+	return m;
+}
+
+static void h_model(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	if (*arg == '\0' || strlen(arg) > MAX_ID) {
+		api_reply_error(req, 400, "bad_request", "a model id is needed: /models/{id}");
+		return;
+	}
+	json_t *m = find_model(d, arg);
+	if (m == NULL) {
+		api_reply_error(req, 404, "model_not_found", "no model with id '%s' (GET /models "
+		    "lists them)", arg);
+		return;
+	}
+	api_reply_json(req, 200, m);
+}
+
+static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	if (len > 0) {
+		json_error_t je;
+		char *body = xmalloc(len + 1);
+		evbuffer_copyout(in, body, len);
+		body[len] = '\0';
+		json_t *j = json_loadb(body, len, 0, &je);
+		free(body);
+		if (j == NULL || !json_is_object(j) || json_object_size(j) != 0) {
+			if (j == NULL)
+				api_reply_error(req, 400, "invalid_json", "body is not JSON: %s (line %d, "
+				    "column %d)", je.text, je.line, je.column);
+			else
+				api_reply_error(req, 400, "bad_request", "POST /models/scan takes no "
+				    "options: send no body or {}");
+			json_decref(j);
+			return;
+		}
+		json_decref(j);
+	}
+	if (d->n_scan_waiters >= DAEMON_MAX_SCAN_WAITERS) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+		api_reply_error(req, 503, "busy", "too many scan requests are waiting");
+		return;
+	}
+	daemon_scan(d, req);
+}
+
+static void h_status(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *devs = json_array();
+	for (size_t i = 0; i < devmon_count(d->dev); i++)
+		json_array_append_new(devs, device_json(devmon_get(d->dev, i), 0));
+	json_t *ls = registry_last_scan(d->reg);
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:[],s:i,s:o,s:o,s:b,s:s}", "version",
+	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
+	    "devices", devs, "loaded", "queue_depth", 0, "models",
+	    registry_state_counts(d->reg), "last_scan", ls ? ls : json_null(), "scanning",
+	    d->scanning, "nvml", devmon_nvml_status(d->dev)));
+}
+
+static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	char hv[16];
+	long long hmax = 0;
+	int q = query_param(req, "history", hv, sizeof hv);
+	if (q < 0 || (q == 1 && util_parse_int(hv, 0, 100000, &hmax) < 0)) {
+		api_reply_error(req, 400, "bad_request", "history: a number of samples, 0..100000");
+		return;
+	}
+	json_t *devs = json_array();
+	struct device_sample *hs = hmax > 0 ? xcalloc((size_t)hmax, sizeof *hs) : NULL;
+	for (size_t i = 0; i < devmon_count(d->dev); i++) {
+		json_t *o = device_json(devmon_get(d->dev, i), 1);
+		if (hmax > 0) {
+			size_t n = devmon_history(d->dev, i, hs, (size_t)hmax);
+			json_t *h = json_array();
+			for (size_t k = 0; k < n; k++)
+				json_array_append_new(h, json_pack("{s:I,s:I,s:I}", "t_ms",
+				    (json_int_t)hs[k].t_ms, "used_bytes", (json_int_t)hs[k].used,
+				    "free_bytes", (json_int_t)hs[k].free));
+			json_object_set_new(o, "history", h);
+		}
+		json_array_append_new(devs, o);
+	}
+	free(hs);
+	api_reply_json(req, 200, json_pack("{s:o,s:s,s:I}", "devices", devs, "nvml",
+	    devmon_nvml_status(d->dev), "sample_interval_ms",
+	    (json_int_t)d->cfg.sample_interval_ms));
+}
+
+/* The first accelerator with its live budget (free less the reserve), or NULL. */
+static const struct device_info *first_gpu(struct daemon *d, uint64_t *budget)
+{
+	for (size_t i = 0; i < devmon_count(d->dev); i++) {
+		const struct device_info *di = devmon_get(d->dev, i);
+		if (strcmp(di->kind, "cpu") != 0 && di->ok) {
+			*budget = di->now.free > d->cfg.reserve ? di->now.free - d->cfg.reserve : 0;
+			return di;
+		}
+	}
+	return NULL;
+}
+
+static json_t *usage_json(const char *name, const struct plan_usage *u)
+{
+	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "name", name, "model_bytes",
+	    (json_int_t)u->model, "kv_bytes", (json_int_t)u->kv, "compute_bytes",
+	    (json_int_t)u->compute, "repack_bytes", (json_int_t)u->repack, "total_bytes",
+	    (json_int_t)u->total);
+}
+
+/* What else holds memory on the device and could make room: other processes (NVML)
+ * and models Ollama has loaded. */
+static json_t *evictable(struct daemon *d, const struct device_info *gpu)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; gpu != NULL && i < gpu->n_procs; i++)
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I}", "kind", "process", "pid",
+		    (json_int_t)gpu->procs[i].pid, "bytes", (json_int_t)gpu->procs[i].used));
+	json_t *om = discover_ollama_models(d->disc), *v;
+	size_t i;
+	json_array_foreach(om, i, v) {
+		if (json_is_true(json_object_get(v, "loaded")))
+			json_array_append_new(a, json_pack("{s:s,s:O,s:O}", "kind", "ollama", "model",
+			    json_object_get(v, "id"), "bytes", json_object_get(v, "vram_bytes")));
+	}
+	json_decref(om);
+	return a;
+}
+
+static void h_budget(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	char id[MAX_ID + 1], cs[16];
+	long long ctx = 0;
+	int qm = query_param(req, "model", id, sizeof id), qc = query_param(req, "ctx", cs,
+	    sizeof cs);
+	if (qm <= 0) {
+		api_reply_error(req, 400, "bad_request", qm < 0 ? "model: id too long" :
+		    "model=ID is required (e.g. /vram/budget?model=ID&ctx=8192)");
+		return;
+	}
+	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, 1 << 24, &ctx) < 0)) {
+		api_reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
+		return;
+	}
+	json_t *m = registry_model(d->reg, id);
+	if (m == NULL) {
+		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		return;
+	}
+	const char *path = json_string_value(json_object_get(m, "path"));
+	char err[GGUF_ERR_LEN + 4096];
+	struct gguf *g = path ? gguf_open(path, err, sizeof err) : NULL;
+	if (g == NULL) {
+		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
+		json_decref(m);
+		return;
+	}
+	struct est_opts eo;
+	est_defaults(&eo);
+	eo.n_ctx = (uint32_t)ctx;
+	struct est e;
+	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
+		api_reply_error(req, 409, "model_unreadable", "%s", err);
+		gguf_close(g);
+		json_decref(m);
+		return;
+	}
+	uint64_t budget = 0;
+	const struct device_info *gpu = first_gpu(d, &budget);
+	struct plan_device pd;
+	memset(&pd, 0, sizeof pd);
+	if (gpu != NULL) {
+		snprintf(pd.name, sizeof pd.name, "%s", gpu->id);
+		pd.budget = budget;
+	}
+	struct plan_opts po = { .ngl = -1 };
+	struct plan p;
+	plan_make(&e, gpu ? &pd : NULL, &po, &p, err, sizeof err);
+	/* with the whole device (nothing else on it), would it fit? */
+	struct plan full;
+	int fits_empty = 0;
+	if (gpu != NULL) {
+		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
+		pd.budget = gpu->now.total > d->cfg.reserve ? gpu->now.total - d->cfg.reserve : 0;
+		plan_make(&e, &pd, &fo, &full, err, sizeof err);
+		fits_empty = full.fits;
+		plan_free(&full);
+	}
+	json_t *args = json_array(), *layers = json_array();
+	for (size_t i = 0; i < p.n_args; i++)
+		json_array_append_new(args, json_string(p.args[i]));
+	for (uint32_t l = 0; l < e.a.n_layer; l++)
+		json_array_append_new(layers, json_pack("{s:i,s:I,s:I,s:I}", "layer", (int)l,
+		    "weight_bytes", (json_int_t)e.layer[l].weights, "expert_bytes",
+		    (json_int_t)e.layer[l].exps, "kv_bytes", (json_int_t)e.layer[l].kv));
+	json_t *r = json_pack("{s:s,s:i,s:b}", "model", id, "ctx", (int)e.n_ctx, "fits", p.fits);
+	json_object_set_new(r, "device", gpu ? json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "id",
+	    gpu->id, "name", gpu->name, "total_bytes", (json_int_t)gpu->now.total, "free_bytes",
+	    (json_int_t)gpu->now.free, "reserve_bytes", (json_int_t)d->cfg.reserve,
+	    "budget_bytes", (json_int_t)budget) : json_null());
+	json_object_set_new(r, "components", json_pack("{s:I,s:I,s:I,s:I,s:o}", "input_bytes",
+	    (json_int_t)e.input_bytes, "output_bytes", (json_int_t)e.output_bytes,
+	    "weight_bytes", (json_int_t)e.weights_total, "kv_bytes", (json_int_t)e.kv_total,
+	    "layers", layers));
+	json_object_set_new(r, "plan", json_pack("{s:i,s:i,s:i,s:o,s:[o,o]}", "gpu_layers",
+	    p.ngl, "layers", (int)e.a.n_layer + 1, "n_cpu_moe", p.n_cpu_moe, "args", args,
+	    "devices", usage_json(gpu ? gpu->id : "none", &p.dev), usage_json("cpu", &p.cpu)));
+	json_object_set_new(r, "fully_on_device_if_free", json_boolean(fits_empty));
+	json_object_set_new(r, "would_evict", p.fits && p.ngl == (int)e.a.n_layer + 1 ?
+	    json_array() : evictable(d, gpu));
+	if (p.reason[0] != '\0')
+		json_object_set_new(r, "reason", json_string(p.reason));
+	plan_free(&p);
+	est_free(&e);
+	gguf_close(g);
+	json_decref(m);
+	api_reply_json(req, 200, r);
+}
+
+static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	/* requests wait here once the scheduler loads models on demand */
+	api_reply_json(req, 200, json_pack("{s:[],s:[],s:i}", "waiting", "running", "depth", 0));
+}
+
+static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	struct evbuffer *b = evbuffer_new();
+	metrics_render(d->metrics, d, b);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *raw = u ? evhttp_uri_get_path(u) : NULL;
+	const char *q = u ? evhttp_uri_get_query(u) : NULL;
+	size_t r = N_ROUTES;
+	int status = 0;
+	char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
+	if (path == NULL || (q != NULL && strlen(q) > MAX_QUERY)) {
+		api_reply_error(req, 400, "bad_request", path ? "query string longer than %d bytes" :
+		    "bad request path", MAX_QUERY);
+		status = 400;
+		goto out;
+	}
+	const char *sub = "";
+	for (size_t i = 0; i < N_ROUTES && r == N_ROUTES; i++) {
+		size_t l = strlen(routes[i].path);
+		if (strcmp(path, routes[i].path) == 0)
+			r = i;
+		else if (l > 1 && routes[i].path[l - 1] == '/' && strncmp(path, routes[i].path,
+		    l) == 0 && strchr(path + l, '/') == NULL) {
+			r = i;
+			sub = path + l;
+		}
+	}
+	if (r == N_ROUTES) {
+		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);
+		status = 404;
+		goto out;
+	}
+	int m = evhttp_request_get_command(req);
+	if (!(m & routes[r].methods)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		    method_name(routes[r].methods));
+		api_reply_error(req, 405, "method_not_allowed", "%s %s: use %s", method_name(m),
+		    routes[r].name, method_name(routes[r].methods));
+		status = 405;
+		goto out;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > d->cfg.max_body) {
+		api_reply_error(req, 413, "too_large", "request body over %llu bytes",
+		    (unsigned long long)d->cfg.max_body);
+		status = 413;
+		goto out;
+	}
+	routes[r].fn(d, req, sub);
+	status = evhttp_request_get_response_code(req);
+out:
+	free(path);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(d->metrics, r, status ? status : 200, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+int api_init(struct daemon *d)
+{
+	for (size_t i = 0; i < N_ROUTES; i++)
+		route_names[i] = routes[i].name;
+	d->metrics = metrics_new(route_names, N_ROUTES);
+	/* evhttp refuses bodies past this itself (413); between max_body and it, we answer */
+	evhttp_set_max_body_size(d->http, (ev_ssize_t)(d->cfg.max_body * 4));
+	evhttp_set_max_headers_size(d->http, 16384);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(d->http, 60);
+	evhttp_set_gencb(d->http, dispatch, d);
+	return 0;
+}

@@ -1,0 +1,374 @@
+/*
+ * config: defaults, INI file and flags for mloffloadd. The INI dialect is the usual
+ * one: [section], key = value, # or ; comments, repeatable keys for lists (a list
+ * given in a later source replaces the earlier one). Unknown sections and keys are
+ * errors, so a typo never passes silently.
+ */
+#include "config.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LINE_MAX_LEN 4096
+
+static char *home_path(const char *env, const char *fallback, const char *tail)
+{
+	const char *v = getenv(env);
+	if (v != NULL && *v != '\0')
+		return xasprintf("%s/%s", v, tail);
+	const char *home = getenv("HOME");
+	return xasprintf("%s/%s/%s", home ? home : "/tmp", fallback, tail);
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->listen_host = xstrdup("127.0.0.1");
+	c->listen_port = 9000;
+	const char *sd = getenv("STATE_DIRECTORY"); /* set by systemd's StateDirectory= */
+	c->state_dir = sd && *sd ? xstrdup(sd) : home_path("XDG_STATE_HOME", ".local/state",
+	    "mloffload");
+	c->models_dirs[c->n_models_dirs++] = home_path("XDG_DATA_HOME", ".local/share",
+	    "mloffload/models");
+	c->sysfs_root = xstrdup("/sys");
+	c->log_level = LOG_LVL_INFO;
+	c->sample_interval_ms = 500;
+	c->history = 120;
+	c->rescan_interval_s = 60;
+	c->discover_interval_s = 10;
+	c->scan_ctx = 0;
+	c->reserve = 512ull << 20;
+	c->max_body = 1ull << 20;
+	c->llama_urls[c->n_llama_urls++] = xstrdup("http://127.0.0.1:8080");
+	c->ollama_url = xstrdup("http://127.0.0.1:11434");
+}
+
+static void free_list(char **l, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(l[i]);
+	*n = 0;
+}
+
+void config_free(struct config *c)
+{
+	free(c->config_path);
+	free(c->listen_host);
+	free(c->state_dir);
+	free_list(c->models_dirs, &c->n_models_dirs);
+	free(c->llama_server);
+	free(c->nvml_lib);
+	free(c->sysfs_root);
+	free_list(c->llama_urls, &c->n_llama_urls);
+	free(c->ollama_url);
+	memset(c, 0, sizeof *c);
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+/* Folders given relative are taken relative to the working directory at start. */
+static char *absolute(const char *v)
+{
+	char cwd[4096];
+	if (v[0] == '/' || v[0] == '\0' || getcwd(cwd, sizeof cwd) == NULL)
+		return xstrdup(v);
+	return xasprintf("%s/%s", cwd, v);
+}
+
+static int parse_listen(struct config *c, const char *v, char *err, size_t errlen)
+{
+	const char *colon = strrchr(v, ':');
+	long long port;
+	if (colon == NULL || colon == v || util_parse_int(colon + 1, 1, 65535, &port) < 0) {
+		snprintf(err, errlen, "listen: '%s' is not HOST:PORT", v);
+		return -1;
+	}
+	free(c->listen_host);
+	c->listen_host = xstrndup(v, (size_t)(colon - v));
+	c->listen_port = (int)port;
+	return 0;
+}
+
+static int parse_uint(const char *key, const char *v, long long min, long long max,
+    unsigned *out, char *err, size_t errlen)
+{
+	long long n;
+	if (util_parse_int(v, min, max, &n) < 0) {
+		snprintf(err, errlen, "%s: '%s' is not a number in %lld..%lld", key, v, min, max);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_level(const char *v, int *out)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
+struct lists_seen {
+	int dirs, urls;
+};
+
+static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
+    const char *v, char *err, size_t errlen)
+{
+	if (!*seen) {
+		free_list(l, n);
+		*seen = 1;
+	}
+	if (*n == max) {
+		snprintf(err, errlen, "%s: at most %zu values", key, max);
+		return -1;
+	}
+	l[(*n)++] = strcmp(key, "models_dir") == 0 ? absolute(v) : xstrdup(v);
+	return 0;
+}
+
+/* Sets one key (section-qualified names accepted without section too). */
+static int set_key(struct config *c, struct lists_seen *ls, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	uint64_t sz;
+	if (strcmp(key, "listen") == 0)
+		return parse_listen(c, v, err, errlen);
+	if (strcmp(key, "state_dir") == 0) {
+		free(c->state_dir);
+		c->state_dir = absolute(v);
+		return 0;
+	}
+	if (strcmp(key, "models_dir") == 0)
+		return add_list(c->models_dirs, &c->n_models_dirs, CONFIG_MAX_DIRS, &ls->dirs,
+		    key, v, err, errlen);
+	if (strcmp(key, "llama_server") == 0)
+		return set_str(&c->llama_server, v), 0;
+	if (strcmp(key, "nvml_lib") == 0)
+		return set_str(&c->nvml_lib, v), 0;
+	if (strcmp(key, "sysfs_root") == 0)
+		return set_str(&c->sysfs_root, v), 0;
+	if (strcmp(key, "log_level") == 0) {
+		if (parse_level(v, &c->log_level) == 0)
+			return 0;
+		snprintf(err, errlen, "log_level: '%s' is not error, warn, info or debug", v);
+		return -1;
+	}
+	if (strcmp(key, "sample_interval_ms") == 0)
+		return parse_uint(key, v, 50, 600000, &c->sample_interval_ms, err, errlen);
+	if (strcmp(key, "history") == 0)
+		return parse_uint(key, v, 1, 100000, &c->history, err, errlen);
+	if (strcmp(key, "rescan_interval_s") == 0)
+		return parse_uint(key, v, 0, 86400, &c->rescan_interval_s, err, errlen);
+	if (strcmp(key, "discover_interval_s") == 0)
+		return parse_uint(key, v, 1, 86400, &c->discover_interval_s, err, errlen);
+	if (strcmp(key, "scan_ctx") == 0)
+		return parse_uint(key, v, 0, 1 << 24, &c->scan_ctx, err, errlen);
+	if (strcmp(key, "reserve") == 0 || strcmp(key, "max_body") == 0) {
+		if (util_parse_size(v, &sz) < 0 || (key[0] == 'm' && (sz < 1024 ||
+		    sz > (1ull << 30)))) {
+			snprintf(err, errlen, "%s: '%s' is not a size (e.g. 512M)", key, v);
+			return -1;
+		}
+		*(key[0] == 'r' ? &c->reserve : &c->max_body) = sz;
+		return 0;
+	}
+	if (strcmp(key, "llama_server_url") == 0)
+		return add_list(c->llama_urls, &c->n_llama_urls, CONFIG_MAX_URLS, &ls->urls, key,
+		    v, err, errlen);
+	if (strcmp(key, "ollama_url") == 0)
+		return set_str(&c->ollama_url, v), 0;
+	snprintf(err, errlen, "unknown key '%s'", key);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[LINE_MAX_LEN], section[64] = "daemon", msg[512];
+	struct lists_seen ls = { 0, 0 };
+	int lineno = 0, rc = 0;
+	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+			    LINE_MAX_LEN - 2);
+			rc = -1;
+			break;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			if (e == NULL || e[1] != '\0' || e - s - 1 >= (long)sizeof section) {
+				snprintf(err, errlen, "%s:%d: bad section header", path, lineno);
+				rc = -1;
+				break;
+			}
+			*e = '\0';
+			snprintf(section, sizeof section, "%s", trim(s + 1));
+			if (strcmp(section, "daemon") != 0 && strcmp(section, "backends") != 0) {
+				snprintf(err, errlen, "%s:%d: unknown section [%s] (daemon, backends)",
+				    path, lineno, section);
+				rc = -1;
+			}
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		if (set_key(c, &ls, k, v, msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			rc = -1;
+		}
+	}
+	fclose(f);
+	if (rc == 0)
+		set_str(&c->config_path, path);
+	return rc;
+}
+
+void config_usage(void *fp)
+{
+	FILE *f = fp;
+	fprintf(f,
+	    "usage: mloffloadd [--config FILE] [--listen HOST:PORT] [--models-dir DIR]...\n"
+	    "                  [--state-dir DIR] [--llama-server PATH] [--nvml-lib PATH]\n"
+	    "                  [--llama-url URL]... [--ollama-url URL] [--reserve SIZE]\n"
+	    "                  [--rescan SECONDS] [-n] [-v]...\n"
+	    "  -n   check the configuration and exit\n"
+	    "  -v   more log (repeat for debug)\n");
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	/* the file first, so that flags override it */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "--config needs a file");
+				return -1;
+			}
+			if (config_load_file(c, argv[i + 1], err, errlen) < 0)
+				return -1;
+			i++;
+		}
+	}
+	static const struct { const char *flag, *key; } map[] = {
+		{ "--listen", "listen" }, { "--models-dir", "models_dir" },
+		{ "--state-dir", "state_dir" }, { "--llama-server", "llama_server" },
+		{ "--nvml-lib", "nvml_lib" }, { "--llama-url", "llama_server_url" },
+		{ "--ollama-url", "ollama_url" }, { "--reserve", "reserve" },
+		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
+		{ "--sample-ms", "sample_interval_ms" },
+	};
+	struct lists_seen ls = { 0, 0 };
+	char msg[512];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strcmp(a, "-n") == 0) {
+			c->check_only = 1;
+			continue;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "-vv") == 0) {
+			c->log_level += (int)strlen(a) - 1;
+			if (c->log_level > LOG_LVL_DEBUG)
+				c->log_level = LOG_LVL_DEBUG;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("mloffloadd %s\n", MLO_VERSION);
+			return 1;
+		}
+		size_t j = 0;
+		while (j < sizeof map / sizeof map[0] && strcmp(map[j].flag, a) != 0)
+			j++;
+		if (j == sizeof map / sizeof map[0]) {
+			snprintf(err, errlen, "unknown option '%s' (see --help)", a);
+			return -1;
+		}
+		if (i + 1 >= argc) {
+			snprintf(err, errlen, "%s needs a value", a);
+			return -1;
+		}
+		if (set_key(c, &ls, map[j].key, argv[++i], msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "%s: %s", a, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+	if (c->n_models_dirs == 0) {
+		snprintf(err, errlen, "no models_dir given");
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_models_dirs; i++) {
+		if (c->models_dirs[i][0] != '/') {
+			snprintf(err, errlen, "models_dir '%s' is not an absolute path",
+			    c->models_dirs[i]);
+			return -1;
+		}
+	}
+	if (c->state_dir[0] != '/') {
+		snprintf(err, errlen, "state_dir '%s' is not an absolute path", c->state_dir);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_llama_urls; i++) {
+		if (strncmp(c->llama_urls[i], "http://", 7) != 0) {
+			snprintf(err, errlen, "llama_server_url '%s' is not an http:// URL",
+			    c->llama_urls[i]);
+			return -1;
+		}
+	}
+	if (c->ollama_url[0] != '\0' && strncmp(c->ollama_url, "http://", 7) != 0) {
+		snprintf(err, errlen, "ollama_url '%s' is not an http:// URL", c->ollama_url);
+		return -1;
+	}
+	return 0;
+}

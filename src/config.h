@@ -1,0 +1,52 @@
+/*
+ * config: the daemon's settings, from defaults, an INI file (--config) and command-line
+ * flags, in that order, each validated with a message naming the file and line or the
+ * flag. See docs/daemon.md for every key.
+ */
+#ifndef MLO_CONFIG_H
+#define MLO_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_DIRS 32
+#define CONFIG_MAX_URLS 16
+
+struct config {
+	char *config_path;         /* NULL when no file was read */
+	char *listen_host;
+	int listen_port;
+	char *state_dir;
+	char *models_dirs[CONFIG_MAX_DIRS];
+	size_t n_models_dirs;
+	char *llama_server;        /* path of the llama-server binary (NULL: not set) */
+	char *nvml_lib;            /* NULL: the usual dlopen names */
+	char *sysfs_root;          /* "/sys"; tests point it at a fake tree */
+	int log_level;             /* LOG_LVL_* of util.h */
+	unsigned sample_interval_ms;
+	unsigned history;          /* samples kept per device */
+	unsigned rescan_interval_s; /* 0: only on request */
+	unsigned discover_interval_s;
+	unsigned scan_ctx;         /* context of the estimates in /models (0: the model's, max 8192) */
+	uint64_t reserve;          /* bytes kept free on each device */
+	uint64_t max_body;         /* request body cap */
+	char *llama_urls[CONFIG_MAX_URLS];
+	size_t n_llama_urls;
+	char *ollama_url;          /* "" disables Ollama discovery */
+	int check_only;            /* -n */
+};
+
+/* Fills c with the defaults (state and models folders under $HOME, see docs/daemon.md). */
+void config_defaults(struct config *c);
+/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: why" in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Applies argv: --config first (loading that file), then every other flag. Returns 0,
+ * 1 when --help or --version was answered, or -1 with err. */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+/* Checks the whole configuration (folders, URLs). Returns 0 or -1 with err. */
+int config_validate(const struct config *c, char *err, size_t errlen);
+void config_free(struct config *c);
+/* Prints the usage of mloffloadd to f. */
+void config_usage(void *f);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * mloffloadd: the daemon. One libevent loop owns everything: the HTTP server (api.c),
+ * the device sampler (a timer calling devmon_sample), backend discovery (discover.c,
+ * curl multi on the same loop), the model registry (SQLite) and its scans. A scan runs
+ * in a worker thread that touches no shared state: it gets a copy of what it needs and
+ * writes its result pointer into a pipe, which the loop reads and stores (registry.c).
+ * Signals arrive as loop events: SIGTERM/SIGINT stop, SIGHUP reloads the config file.
+ * Under systemd (Type=notify) it reports READY, STATUS, WATCHDOG and STOPPING.
+ */
+#include "api.h"
+#include "config.h"
+#include "daemon.h"
+#include "device.h"
+#include "discover.h"
+#include "metrics.h"
+#include "registry.h"
+#include "scan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t daemon_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen(path) >= 108)
+		return;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_warnx("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+static void notify_status(struct daemon *d)
+{
+	json_t *c = registry_state_counts(d->reg);
+	char msg[256];
+	snprintf(msg, sizeof msg, "STATUS=%lld models, %zu devices, listening on %s:%d",
+	    (long long)json_integer_value(json_object_get(c, "available")),
+	    devmon_count(d->dev), d->cfg.listen_host, d->cfg.listen_port);
+	json_decref(c);
+	sd_notify_msg(msg);
+}
+
+/* ---- scans ---- */
+
+struct scan_job {
+	struct scan_opts o;
+	char **dirs;
+	struct scan_known *known;
+	size_t n_known;
+	struct scan_device *devs;
+	struct scan_result *result;
+	int fd;
+};
+
+static void *scan_worker(void *arg)
+{
+	struct scan_job *j = arg;
+	j->result = scan_run(&j->o);
+	ssize_t w;
+	do
+		w = write(j->fd, &j, sizeof j);
+	while (w < 0 && errno == EINTR);
+	return NULL;
+}
+
+static void scan_job_free(struct scan_job *j)
+{
+	for (size_t i = 0; i < j->o.n_dirs; i++)
+		free(j->dirs[i]);
+	free(j->dirs);
+	registry_known_free(j->known, j->n_known);
+	free(j->devs);
+	scan_free(j->result);
+	free(j);
+}
+
+static void scan_answer(struct daemon *d, int status, json_t *body)
+{
+	for (size_t i = 0; i < d->n_scan_waiters; i++)
+		api_reply_json(d->scan_waiters[i], status, json_incref(body));
+	d->n_scan_waiters = 0;
+	json_decref(body);
+}
+
+static void scan_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	struct scan_job *j;
+	if (read(fd, &j, sizeof j) != (ssize_t)sizeof j)
+		return;
+	pthread_join(d->scan_thread, NULL);
+	d->scanning = 0;
+	struct reg_counts c;
+	char err[512];
+	if (registry_apply(d->reg, j->result, &c, err, sizeof err) < 0) {
+		d->scan_errors_total++;
+		log_error("storing the scan failed: %s", err);
+		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
+		    "message", err));
+	} else {
+		d->scans_total++;
+		log_info("scan: %d added, %d updated, %d removed, %d unchanged, %d errors in %.1f ms",
+		    c.added, c.updated, c.removed, c.unchanged, c.errors, j->result->ms);
+		json_t *body = json_pack("{s:i,s:i,s:i,s:i,s:i,s:f}", "added", c.added, "updated",
+		    c.updated, "removed", c.removed, "unchanged", c.unchanged, "errors", c.errors,
+		    "ms", j->result->ms);
+		if (j->result->dir_error != NULL)
+			json_object_set_new(body, "folder_error", json_string(j->result->dir_error));
+		registry_event(d->reg, "scan.finished", body);
+		scan_answer(d, 200, body);
+		notify_status(d);
+	}
+	scan_job_free(j);
+	if (d->scan_rescan && !d->stopping) {
+		d->scan_rescan = 0;
+		daemon_scan(d, NULL);
+	}
+}
+
+void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
+{
+	if (waiter != NULL)
+		d->scan_waiters[d->n_scan_waiters++] = waiter;
+	if (d->scanning) {
+		d->scan_rescan = 1;
+		return;
+	}
+	struct scan_job *j = xcalloc(1, sizeof *j);
+	j->dirs = xcalloc(d->cfg.n_models_dirs, sizeof *j->dirs);
+	for (size_t i = 0; i < d->cfg.n_models_dirs; i++)
+		j->dirs[i] = xstrdup(d->cfg.models_dirs[i]);
+	j->known = registry_known(d->reg, &j->n_known);
+	size_t nd = devmon_count(d->dev);
+	j->devs = xcalloc(nd ? nd : 1, sizeof *j->devs);
+	for (size_t i = 0; i < nd; i++) {
+		const struct device_info *di = devmon_get(d->dev, i);
+		struct scan_device *sd = &j->devs[i];
+		snprintf(sd->id, sizeof sd->id, "%s", di->id);
+		snprintf(sd->name, sizeof sd->name, "%s", di->name);
+		sd->budget = di->now.total > d->cfg.reserve ? di->now.total - d->cfg.reserve : 0;
+		sd->is_cpu = strcmp(di->kind, "cpu") == 0;
+	}
+	j->o = (struct scan_opts){ .dirs = j->dirs, .n_dirs = d->cfg.n_models_dirs,
+	    .known = j->known, .n_known = j->n_known, .devs = j->devs, .n_devs = nd,
+	    .ctx = d->cfg.scan_ctx };
+	j->fd = d->scan_pipe[1];
+	if (pthread_create(&d->scan_thread, NULL, scan_worker, j) != 0) {
+		log_error("cannot start a scan thread: %s", strerror(errno));
+		scan_job_free(j);
+		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
+		    "message", "cannot start a scan thread"));
+		return;
+	}
+	d->scanning = 1;
+}
+
+/* ---- timers and signals ---- */
+
+static void on_sample(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	devmon_sample(d->dev);
+}
+
+static void on_rescan(evutil_socket_t fd, short ev, void *arg)
+{
+	daemon_scan(arg, NULL);
+}
+
+static void on_discover(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	discover_poll(d->disc);
+}
+
+static void on_backend(void *arg, const char *url, int up)
+{
+	struct daemon *d = arg;
+	json_t *e = json_pack("{s:s}", "url", url);
+	registry_event(d->reg, up ? "backend.up" : "backend.down", e);
+	json_decref(e);
+	log_info("backend %s is %s", url, up ? "up" : "down");
+}
+
+static void on_watchdog(evutil_socket_t fd, short ev, void *arg)
+{
+	sd_notify_msg("WATCHDOG=1");
+}
+
+static void on_stop(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	log_info("signal %d: stopping", (int)sig);
+	d->stopping = 1;
+	sd_notify_msg("STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void arm_timers(struct daemon *d);
+
+static void on_reload(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	if (d->cfg.config_path == NULL) {
+		log_info("SIGHUP: no config file to reload");
+		return;
+	}
+	struct config c;
+	char err[1024];
+	config_defaults(&c);
+	if (config_load_file(&c, d->cfg.config_path, err, sizeof err) < 0 ||
+	    config_validate(&c, err, sizeof err) < 0) {
+		log_error("SIGHUP: keeping the running configuration: %s", err);
+		config_free(&c);
+		return;
+	}
+	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || c.listen_port != d->cfg.listen_port ||
+	    strcmp(c.state_dir, d->cfg.state_dir) != 0)
+		log_warnx("SIGHUP: listen and state_dir change only on restart");
+	/* the parts that change live: folders, intervals, reserve, log level */
+	for (size_t i = 0; i < d->cfg.n_models_dirs; i++)
+		free(d->cfg.models_dirs[i]);
+	memcpy(d->cfg.models_dirs, c.models_dirs, sizeof c.models_dirs);
+	d->cfg.n_models_dirs = c.n_models_dirs;
+	c.n_models_dirs = 0;
+	d->cfg.rescan_interval_s = c.rescan_interval_s;
+	d->cfg.sample_interval_ms = c.sample_interval_ms;
+	d->cfg.discover_interval_s = c.discover_interval_s;
+	d->cfg.reserve = c.reserve;
+	d->cfg.scan_ctx = c.scan_ctx;
+	util_log_level = d->cfg.log_level = c.log_level;
+	config_free(&c);
+	arm_timers(d);
+	log_info("SIGHUP: configuration reloaded from %s", d->cfg.config_path);
+	daemon_scan(d, NULL);
+}
+
+static void every(struct event *e, unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	event_del(e);
+	if (ms > 0)
+		event_add(e, &tv);
+}
+
+static void arm_timers(struct daemon *d)
+{
+	every(d->sample_ev, d->cfg.sample_interval_ms);
+	every(d->rescan_ev, d->cfg.rescan_interval_s * 1000);
+	every(d->discover_ev, d->cfg.discover_interval_s * 1000);
+}
+
+/* ---- start and stop ---- */
+
+static int mkdir_p(const char *path)
+{
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int start(struct daemon *d)
+{
+	char err[1024];
+	if (mkdir_p(d->cfg.state_dir) < 0) {
+		log_error("state_dir %s: %s", d->cfg.state_dir, strerror(errno));
+		return -1;
+	}
+	char *db = xasprintf("%s/registry.db", d->cfg.state_dir);
+	d->reg = registry_open(db, err, sizeof err);
+	free(db);
+	if (d->reg == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	struct devmon_opts mo = { d->cfg.nvml_lib, d->cfg.sysfs_root, NULL, d->cfg.history };
+	d->dev = devmon_new(&mo);
+	log_info("devices: %zu (NVML: %s)", devmon_count(d->dev), devmon_nvml_status(d->dev));
+	if (devmon_count(d->dev) <= 1)
+		log_info("no GPU found: models will be planned for the CPU");
+	d->base = event_base_new();
+	d->http = evhttp_new(d->base);
+	if (d->base == NULL || d->http == NULL || api_init(d) < 0)
+		return -1;
+	if (evhttp_bind_socket(d->http, d->cfg.listen_host, (ev_uint16_t)d->cfg.listen_port) < 0) {
+		log_error("cannot listen on %s:%d: %s", d->cfg.listen_host, d->cfg.listen_port,
+		    strerror(errno));
+		return -1;
+	}
+	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
+	    0, 0 };
+	d->disc = discover_new(d->base, &dop, on_backend, d);
+	if (pipe2(d->scan_pipe, O_CLOEXEC) < 0)
+		return -1;
+	d->scan_ev = event_new(d->base, d->scan_pipe[0], EV_READ | EV_PERSIST, scan_done, d);
+	event_add(d->scan_ev, NULL);
+	d->sample_ev = event_new(d->base, -1, EV_PERSIST, on_sample, d);
+	d->rescan_ev = event_new(d->base, -1, EV_PERSIST, on_rescan, d);
+	d->discover_ev = event_new(d->base, -1, EV_PERSIST, on_discover, d);
+	arm_timers(d);
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_stop, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_stop, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
+	event_add(d->sig_term, NULL);
+	event_add(d->sig_int, NULL);
+	event_add(d->sig_hup, NULL);
+	const char *wd = getenv("WATCHDOG_USEC");
+	long long usec;
+	if (wd != NULL && util_parse_int(wd, 1000, 1LL << 40, &usec) == 0) {
+		d->watchdog_ev = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+		every(d->watchdog_ev, (unsigned)(usec / 2000));
+	}
+	daemon_scan(d, NULL);
+	discover_poll(d->disc);
+	log_info("listening on http://%s:%d, models in %zu folder(s), state in %s",
+	    d->cfg.listen_host, d->cfg.listen_port, d->cfg.n_models_dirs, d->cfg.state_dir);
+	sd_notify_msg("READY=1");
+	notify_status(d);
+	return 0;
+}
+
+static void stop(struct daemon *d)
+{
+	if (d->scanning) {
+		pthread_join(d->scan_thread, NULL);
+		struct scan_job *j;
+		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
+			scan_job_free(j);
+	}
+	struct event *evs[] = { d->scan_ev, d->sample_ev, d->rescan_ev, d->discover_ev,
+	    d->watchdog_ev, d->sig_term, d->sig_int, d->sig_hup };
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	if (d->disc != NULL)
+		discover_free(d->disc);
+	if (d->http != NULL)
+		evhttp_free(d->http);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	if (d->scan_pipe[0] > 0) {
+		close(d->scan_pipe[0]);
+		close(d->scan_pipe[1]);
+	}
+	metrics_free(d->metrics);
+	devmon_free(d->dev);
+	registry_close(d->reg);
+	config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	char err[1024];
+	memset(&d, 0, sizeof d);
+	config_defaults(&d.cfg);
+	int rc = config_parse_args(&d.cfg, argc, argv, err, sizeof err);
+	if (rc == 0 && config_validate(&d.cfg, err, sizeof err) < 0)
+		rc = -1;
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "mloffloadd: %s\n", err);
+		config_free(&d.cfg);
+		return rc < 0 ? 1 : 0;
+	}
+	if (d.cfg.check_only) {
+		printf("mloffloadd: configuration OK%s%s\n", d.cfg.config_path ? " (" : "",
+		    d.cfg.config_path ? d.cfg.config_path : "");
+		if (d.cfg.config_path)
+			printf(")\n");
+		config_free(&d.cfg);
+		return 0;
+	}
+	util_log_level = d.cfg.log_level;
+	signal(SIGPIPE, SIG_IGN);
+	d.started = time(NULL);
+	d.started_ms = daemon_now_ms();
+	rc = start(&d) < 0 ? 1 : 0;
+	if (rc == 0)
+		event_base_dispatch(d.base);
+	log_info("stopped");
+	stop(&d);
+	return rc;
+}

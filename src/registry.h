@@ -1,0 +1,54 @@
+/*
+ * registry: the SQLite store of the daemon in its state folder: models (with stable
+ * ids that survive restarts), scans, and events. The schema is versioned with
+ * PRAGMA user_version and migrated forward on open. A database that SQLite cannot read
+ * is an error at open (with its path and SQLite's words), never silently replaced.
+ * Used from the loop thread only.
+ */
+#ifndef MLO_REGISTRY_H
+#define MLO_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "scan.h"
+
+#define REGISTRY_SCHEMA 1
+
+struct registry;
+
+struct reg_counts {
+	int added, updated, removed, unchanged, errors;
+};
+
+/* Opens (creating if absent) the database at path and migrates it. Returns a heap
+ * handle or NULL with a message in err. */
+struct registry *registry_open(const char *path, char *err, size_t errlen);
+void registry_close(struct registry *r);
+/* 1 if the database answers a query. */
+int registry_healthy(struct registry *r);
+
+/* Files the registry knows, for scan_opts.known: a heap array sorted by path (paths
+ * heap too); free with registry_known_free. */
+struct scan_known *registry_known(struct registry *r, size_t *n);
+void registry_known_free(struct scan_known *k, size_t n);
+/* Applies a scan (borrowed) done over dirs: adds new models, updates changed ones,
+ * removes those under dirs no longer found, records errors; records the scan row.
+ * Returns 0 and the counts, or -1 with err (nothing changed: one transaction). */
+int registry_apply(struct registry *r, const struct scan_result *s, struct reg_counts *c,
+    char *err, size_t errlen);
+
+/* Every model: a new JSON array of model objects (id, path, state, ... see
+ * docs/daemon.md). */
+json_t *registry_models(struct registry *r);
+/* One model by id, or NULL. New reference. */
+json_t *registry_model(struct registry *r, const char *id);
+/* Counts of models by state ("available", "error"), for /metrics: new JSON object. */
+json_t *registry_state_counts(struct registry *r);
+/* Last scan: new JSON object {at, ms, added, updated, removed, unchanged, errors} or NULL. */
+json_t *registry_last_scan(struct registry *r);
+/* Appends an event row (type, JSON data borrowed). Returns 0 or -1. */
+int registry_event(struct registry *r, const char *type, json_t *data);
+
+#endif
