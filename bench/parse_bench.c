@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s ITERS BUDGET_S FILE...\n", argv[0]);
 		return 2;
 	}
-	int iters = atoi(argv[1]);
+	int iters = (int)strtol(argv[1], NULL, 10);
 	double budget = atof(argv[2]);
 	for (int i = 3; i < argc; i++) {
 		const char *path = argv[i];
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s ITERS BUDGET_S FILE...\n", argv[0]);
 		return 2;
 	}
-	int iters = atoi(argv[1]);
+	int iters = (int)strtol(argv[1], NULL, 10);
 	double budget = atof(argv[2]);
 	for (int i = 3; i < argc; i++)
 		run("llama.cpp", argv[i], parse_llama, NULL, iters, budget);

@@ -199,12 +199,32 @@ static void h_backends(struct daemon *d, struct evhttp_request *req, const char 
 	api_reply_json(req, 200, json_pack("{s:o}", "backends", discover_backends(d->disc)));
 }
 
+/* The registry's part is serialized once per scan (daemon_refresh); Ollama's, which
+ * changes between scans, is added per request. */
 static void h_models(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	json_t *m = registry_models(d->reg), *o = discover_ollama_models(d->disc);
-	json_array_extend(m, o);
+	struct evbuffer *b = evbuffer_new();
+	static const char open[] = "{\"models\":[";
+	evbuffer_add(b, open, sizeof open - 1);
+	if (d->models_json != NULL)
+		evbuffer_add(b, d->models_json, strlen(d->models_json));
+	json_t *o = discover_ollama_models(d->disc), *v;
+	size_t i;
+	json_array_foreach(o, i, v) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (s == NULL)
+			continue;
+		if (evbuffer_get_length(b) > sizeof open - 1)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, s, strlen(s));
+		free(s);
+	}
 	json_decref(o);
-	api_reply_json(req, 200, json_pack("{s:o}", "models", m));
+	evbuffer_add(b, "]}\n", 3);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, 200, NULL, b);
+	evbuffer_free(b);
 }
 
 /* The registry's model id, or an Ollama model "ollama:NAME"; new reference or NULL. */
@@ -276,12 +296,11 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *devs = json_array();
 	for (size_t i = 0; i < devmon_count(d->dev); i++)
 		json_array_append_new(devs, device_json(devmon_get(d->dev, i), 0));
-	json_t *ls = registry_last_scan(d->reg);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:[],s:i,s:o,s:o,s:b,s:s}", "version",
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:[],s:i,s:O,s:O,s:b,s:s}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
-	    "devices", devs, "loaded", "queue_depth", 0, "models",
-	    registry_state_counts(d->reg), "last_scan", ls ? ls : json_null(), "scanning",
-	    d->scanning, "nvml", devmon_nvml_status(d->dev)));
+	    "devices", devs, "loaded", "queue_depth", 0, "models", d->model_counts,
+	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
+	    "nvml", devmon_nvml_status(d->dev)));
 }
 
 static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg)

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,23 +50,23 @@ static void sd_notify_msg(const char *msg)
 	memcpy(sa.sun_path, path, strlen(path));
 	if (sa.sun_path[0] == '@')
 		sa.sun_path[0] = '\0';
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* never block the loop: a full queue on the manager's side drops the message */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return;
 	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+	    len) < 0 && errno != EAGAIN)
 		log_warnx("sd_notify: %s", strerror(errno));
 	close(fd);
 }
 
 static void notify_status(struct daemon *d)
 {
-	json_t *c = registry_state_counts(d->reg);
 	char msg[256];
 	snprintf(msg, sizeof msg, "STATUS=%lld models, %zu devices, listening on %s:%d",
-	    (long long)json_integer_value(json_object_get(c, "available")),
+	    (long long)json_integer_value(json_object_get(d->model_counts, "available")),
 	    devmon_count(d->dev), d->cfg.listen_host, d->cfg.listen_port);
-	json_decref(c);
 	sd_notify_msg(msg);
 }
 
@@ -102,6 +104,32 @@ static void scan_job_free(struct scan_job *j)
 	free(j);
 }
 
+void daemon_refresh(struct daemon *d)
+{
+	json_t *all = registry_models(d->reg), *v;
+	size_t i, len = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+	json_array_foreach(all, i, v) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		size_t n = s ? strlen(s) : 0;
+		while (len + n + 2 > cap)
+			buf = xrealloc(buf, cap *= 2);
+		if (len > 0)
+			buf[len++] = ',';
+		memcpy(buf + len, s, n);
+		len += n;
+		free(s);
+	}
+	buf[len] = '\0';
+	json_decref(all);
+	free(d->models_json);
+	d->models_json = buf;
+	json_decref(d->model_counts);
+	d->model_counts = registry_state_counts(d->reg);
+	json_decref(d->last_scan);
+	d->last_scan = registry_last_scan(d->reg);
+}
+
 static void scan_answer(struct daemon *d, int status, json_t *body)
 {
 	for (size_t i = 0; i < d->n_scan_waiters; i++)
@@ -135,6 +163,7 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 		if (j->result->dir_error != NULL)
 			json_object_set_new(body, "folder_error", json_string(j->result->dir_error));
 		registry_event(d->reg, "scan.finished", body);
+		daemon_refresh(d);
 		scan_answer(d, 200, body);
 		notify_status(d);
 	}
@@ -309,6 +338,7 @@ static int start(struct daemon *d)
 		log_error("%s", err);
 		return -1;
 	}
+	daemon_refresh(d);
 	struct devmon_opts mo = { d->cfg.nvml_lib, d->cfg.sysfs_root, NULL, d->cfg.history };
 	d->dev = devmon_new(&mo);
 	log_info("devices: %zu (NVML: %s)", devmon_count(d->dev), devmon_nvml_status(d->dev));
@@ -318,11 +348,16 @@ static int start(struct daemon *d)
 	d->http = evhttp_new(d->base);
 	if (d->base == NULL || d->http == NULL || api_init(d) < 0)
 		return -1;
-	if (evhttp_bind_socket(d->http, d->cfg.listen_host, (ev_uint16_t)d->cfg.listen_port) < 0) {
+	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(d->http,
+	    d->cfg.listen_host, (ev_uint16_t)d->cfg.listen_port);
+	if (bs == NULL) {
 		log_error("cannot listen on %s:%d: %s", d->cfg.listen_host, d->cfg.listen_port,
 		    strerror(errno));
 		return -1;
 	}
+	/* answers go out whole, not held back by Nagle (accepted sockets inherit this) */
+	int one = 1;
+	setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
 	    0, 0 };
 	d->disc = discover_new(d->base, &dop, on_backend, d);
@@ -379,6 +414,9 @@ static void stop(struct daemon *d)
 		close(d->scan_pipe[1]);
 	}
 	metrics_free(d->metrics);
+	free(d->models_json);
+	json_decref(d->model_counts);
+	json_decref(d->last_scan);
 	devmon_free(d->dev);
 	registry_close(d->reg);
 	config_free(&d->cfg);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "registry.h"
 
@@ -45,7 +47,15 @@ struct daemon {
 	struct event *sample_ev, *rescan_ev, *discover_ev, *watchdog_ev;
 	struct event *sig_term, *sig_int, *sig_hup;
 	int stopping;
+	/* answers derived from the registry, rebuilt when a scan is stored: the model
+	 * objects serialized and comma-joined, the counts by state, the last scan */
+	char *models_json;
+	json_t *model_counts;
+	json_t *last_scan;
 };
+
+/* Rebuilds the cached answers from the registry. */
+void daemon_refresh(struct daemon *d);
 
 /* Starts a scan of the model folders unless one runs (then one more follows it). When
  * waiter is not NULL, it is answered with the counts when the scan is stored. */

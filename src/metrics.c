@@ -116,25 +116,22 @@ static void devices(struct daemon *d, struct evbuffer *out)
 static void models(struct daemon *d, struct evbuffer *out)
 {
 	head(out, "mloffload_models", "gauge", "Models in the registry by state.");
-	json_t *c = registry_state_counts(d->reg);
 	const char *k;
 	json_t *v;
-	json_object_foreach(c, k, v)
+	json_object_foreach(d->model_counts, k, v)
 		evbuffer_add_printf(out, "mloffload_models{state=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
-	json_decref(c);
 	head(out, "mloffload_scans_total", "counter", "Scans of the model folders done.");
 	evbuffer_add_printf(out, "mloffload_scans_total %llu\n",
 	    (unsigned long long)d->scans_total);
 	head(out, "mloffload_scan_errors_total", "counter", "Scans that could not be stored.");
 	evbuffer_add_printf(out, "mloffload_scan_errors_total %llu\n",
 	    (unsigned long long)d->scan_errors_total);
-	json_t *ls = registry_last_scan(d->reg);
+	json_t *ls = d->last_scan;
 	if (ls != NULL) {
 		head(out, "mloffload_last_scan_seconds", "gauge", "Duration of the last scan.");
 		evbuffer_add_printf(out, "mloffload_last_scan_seconds %.6f\n",
 		    json_number_value(json_object_get(ls, "ms")) / 1000.0);
-		json_decref(ls);
 	}
 }
 

@@ -469,23 +469,32 @@ out:
 	return rc;
 }
 
+/* 1 if the model at p is in a folder that is no longer configured at all. */
+static int dropped(const char *p, const struct scan_result *s)
+{
+	return s->n_configured > 0 && !under_any(p, s->dirs, s->n_dirs) &&
+	    !under_any(p, s->configured, s->n_configured);
+}
+
 /* Deletes the models under the walked folders that the scan did not find, unless the
- * scan stopped early or the model lies in a folder it could not read. */
+ * scan stopped early or the model lies in a folder it could not read; and the models
+ * of folders dropped from the configuration. A configured folder that is missing
+ * keeps its models (it may be an unmounted disk). */
 static int apply_removals(struct registry *r, sqlite3_stmt **st, const struct scan_result *s,
     struct reg_counts *k)
 {
 	char **gone = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
-	if (s->truncated || s->n_dirs == 0)
+	if (s->truncated)
 		return 0;
 	sqlite3_stmt *all = st[ST_ALL];
 	int x;
 	while ((x = sqlite3_step(all)) == SQLITE_ROW) {
 		const char *p = col_text(all, 0);
 		struct scan_item key;
-		if (p == NULL || !under_any(p, s->dirs, s->n_dirs) ||
-		    under_any(p, s->skipped, s->n_skipped))
+		if (p == NULL || (!dropped(p, s) && (!under_any(p, s->dirs, s->n_dirs) ||
+		    under_any(p, s->skipped, s->n_skipped))))
 			continue;
 		key.path = (char *)p;
 		if (s->n_items > 0 && bsearch(&key, s->items, s->n_items, sizeof *s->items,

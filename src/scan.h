@@ -71,6 +71,10 @@ struct scan_result {
 	                          * what is known under them is kept */
 	size_t n_skipped;
 	int truncated;           /* max_files was reached: items are not every file */
+	char **configured;       /* the folders as configured (scan_opts.dirs), found or
+	                          * not: a model under none of them and none of dirs is in
+	                          * a folder dropped from the configuration */
+	size_t n_configured;
 };
 
 /* Scans. Never fails as a whole: problems are per item or per folder. Returns a heap

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -539,6 +541,98 @@ static void config_checked(void **st)
 	free(conf);
 }
 
+/* Reads datagrams from fd for up to ms, appending them to buf. */
+static void read_notify(int fd, char *buf, size_t len, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 20) {
+		char m[512];
+		ssize_t n;
+		while ((n = recv(fd, m, sizeof m - 1, MSG_DONTWAIT)) > 0) {
+			m[n] = '\0';
+			size_t l = strlen(buf);
+			snprintf(buf + l, len - l, "%s\n", m);
+		}
+		usleep(20 * 1000);
+	}
+}
+
+static void systemd_notify_and_reload(void **st)
+{
+	/* a notify socket as systemd gives one, and a config file to reload */
+	char *sock = tu_path("notify.sock"), *conf = tu_path("reload.conf");
+	char *dir2 = tu_path("models2"), *st2 = tu_path("state2");
+	mkdir(dir2, 0755);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	int p2 = tu_free_port();
+	char *body = xasprintf("[daemon]\nlisten = 127.0.0.1:%d\nmodels_dir = %s\nstate_dir = %s\n"
+	    "rescan_interval_s = 0\n[backends]\nollama_url =\nllama_server_url = "
+	    "http://127.0.0.1:9\n", p2, models, st2);
+	tu_write_file(conf, body, strlen(body));
+	free(body);
+	setenv("NOTIFY_SOCKET", sock, 1);
+	setenv("WATCHDOG_USEC", "200000", 1);
+	char *log = tu_path("daemon2.log");
+	char *argv[] = { bin, "--config", conf, "--nvml-lib", "/nonexistent.so", NULL };
+	struct tu_proc p;
+	assert_int_equal(tu_spawn(&p, argv, log), 0);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	char got[8192] = "";
+	read_notify(fd, got, sizeof got, 1500);
+	assert_non_null(strstr(got, "READY=1"));
+	assert_non_null(strstr(got, "STATUS="));
+	assert_non_null(strstr(got, "WATCHDOG=1"));
+	/* the folder changes in the file; SIGHUP applies it without a restart */
+	int old_port = port;
+	port = p2;
+	json_t *j = poll_until("/models", has_three);
+	json_t *m = model_by_name(j, "small-llama");
+	assert_non_null(m);
+	json_decref(j);
+	char *gp = xasprintf("%s/tiny-only.gguf", dir2);
+	gen("tiny", gp);
+	free(gp);
+	body = xasprintf("[daemon]\nlisten = 127.0.0.1:%d\nmodels_dir = %s\nstate_dir = %s\n"
+	    "rescan_interval_s = 0\n[backends]\nollama_url =\n", p2, dir2, st2);
+	tu_write_file(conf, body, strlen(body));
+	free(body);
+	kill(p.pid, SIGHUP);
+	for (int i = 0; i < 100; i++) {
+		j = get_ok("/models");
+		int done = model_by_name(j, "tiny-only") != NULL && model_by_name(j,
+		    "small-llama") == NULL;
+		json_decref(j);
+		if (done)
+			break;
+		usleep(50 * 1000);
+	}
+	j = get_ok("/models");
+	assert_non_null(model_by_name(j, "tiny-only"));
+	assert_null(model_by_name(j, "small-llama"));
+	json_decref(j);
+	port = old_port;
+	read_notify(fd, got, sizeof got, 40); /* drain the watchdog pings */
+	got[0] = '\0';
+	kill(p.pid, SIGTERM);
+	read_notify(fd, got, sizeof got, 500);
+	assert_non_null(strstr(got, "STOPPING=1"));
+	int status = -1;
+	for (int i = 0; i < 100 && waitpid(p.pid, &status, WNOHANG) != p.pid; i++)
+		usleep(50 * 1000);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	p.pid = 0;
+	tu_stop(&p);
+	close(fd);
+	free(log);
+	free(sock);
+	free(conf);
+	free(dir2);
+	free(st2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +650,7 @@ int main(void)
 		cmocka_unit_test(no_gpu_is_normal),
 		cmocka_unit_test(corrupt_database_refused),
 		cmocka_unit_test(config_checked),
+		cmocka_unit_test(systemd_notify_and_reload),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
