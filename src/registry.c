@@ -63,21 +63,6 @@ static void now_iso(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A JSON string of s; bytes that are not UTF-8 become '?' (paths come from disk). */
-static json_t *jstr(const char *s)
-{
-	size_t n = strlen(s);
-	json_t *j = json_stringn(s, n);
-	if (j != NULL)
-		return j;
-	char *t = xstrndup(s, n);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
-	j = json_stringn(t, n);
-	free(t);
-	return j;
-}
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -291,22 +276,6 @@ void registry_known_free(struct scan_known *k, size_t n)
 	free(k);
 }
 
-/* 1 if path lies in dir (both resolved) on a path boundary. */
-static int under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	if (n == 1 && dir[0] == '/')
-		return path[0] == '/';
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
-static int under_any(const char *path, char *const *dirs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (dirs[i] != NULL && under(path, dirs[i]))
-			return 1;
-	return 0;
-}
 
 static int item_cmp(const void *a, const void *b)
 {
@@ -472,8 +441,8 @@ out:
 /* 1 if the model at p is in a folder that is no longer configured at all. */
 static int dropped(const char *p, const struct scan_result *s)
 {
-	return s->n_configured > 0 && !under_any(p, s->dirs, s->n_dirs) &&
-	    !under_any(p, s->configured, s->n_configured);
+	return s->n_configured > 0 && !scan_under_any(p, s->dirs, s->n_dirs) &&
+	    !scan_under_any(p, s->configured, s->n_configured);
 }
 
 /* Deletes the models under the walked folders that the scan did not find, unless the
@@ -493,8 +462,8 @@ static int apply_removals(struct registry *r, sqlite3_stmt **st, const struct sc
 	while ((x = sqlite3_step(all)) == SQLITE_ROW) {
 		const char *p = col_text(all, 0);
 		struct scan_item key;
-		if (p == NULL || (!dropped(p, s) && (!under_any(p, s->dirs, s->n_dirs) ||
-		    under_any(p, s->skipped, s->n_skipped))))
+		if (p == NULL || (!dropped(p, s) && (!scan_under_any(p, s->dirs, s->n_dirs) ||
+		    scan_under_any(p, s->skipped, s->n_skipped))))
 			continue;
 		key.path = (char *)p;
 		if (s->n_items > 0 && bsearch(&key, s->items, s->n_items, sizeof *s->items,
@@ -588,7 +557,7 @@ static json_t *model_json(sqlite3_stmt *st)
 		json_decref(in);
 		in = NULL;
 	}
-	json_object_set_new(m, "id", jstr(id ? id : ""));
+	json_object_set_new(m, "id", scan_json_str(id ? id : ""));
 	json_t *name = in ? json_object_get(in, "name") : NULL;
 	if (name != NULL) {
 		json_object_set(m, "name", name);
@@ -600,12 +569,12 @@ static json_t *model_json(sqlite3_stmt *st)
 		if (n > 5 && strncasecmp(b + n - 5, ".gguf", 5) == 0)
 			n -= 5;
 		snprintf(stem, sizeof stem, "%.*s", (int)n, b);
-		json_object_set_new(m, "name", jstr(stem));
+		json_object_set_new(m, "name", scan_json_str(stem));
 	}
 	json_object_set_new(m, "backend", json_string("llama.cpp"));
-	json_object_set_new(m, "path", jstr(path ? path : ""));
-	json_object_set_new(m, "state", jstr(state ? state : "error"));
-	json_object_set_new(m, "error", error ? jstr(error) : json_null());
+	json_object_set_new(m, "path", scan_json_str(path ? path : ""));
+	json_object_set_new(m, "state", scan_json_str(state ? state : "error"));
+	json_object_set_new(m, "error", error ? scan_json_str(error) : json_null());
 	if (in != NULL) {
 		const char *k;
 		json_t *v;
@@ -616,7 +585,7 @@ static json_t *model_json(sqlite3_stmt *st)
 	} else {
 		json_object_set_new(m, "file_bytes", json_integer(sqlite3_column_int64(st, 6)));
 	}
-	json_object_set_new(m, "scanned_at", at ? jstr(at) : json_null());
+	json_object_set_new(m, "scanned_at", at ? scan_json_str(at) : json_null());
 	json_object_set_new(m, "measured", json_null());
 	json_decref(in);
 	return m;
@@ -679,11 +648,11 @@ json_t *registry_last_scan(struct registry *r)
 			"errors", "dirs_missing" };
 		const char *at = col_text(st, 0), *de = col_text(st, 8);
 		o = json_object();
-		json_object_set_new(o, "at", jstr(at ? at : ""));
+		json_object_set_new(o, "at", scan_json_str(at ? at : ""));
 		json_object_set_new(o, "ms", json_real(sqlite3_column_double(st, 1)));
 		for (int i = 0; i < 6; i++)
 			json_object_set_new(o, names[i], json_integer(sqlite3_column_int64(st, 2 + i)));
-		json_object_set_new(o, "dir_error", de ? jstr(de) : json_null());
+		json_object_set_new(o, "dir_error", de ? scan_json_str(de) : json_null());
 	}
 	sqlite3_finalize(st);
 	return o;

@@ -44,8 +44,7 @@ static int has_gguf_ext(const char *name)
 	return n > 5 && strcasecmp(name + n - 5, ".gguf") == 0;
 }
 
-/* 1 if the resolved path lies in the resolved folder dir (on a path boundary). */
-static int under(const char *path, const char *dir)
+int scan_under(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
 	if (n == 1 && dir[0] == '/')
@@ -53,10 +52,10 @@ static int under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-static int under_any(const char *path, char *const *dirs, size_t n)
+int scan_under_any(const char *path, char *const *dirs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (under(path, dirs[i]))
+		if (dirs[i] != NULL && scan_under(path, dirs[i]))
 			return 1;
 	return 0;
 }
@@ -67,7 +66,7 @@ int scan_path_allowed(const char *path, char *const *dirs, size_t n_dirs)
 	if (path == NULL || realpath(path, rp) == NULL)
 		return 0;
 	for (size_t i = 0; i < n_dirs; i++)
-		if (dirs[i] != NULL && realpath(dirs[i], rd) != NULL && under(rp, rd))
+		if (dirs[i] != NULL && realpath(dirs[i], rd) != NULL && scan_under(rp, rd))
 			return 1;
 	return 0;
 }
@@ -232,7 +231,7 @@ static int walk_entry(struct walk *w, const char *dir, const struct dirent *de, 
 		if (S_ISDIR(st.st_mode)) {
 			int rc = 0;
 			/* folders are walked by their resolved path, and never out */
-			if (!under_any(rp, w->roots, w->n_roots))
+			if (!scan_under_any(rp, w->roots, w->n_roots))
 				log_debug("scan: %s: links outside the model folders", path);
 			else if (depth + 1 > SCAN_MAX_DEPTH)
 				add_skipped(w, rp, "too deep");
@@ -249,7 +248,7 @@ static int walk_entry(struct walk *w, const char *dir, const struct dirent *de, 
 			free(path);
 			return -1;
 		}
-		if (!under_any(rp, w->roots, w->n_roots)) {
+		if (!scan_under_any(rp, w->roots, w->n_roots)) {
 			/* nothing of the target is read, its size and time included */
 			scan_add_item(w, path, 0, 0,
 			    xasprintf(SCAN_OUTSIDE " (it links to %s)", rp), NULL, 0);

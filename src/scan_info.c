@@ -90,8 +90,7 @@ static void params_label(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1fM", (double)n / 1e6);
 }
 
-/* A JSON string of s's n bytes; what is not UTF-8 becomes '?' (names come from files). */
-static json_t *jstrn(const char *s, size_t n)
+json_t *scan_json_strn(const char *s, size_t n)
 {
 	json_t *j = json_stringn(s, n);
 	if (j != NULL)
@@ -105,9 +104,9 @@ static json_t *jstrn(const char *s, size_t n)
 	return j;
 }
 
-static json_t *jstr(const char *s)
+json_t *scan_json_str(const char *s)
 {
-	return jstrn(s, strlen(s));
+	return scan_json_strn(s, strlen(s));
 }
 
 static json_t *jint(uint64_t v)
@@ -144,8 +143,8 @@ static json_t *fit_entry(const struct est *e, const struct scan_device *d,
 		plan_free(&p);
 	}
 	json_t *f = json_object();
-	json_object_set_new(f, "device", jstr(d->id));
-	json_object_set_new(f, "name", jstr(d->name));
+	json_object_set_new(f, "device", scan_json_str(d->id));
+	json_object_set_new(f, "name", scan_json_str(d->name));
 	json_object_set_new(f, "budget_bytes", jint(d->budget));
 	json_object_set_new(f, "fits", json_boolean(fits));
 	json_object_set_new(f, "mode", json_string(mode));
@@ -204,11 +203,11 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 	const char *name = c->path + c->dirlen + 1;
 	params_label(a->n_params, label, sizeof label);
 	if (a->name[0] != '\0')
-		json_object_set_new(j, "name", jstr(a->name));
+		json_object_set_new(j, "name", scan_json_str(a->name));
 	else
-		json_object_set_new(j, "name", jstrn(name, c->stemlen));
-	json_object_set_new(j, "arch", jstr(a->arch));
-	json_object_set_new(j, "quantization", jstr(a->quant));
+		json_object_set_new(j, "name", scan_json_strn(name, c->stemlen));
+	json_object_set_new(j, "arch", scan_json_str(a->arch));
+	json_object_set_new(j, "quantization", scan_json_str(a->quant));
 	json_object_set_new(j, "parameters", jint(a->n_params));
 	json_object_set_new(j, "parameters_label", json_string(label));
 	json_object_set_new(j, "layers", json_integer(a->n_layer));
@@ -217,7 +216,7 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 	json_object_set_new(j, "experts_used", json_integer(a->n_expert_used));
 	json_object_set_new(j, "file_bytes", jint(c->size));
 	json_object_set_new(j, "parts", json_integer(g->n_parts));
-	json_object_set_new(j, "mmproj", c->proj ? jstr(c->proj->path) : json_null());
+	json_object_set_new(j, "mmproj", c->proj ? scan_json_str(c->proj->path) : json_null());
 	json_object_set_new(est, "ctx", json_integer(e.n_ctx));
 	json_object_set_new(est, "input_bytes", jint(e.input_bytes));
 	json_object_set_new(est, "output_bytes", jint(e.output_bytes));
