@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "plan.h"
 #include "registry.h"
+#include "scan.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -69,8 +70,14 @@ static const char *route_names[N_ROUTES];
 
 void api_reply_json(struct evhttp_request *req, int status, json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+	    "\"the answer could not be encoded\"}}";
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
+	if (s == NULL) {
+		s = xstrdup(fallback);
+		status = 500;
+	}
 	struct evbuffer *b = evbuffer_new();
 	if (s != NULL) {
 		evbuffer_add(b, s, strlen(s));
@@ -91,7 +98,9 @@ void api_reply_error(struct evhttp_request *req, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	/* the message may quote the client's bytes: never let them break the JSON */
+	json_t *e = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
+	    scan_json_str(msg));
 	api_reply_json(req, status, e);
 }
 
@@ -283,7 +292,8 @@ static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg
 		}
 		json_decref(j);
 	}
-	if (d->n_scan_waiters >= DAEMON_MAX_SCAN_WAITERS) {
+	if (d->n_scan_waiters >= DAEMON_MAX_SCAN_WAITERS ||
+	    d->n_next_waiters >= DAEMON_MAX_SCAN_WAITERS) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
 		api_reply_error(req, 503, "busy", "too many scan requests are waiting");
 		return;
@@ -513,6 +523,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		goto out;
 	}
 	int m = evhttp_request_get_command(req);
+	if (m == EVHTTP_REQ_HEAD && (routes[r].methods & EVHTTP_REQ_GET))
+		m = EVHTTP_REQ_GET; /* evhttp sends the headers of the GET answer, no body */
 	if (!(m & routes[r].methods)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 		    method_name(routes[r].methods));

@@ -186,27 +186,33 @@ int client_main(int argc, char **argv)
 		return usage();
 	if (url == NULL)
 		url = "http://127.0.0.1:9000";
-	char path[1024];
+	char *base = xstrdup(url), *path;
+	for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
+		base[n - 1] = '\0';
 	const char *method = "GET";
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(cmd, "budget") == 0) {
-		CURL *c = curl_easy_init();
-		char *esc = curl_easy_escape(c, model, 0);
-		snprintf(path, sizeof path, "/vram/budget?model=%s%s%lld", esc, ctx ? "&ctx=" : "",
-		    ctx);
-		if (!ctx)
-			path[strlen(path) - 1] = '\0';
+		char *esc = curl_easy_escape(NULL, model, 0);
+		if (esc == NULL) {
+			fprintf(stderr, "mloffload: cannot encode the model id\n");
+			free(base);
+			curl_global_cleanup();
+			return 1;
+		}
+		path = ctx ? xasprintf("/vram/budget?model=%s&ctx=%lld", esc, ctx) :
+		    xasprintf("/vram/budget?model=%s", esc);
 		curl_free(esc);
-		curl_easy_cleanup(c);
 	} else if (strcmp(cmd, "scan") == 0) {
-		snprintf(path, sizeof path, "/models/scan");
+		path = xstrdup("/models/scan");
 		method = "POST";
 	} else {
-		snprintf(path, sizeof path, "/%s", cmd);
+		path = xasprintf("/%s", cmd);
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	long status = 0;
-	json_t *j = call(url, method, path, &status);
+	json_t *j = call(base, method, path, &status);
 	curl_global_cleanup();
+	free(path);
+	free(base);
 	if (j == NULL)
 		return 1;
 	int rc = status >= 200 && status < 300 ? 0 : 1;

@@ -88,7 +88,7 @@ static int parse_listen(struct config *c, const char *v, char *err, size_t errle
 {
 	const char *colon = strrchr(v, ':');
 	long long port;
-	if (colon == NULL || colon == v || util_parse_int(colon + 1, 1, 65535, &port) < 0) {
+	if (colon == NULL || colon == v || util_parse_int(colon + 1, 0, 65535, &port) < 0) {
 		snprintf(err, errlen, "listen: '%s' is not HOST:PORT", v);
 		return -1;
 	}

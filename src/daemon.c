@@ -130,11 +130,15 @@ void daemon_refresh(struct daemon *d)
 	d->last_scan = registry_last_scan(d->reg);
 }
 
+/* Answers the requests that waited for the scan that just ended; those that came
+ * while it ran wait for the next one, which sees their files. */
 static void scan_answer(struct daemon *d, int status, json_t *body)
 {
 	for (size_t i = 0; i < d->n_scan_waiters; i++)
 		api_reply_json(d->scan_waiters[i], status, json_incref(body));
-	d->n_scan_waiters = 0;
+	d->n_scan_waiters = d->n_next_waiters;
+	memcpy(d->scan_waiters, d->next_waiters, d->n_next_waiters * sizeof *d->next_waiters);
+	d->n_next_waiters = 0;
 	json_decref(body);
 }
 
@@ -168,7 +172,7 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 		notify_status(d);
 	}
 	scan_job_free(j);
-	if (d->scan_rescan && !d->stopping) {
+	if ((d->scan_rescan || d->n_scan_waiters > 0) && !d->stopping) {
 		d->scan_rescan = 0;
 		daemon_scan(d, NULL);
 	}
@@ -176,12 +180,14 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 
 void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
 {
-	if (waiter != NULL)
-		d->scan_waiters[d->n_scan_waiters++] = waiter;
 	if (d->scanning) {
+		if (waiter != NULL)
+			d->next_waiters[d->n_next_waiters++] = waiter;
 		d->scan_rescan = 1;
 		return;
 	}
+	if (waiter != NULL)
+		d->scan_waiters[d->n_scan_waiters++] = waiter;
 	struct scan_job *j = xcalloc(1, sizeof *j);
 	j->dirs = xcalloc(d->cfg.n_models_dirs, sizeof *j->dirs);
 	for (size_t i = 0; i < d->cfg.n_models_dirs; i++)
@@ -201,8 +207,9 @@ void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
 	    .known = j->known, .n_known = j->n_known, .devs = j->devs, .n_devs = nd,
 	    .ctx = d->cfg.scan_ctx };
 	j->fd = d->scan_pipe[1];
-	if (pthread_create(&d->scan_thread, NULL, scan_worker, j) != 0) {
-		log_error("cannot start a scan thread: %s", strerror(errno));
+	int prc = pthread_create(&d->scan_thread, NULL, scan_worker, j);
+	if (prc != 0) {
+		log_error("cannot start a scan thread: %s", strerror(prc));
 		scan_job_free(j);
 		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
 		    "message", "cannot start a scan thread"));
@@ -265,7 +272,8 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	struct config c;
 	char err[1024];
 	config_defaults(&c);
-	if (config_load_file(&c, d->cfg.config_path, err, sizeof err) < 0 ||
+	/* the file again, then the command line over it, as at start */
+	if (config_parse_args(&c, d->argc, d->argv, err, sizeof err) != 0 ||
 	    config_validate(&c, err, sizeof err) < 0) {
 		log_error("SIGHUP: keeping the running configuration: %s", err);
 		config_free(&c);
@@ -356,8 +364,13 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	/* answers go out whole, not held back by Nagle (accepted sockets inherit this) */
-	int one = 1;
-	setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	int one = 1, lfd = evhttp_bound_socket_get_fd(bs);
+	setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+		d->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
 	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
 	    0, 0 };
 	d->disc = discover_new(d->base, &dop, on_backend, d);
@@ -379,7 +392,7 @@ static int start(struct daemon *d)
 	long long usec;
 	if (wd != NULL && util_parse_int(wd, 1000, 1LL << 40, &usec) == 0) {
 		d->watchdog_ev = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
-		every(d->watchdog_ev, (unsigned)(usec / 2000));
+		every(d->watchdog_ev, usec >= 4000 ? (unsigned)(usec / 2000) : 1);
 	}
 	daemon_scan(d, NULL);
 	discover_poll(d->disc);
@@ -447,6 +460,9 @@ int main(int argc, char **argv)
 	}
 	util_log_level = d.cfg.log_level;
 	signal(SIGPIPE, SIG_IGN);
+	d.argc = argc;
+	d.argv = argv;
+	json_object_seed(0); /* before the scan thread exists */
 	d.started = time(NULL);
 	d.started_ms = daemon_now_ms();
 	rc = start(&d) < 0 ? 1 : 0;

@@ -41,8 +41,12 @@ struct daemon {
 	pthread_t scan_thread;
 	int scan_pipe[2];
 	struct event *scan_ev;
-	struct evhttp_request *scan_waiters[DAEMON_MAX_SCAN_WAITERS];
+	struct evhttp_request *scan_waiters[DAEMON_MAX_SCAN_WAITERS];  /* the running scan's */
 	size_t n_scan_waiters;
+	struct evhttp_request *next_waiters[DAEMON_MAX_SCAN_WAITERS];  /* the next scan's */
+	size_t n_next_waiters;
+	int argc;                    /* the command line, for SIGHUP (flags override the file) */
+	char **argv;
 	uint64_t scans_total, scan_errors_total;
 	struct event *sample_ev, *rescan_ev, *discover_ev, *watchdog_ev;
 	struct event *sig_term, *sig_int, *sig_hup;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int util_log_level = LOG_LVL_WARN;
+_Atomic int util_log_level = LOG_LVL_WARN;
 
 static void oom(size_t n)
 {
@@ -81,12 +81,16 @@ void util_log(int lvl, const char *fmt, ...)
 	static const char *names[] = { "error", "warn", "info", "debug" };
 	if (lvl > util_log_level)
 		return;
+	/* one write per line, so lines of the loop and the scan thread never interleave */
+	char line[2048];
+	int n = snprintf(line, sizeof line, "mloffload: %s: ", names[lvl]);
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "mloffload: %s: ", names[lvl]);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
 	va_end(ap);
+	size_t len = strlen(line);
+	line[len] = '\n';
+	fwrite(line, 1, len + 1, stderr);
 }
 
 int util_parse_size(const char *s, uint64_t *out)

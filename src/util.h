@@ -22,7 +22,7 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
-extern int util_log_level;
+extern _Atomic int util_log_level;
 void util_log(int lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) util_log(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warnx(...) do { if (util_log_level >= LOG_LVL_WARN) util_log(LOG_LVL_WARN, __VA_ARGS__); } while (0)

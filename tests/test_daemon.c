@@ -69,10 +69,25 @@ static json_t *get_ok(const char *path)
 	return j;
 }
 
+/* Waits for the daemon's "listening on http://HOST:PORT" line; returns PORT. */
+static int listened_port(const struct tu_proc *p)
+{
+	assert_int_equal(tu_wait_log(p, "listening on http://", 60), 1);
+	size_t len;
+	char *log = (char *)tu_read_file(p->log, &len);
+	log = xrealloc(log, len + 1);
+	log[len] = '\0';
+	const char *s = strstr(log, "listening on http://");
+	const char *colon = s ? strchr(s + strlen("listening on http://"), ':') : NULL;
+	int n = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+	free(log);
+	assert_true(n > 0);
+	return n;
+}
+
 static void start_daemon(const char *extra_nvml)
 {
-	char p[16], sample[] = "100";
-	snprintf(p, sizeof p, "127.0.0.1:%d", port);
+	char p[] = "127.0.0.1:0", sample[] = "100"; /* the daemon picks a free port */
 	char *ourl = xasprintf("http://127.0.0.1:%d", ollama_port);
 	char *log = tu_path("daemon.log");
 	char *argv[] = { bin, "--listen", p, "--models-dir", models, "--state-dir", state,
@@ -81,9 +96,7 @@ static void start_daemon(const char *extra_nvml)
 	    "-v", NULL };
 	setenv("FAKE_NVML_STATE", nvml_state, 1);
 	assert_int_equal(tu_spawn(&daemon_p, argv, log), 0);
-	for (int i = 0; i < 200 && !tu_port_open(port); i++)
-		usleep(50 * 1000);
-	assert_true(tu_port_open(port));
+	port = listened_port(&daemon_p);
 	free(ourl);
 	free(log);
 }
@@ -93,7 +106,7 @@ static int stop_daemon(void)
 {
 	kill(daemon_p.pid, SIGTERM);
 	int st = -1;
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 600; i++) {
 		if (waitpid(daemon_p.pid, &st, WNOHANG) == daemon_p.pid)
 			break;
 		usleep(50 * 1000);
@@ -103,17 +116,19 @@ static int stop_daemon(void)
 	return code;
 }
 
-/* Polls GET path until pred(j) holds (5 s at most). Returns the last body (new). */
+/* Polls GET path until pred(j) holds (60 s at most, failing then). Returns the last
+ * body (new). */
 static json_t *poll_until(const char *path, int (*pred)(json_t *))
 {
 	json_t *j = NULL;
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1200; i++) {
 		json_decref(j);
 		j = get_ok(path);
 		if (pred(j))
-			break;
+			return j;
 		usleep(50 * 1000);
 	}
+	fail_msg("GET %s: the expected state did not come within 60 s", path);
 	return j;
 }
 
@@ -156,16 +171,18 @@ static int setup(void **st)
 	/* Ollama's HTTP API, played by the protocol double */
 	char *script = xasprintf("%s/tests/ollama_double.py", sd);
 	char *olog = tu_path("ollama.log");
-	ollama_port = tu_free_port();
-	char op[16];
-	snprintf(op, sizeof op, "%d", ollama_port);
-	char *oargv[] = { "/usr/bin/python3", script, "--port", op, NULL };
+	char *oargv[] = { "/usr/bin/python3", script, "--port", "0", NULL };
 	assert_int_equal(tu_spawn(&ollama, oargv, olog), 0);
-	for (int i = 0; i < 100 && !tu_port_open(ollama_port); i++)
-		usleep(50 * 1000);
+	assert_int_equal(tu_wait_log(&ollama, "listening ", 60), 1);
+	size_t len;
+	char *ol = (char *)tu_read_file(olog, &len);
+	ol = xrealloc(ol, len + 1);
+	ol[len] = '\0';
+	ollama_port = (int)strtol(strstr(ol, "listening ") + 10, NULL, 10);
+	free(ol);
+	assert_true(ollama_port > 0);
 	free(script);
 	free(olog);
-	port = tu_free_port();
 	start_daemon(NULL);
 	return 0;
 }
@@ -541,10 +558,11 @@ static void config_checked(void **st)
 	free(conf);
 }
 
-/* Reads datagrams from fd for up to ms, appending them to buf. */
-static void read_notify(int fd, char *buf, size_t len, int ms)
+/* Reads datagrams from fd, appending them to buf, until buf holds `until` (or, with
+ * until NULL, for ms); 30 s at most. */
+static void read_notify(int fd, char *buf, size_t len, const char *until, int ms)
 {
-	for (int waited = 0; waited < ms; waited += 20) {
+	for (int waited = 0; waited < (until ? 30000 : ms); waited += 20) {
 		char m[512];
 		ssize_t n;
 		while ((n = recv(fd, m, sizeof m - 1, MSG_DONTWAIT)) > 0) {
@@ -552,8 +570,15 @@ static void read_notify(int fd, char *buf, size_t len, int ms)
 			size_t l = strlen(buf);
 			snprintf(buf + l, len - l, "%s\n", m);
 		}
+		if (until != NULL && strstr(buf, until) != NULL)
+			return;
 		usleep(20 * 1000);
 	}
+}
+
+static int has_small_llama(json_t *j)
+{
+	return model_by_name(j, "small-llama") != NULL;
 }
 
 static void systemd_notify_and_reload(void **st)
@@ -566,41 +591,40 @@ static void systemd_notify_and_reload(void **st)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	int p2 = tu_free_port();
-	char *body = xasprintf("[daemon]\nlisten = 127.0.0.1:%d\nmodels_dir = %s\nstate_dir = %s\n"
+	char *body = xasprintf("[daemon]\nlisten = 127.0.0.1:0\nmodels_dir = %s\nstate_dir = %s\n"
 	    "rescan_interval_s = 0\n[backends]\nollama_url =\nllama_server_url = "
-	    "http://127.0.0.1:9\n", p2, models, st2);
+	    "http://127.0.0.1:9\n", models, st2);
 	tu_write_file(conf, body, strlen(body));
 	free(body);
 	setenv("NOTIFY_SOCKET", sock, 1);
 	setenv("WATCHDOG_USEC", "200000", 1);
 	char *log = tu_path("daemon2.log");
-	char *argv[] = { bin, "--config", conf, "--nvml-lib", "/nonexistent.so", NULL };
+	char *argv[] = { bin, "--config", conf, "--nvml-lib", (char *)FAKE_NVML_PATH,
+	    "--reserve", "1G", NULL };
 	struct tu_proc p;
 	assert_int_equal(tu_spawn(&p, argv, log), 0);
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
 	char got[8192] = "";
-	read_notify(fd, got, sizeof got, 1500);
+	read_notify(fd, got, sizeof got, "READY=1", 0);
+	read_notify(fd, got, sizeof got, "WATCHDOG=1", 0);
 	assert_non_null(strstr(got, "READY=1"));
 	assert_non_null(strstr(got, "STATUS="));
 	assert_non_null(strstr(got, "WATCHDOG=1"));
 	/* the folder changes in the file; SIGHUP applies it without a restart */
 	int old_port = port;
-	port = p2;
-	json_t *j = poll_until("/models", has_three);
-	json_t *m = model_by_name(j, "small-llama");
-	assert_non_null(m);
+	port = listened_port(&p);
+	json_t *j = poll_until("/models", has_small_llama);
 	json_decref(j);
 	char *gp = xasprintf("%s/tiny-only.gguf", dir2);
 	gen("tiny", gp);
 	free(gp);
-	body = xasprintf("[daemon]\nlisten = 127.0.0.1:%d\nmodels_dir = %s\nstate_dir = %s\n"
-	    "rescan_interval_s = 0\n[backends]\nollama_url =\n", p2, dir2, st2);
+	body = xasprintf("[daemon]\nlisten = 127.0.0.1:0\nmodels_dir = %s\nstate_dir = %s\n"
+	    "rescan_interval_s = 0\n[backends]\nollama_url =\n", dir2, st2);
 	tu_write_file(conf, body, strlen(body));
 	free(body);
 	kill(p.pid, SIGHUP);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 1200; i++) {
 		j = get_ok("/models");
 		int done = model_by_name(j, "tiny-only") != NULL && model_by_name(j,
 		    "small-llama") == NULL;
@@ -610,17 +634,26 @@ static void systemd_notify_and_reload(void **st)
 		usleep(50 * 1000);
 	}
 	j = get_ok("/models");
-	assert_non_null(model_by_name(j, "tiny-only"));
+	json_t *tiny = model_by_name(j, "tiny-only");
+	assert_non_null(tiny);
 	assert_null(model_by_name(j, "small-llama"));
+	/* a flag given on the command line still overrides the reloaded file */
+	char bp[400];
+	snprintf(bp, sizeof bp, "/vram/budget?model=%s",
+	    json_string_value(json_object_get(tiny, "id")));
+	json_t *bj = get_ok(bp);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(bj, "device"),
+	    "reserve_bytes")), 1LL << 30);
+	json_decref(bj);
 	json_decref(j);
 	port = old_port;
-	read_notify(fd, got, sizeof got, 40); /* drain the watchdog pings */
+	read_notify(fd, got, sizeof got, NULL, 40); /* drain the watchdog pings */
 	got[0] = '\0';
 	kill(p.pid, SIGTERM);
-	read_notify(fd, got, sizeof got, 500);
+	read_notify(fd, got, sizeof got, "STOPPING=1", 0);
 	assert_non_null(strstr(got, "STOPPING=1"));
 	int status = -1;
-	for (int i = 0; i < 100 && waitpid(p.pid, &status, WNOHANG) != p.pid; i++)
+	for (int i = 0; i < 600 && waitpid(p.pid, &status, WNOHANG) != p.pid; i++)
 		usleep(50 * 1000);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	p.pid = 0;

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,12 +77,21 @@ char *tu_llama_root(void)
 
 int tu_write_file(const char *path, const void *p, size_t n)
 {
-	FILE *f = fopen(path, "wb");
-	if (f == NULL)
+	/* written beside and renamed, so a reader never sees half a file */
+	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (f == NULL) {
+		free(tmp);
 		return -1;
+	}
 	int rc = fwrite(p, 1, n, f) == n ? 0 : -1;
 	if (fclose(f) != 0)
 		rc = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlink(tmp);
+	free(tmp);
 	return rc;
 }
 
@@ -245,6 +255,9 @@ char *tu_http(int port, const char *method, const char *path, const char *body)
 			close(s);
 		return NULL;
 	}
+	struct timeval tv = { 30, 0 }; /* a hung server fails the test, never hangs it */
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	char *req = xasprintf("%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: "
 	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", method, path,
 	    body ? strlen(body) : 0, body ? body : "");
