@@ -13,7 +13,9 @@
 #include "gguf.h"
 #include "metrics.h"
 #include "plan.h"
+#include "notify.h"
 #include "registry.h"
+#include "scheduler.h"
 #include "scan.h"
 #include "util.h"
 
@@ -51,6 +53,10 @@ static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg
 static void h_budget(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_unload(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_switch(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_events(struct daemon *d, struct evhttp_request *req, const char *arg);
 
 static const struct route routes[] = {
 	{ "/", "/", EVHTTP_REQ_GET, h_root },
@@ -64,6 +70,10 @@ static const struct route routes[] = {
 	{ "/vram/budget", "/vram/budget", EVHTTP_REQ_GET, h_budget },
 	{ "/queue", "/queue", EVHTTP_REQ_GET, h_queue },
 	{ "/metrics", "/metrics", EVHTTP_REQ_GET, h_metrics },
+	{ "/load", "/load", EVHTTP_REQ_POST, h_load },
+	{ "/unload", "/unload", EVHTTP_REQ_POST, h_unload },
+	{ "/switch", "/switch", EVHTTP_REQ_POST, h_switch },
+	{ "/events", "/events", EVHTTP_REQ_GET, h_events },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 static const char *route_names[N_ROUTES];
@@ -266,6 +276,11 @@ static void h_model(struct daemon *d, struct evhttp_request *req, const char *ar
 		    "lists them)", arg);
 		return;
 	}
+	json_t *rt = sched_model_json(d->sched, arg), *last = registry_last_load(d->reg, arg);
+	if (rt != NULL)
+		json_object_set(m, "state", json_object_get(rt, "state"));
+	json_object_set_new(m, "runtime", rt ? rt : json_null());
+	json_object_set_new(m, "measured", last ? last : json_null());
 	api_reply_json(req, 200, m);
 }
 
@@ -306,9 +321,13 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *devs = json_array();
 	for (size_t i = 0; i < devmon_count(d->dev); i++)
 		json_array_append_new(devs, device_json(devmon_get(d->dev, i), 0));
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:[],s:i,s:O,s:O,s:b,s:s}", "version",
+	json_t *q = sched_queue_json(d->sched);
+	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
+	json_decref(q);
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
-	    "devices", devs, "loaded", "queue_depth", 0, "models", d->model_counts,
+	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
+	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
 	    "nvml", devmon_nvml_status(d->dev)));
 }
@@ -475,8 +494,127 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 
 static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	/* requests wait here once the scheduler loads models on demand */
-	api_reply_json(req, 200, json_pack("{s:[],s:[],s:i}", "waiting", "running", "depth", 0));
+	api_reply_json(req, 200, sched_queue_json(d->sched));
+}
+
+/* The JSON object body of req (new), or NULL after answering 400. */
+static json_t *body_object(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	char *b = xmalloc(len + 1);
+	evbuffer_copyout(in, b, len);
+	b[len] = '\0';
+	json_error_t je;
+	json_t *j = json_loadb(b, len, 0, &je);
+	free(b);
+	if (j == NULL) {
+		api_reply_error(req, 400, "invalid_json", "body is not JSON: %s (line %d, column %d)",
+		    je.text, je.line, je.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		api_reply_error(req, 400, "bad_request", "the body must be a JSON object");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Reads the load options of body into o. Returns 0, or -1 after answering 400. */
+static int load_opts(struct evhttp_request *req, json_t *body, struct sched_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->ttl_s = -1;
+	o->wait = 1;
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		if (strcmp(k, "model") == 0 || strcmp(k, "from") == 0 || strcmp(k, "to") == 0)
+			continue;
+		if (strcmp(k, "ctx") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= (1 << 24))
+			o->ctx = (uint32_t)json_integer_value(v);
+		else if (strcmp(k, "offload") == 0 && json_is_string(v) &&
+		    (strcmp(json_string_value(v), "auto") == 0 ||
+		    strcmp(json_string_value(v), "gpu") == 0 ||
+		    strcmp(json_string_value(v), "cpu") == 0))
+			o->offload = json_string_value(v)[0] == 'a' ? PLAN_AUTO :
+			    json_string_value(v)[0] == 'g' ? PLAN_GPU : PLAN_CPU;
+		else if (strcmp(k, "cpu") == 0 && json_is_array(v) &&
+		    json_array_size(v) <= PLAN_MAX_PATTERNS) {
+			size_t i;
+			json_t *p;
+			json_array_foreach(v, i, p) {
+				if (!json_is_string(p) || json_string_length(p) == 0 ||
+				    json_string_length(p) > 200)
+					goto bad;
+				o->cpu_patterns[o->n_cpu_patterns++] = json_string_value(p);
+			}
+		} else if (strcmp(k, "pin") == 0 && json_is_boolean(v))
+			o->pin = json_is_true(v);
+		else if (strcmp(k, "wait") == 0 && json_is_boolean(v))
+			o->wait = json_is_true(v);
+		else if (strcmp(k, "ttl") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= 30 * 86400)
+			o->ttl_s = (int)json_integer_value(v);
+		else if (strcmp(k, "priority") == 0 && json_is_integer(v) &&
+		    json_integer_value(v) >= -1000 && json_integer_value(v) <= 1000)
+			o->priority = (int)json_integer_value(v);
+		else {
+bad:
+			api_reply_error(req, 400, "bad_request", "option '%s' is unknown or has a bad "
+			    "value (ctx, offload auto|gpu|cpu, cpu [patterns], pin, wait, ttl, "
+			    "priority)", k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *string_field(struct evhttp_request *req, json_t *body, const char *k)
+{
+	const char *s = json_string_value(json_object_get(body, k));
+	if (s == NULL || *s == '\0' || strlen(s) > MAX_ID) {
+		api_reply_error(req, 400, "bad_request", "\"%s\": a model id is required", k);
+		return NULL;
+	}
+	return s;
+}
+
+static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *b = body_object(req);
+	struct sched_opts o;
+	const char *id;
+	if (b != NULL && (id = string_field(req, b, "model")) != NULL && load_opts(req, b, &o) == 0)
+		sched_load(d->sched, id, &o, req);
+	json_decref(b);
+}
+
+static void h_unload(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *b = body_object(req);
+	const char *id;
+	if (b != NULL && (id = string_field(req, b, "model")) != NULL)
+		sched_unload(d->sched, id, req);
+	json_decref(b);
+}
+
+static void h_switch(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	json_t *b = body_object(req);
+	struct sched_opts o;
+	const char *from, *to;
+	if (b != NULL && (from = string_field(req, b, "from")) != NULL &&
+	    (to = string_field(req, b, "to")) != NULL && load_opts(req, b, &o) == 0)
+		sched_switch(d->sched, from, to, &o, req);
+	json_decref(b);
+}
+
+static void h_events(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	notify_sse_attach(d->notify, req);
 }
 
 static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg)

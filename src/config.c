@@ -46,6 +46,7 @@ void config_defaults(struct config *c)
 	c->max_body = 1ull << 20;
 	c->llama_urls[c->n_llama_urls++] = xstrdup("http://127.0.0.1:8080");
 	c->ollama_url = xstrdup("http://127.0.0.1:11434");
+	c->idle_ttl_s = 300;
 }
 
 static void free_list(char **l, size_t *n)
@@ -66,6 +67,7 @@ void config_free(struct config *c)
 	free(c->sysfs_root);
 	free_list(c->llama_urls, &c->n_llama_urls);
 	free(c->ollama_url);
+	free_list(c->webhooks, &c->n_webhooks);
 	memset(c, 0, sizeof *c);
 }
 
@@ -124,7 +126,7 @@ static int parse_level(const char *v, int *out)
 
 /* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
 struct lists_seen {
-	int dirs, urls;
+	int dirs, urls, hooks;
 };
 
 static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
@@ -193,6 +195,16 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		    v, err, errlen);
 	if (strcmp(key, "ollama_url") == 0)
 		return set_str(&c->ollama_url, v), 0;
+	if (strcmp(key, "idle_ttl_s") == 0)
+		return parse_uint(key, v, 0, 30 * 86400, &c->idle_ttl_s, err, errlen);
+	if (strcmp(key, "webhook") == 0) {
+		if (strncmp(v, "http://", 7) != 0) {
+			snprintf(err, errlen, "webhook: '%s' is not an http:// URL", v);
+			return -1;
+		}
+		return add_list(c->webhooks, &c->n_webhooks, CONFIG_MAX_URLS, &ls->hooks, key, v,
+		    err, errlen);
+	}
 	snprintf(err, errlen, "unknown key '%s'", key);
 	return -1;
 }
@@ -215,7 +227,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 		return -1;
 	}
 	char line[LINE_MAX_LEN], section[64] = "daemon", msg[512];
-	struct lists_seen ls = { 0, 0 };
+	struct lists_seen ls = { 0, 0, 0 };
 	int lineno = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
 		lineno++;
@@ -270,7 +282,8 @@ void config_usage(void *fp)
 	    "usage: mloffloadd [--config FILE] [--listen HOST:PORT] [--models-dir DIR]...\n"
 	    "                  [--state-dir DIR] [--llama-server PATH] [--nvml-lib PATH]\n"
 	    "                  [--llama-url URL]... [--ollama-url URL] [--reserve SIZE]\n"
-	    "                  [--rescan SECONDS] [-n] [-v]...\n"
+	    "                  [--rescan SECONDS] [--idle-ttl SECONDS] [--webhook URL]...\n"
+	    "                  [-n] [-v]...\n"
 	    "  -n   check the configuration and exit\n"
 	    "  -v   more log (repeat for debug)\n");
 }
@@ -295,9 +308,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--nvml-lib", "nvml_lib" }, { "--llama-url", "llama_server_url" },
 		{ "--ollama-url", "ollama_url" }, { "--reserve", "reserve" },
 		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
-		{ "--sample-ms", "sample_interval_ms" },
+		{ "--sample-ms", "sample_interval_ms" }, { "--idle-ttl", "idle_ttl_s" },
+		{ "--webhook", "webhook" },
 	};
-	struct lists_seen ls = { 0, 0 };
+	struct lists_seen ls = { 0, 0, 0 };
 	char msg[512];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -33,6 +33,9 @@ struct config {
 	char *llama_urls[CONFIG_MAX_URLS];
 	size_t n_llama_urls;
 	char *ollama_url;          /* "" disables Ollama discovery */
+	unsigned idle_ttl_s;       /* loaded models idle this long are unloaded (0: never) */
+	char *webhooks[CONFIG_MAX_URLS]; /* "URL" or "URL type,type,..." */
+	size_t n_webhooks;
 	int check_only;            /* -n */
 };
 

@@ -13,8 +13,10 @@
 #include "device.h"
 #include "discover.h"
 #include "metrics.h"
+#include "notify.h"
 #include "registry.h"
 #include "scan.h"
+#include "scheduler.h"
 #include "util.h"
 
 #include <errno.h>
@@ -167,6 +169,7 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 		if (j->result->dir_error != NULL)
 			json_object_set_new(body, "folder_error", json_string(j->result->dir_error));
 		registry_event(d->reg, "scan.finished", body);
+		notify_emit(d->notify, "scan.finished", body);
 		daemon_refresh(d);
 		scan_answer(d, 200, body);
 		notify_status(d);
@@ -237,11 +240,18 @@ static void on_discover(evutil_socket_t fd, short ev, void *arg)
 	discover_poll(d->disc);
 }
 
+static void on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	sched_tick(d->sched);
+}
+
 static void on_backend(void *arg, const char *url, int up)
 {
 	struct daemon *d = arg;
 	json_t *e = json_pack("{s:s}", "url", url);
 	registry_event(d->reg, up ? "backend.up" : "backend.down", e);
+	notify_emit(d->notify, up ? "backend.up" : "backend.down", e);
 	json_decref(e);
 	log_info("backend %s is %s", url, up ? "up" : "down");
 }
@@ -292,6 +302,7 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.sample_interval_ms = c.sample_interval_ms;
 	d->cfg.discover_interval_s = c.discover_interval_s;
 	d->cfg.reserve = c.reserve;
+	d->cfg.idle_ttl_s = c.idle_ttl_s;
 	d->cfg.scan_ctx = c.scan_ctx;
 	util_log_level = d->cfg.log_level = c.log_level;
 	config_free(&c);
@@ -371,6 +382,33 @@ static int start(struct daemon *d)
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
 		d->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+	/* webhooks: "URL" or "URL type,type" */
+	struct notify_hook hooks[CONFIG_MAX_URLS];
+	char *hook_urls[CONFIG_MAX_URLS], *hook_types[CONFIG_MAX_URLS][16];
+	memset(hooks, 0, sizeof hooks);
+	for (size_t i = 0; i < d->cfg.n_webhooks; i++) {
+		hook_urls[i] = xstrdup(d->cfg.webhooks[i]);
+		char *sp = strchr(hook_urls[i], ' '), *save = NULL;
+		hooks[i].url = hook_urls[i];
+		if (sp != NULL) {
+			*sp = '\0';
+			for (char *t = strtok_r(sp + 1, ", ", &save); t && hooks[i].n_events < 16;
+			    t = strtok_r(NULL, ", ", &save))
+				hook_types[i][hooks[i].n_events++] = t;
+			hooks[i].events = (const char *const *)hook_types[i];
+		}
+	}
+	d->notify = notify_new(d->base, hooks, d->cfg.n_webhooks);
+	for (size_t i = 0; i < d->cfg.n_webhooks; i++)
+		free(hook_urls[i]);
+	if (d->notify == NULL) {
+		log_error("bad webhook configuration");
+		return -1;
+	}
+	d->sched = sched_new(d);
+	sched_reap_orphans(d->sched);
+	d->tick_ev = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+	every(d->tick_ev, 1000);
 	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
 	    0, 0 };
 	d->disc = discover_new(d->base, &dop, on_backend, d);
@@ -411,13 +449,15 @@ static void stop(struct daemon *d)
 		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
 			scan_job_free(j);
 	}
+	sched_free(d->sched); /* stops every llama-server child */
 	struct event *evs[] = { d->scan_ev, d->sample_ev, d->rescan_ev, d->discover_ev,
-	    d->watchdog_ev, d->sig_term, d->sig_int, d->sig_hup };
+	    d->watchdog_ev, d->sig_term, d->sig_int, d->sig_hup, d->tick_ev };
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
 	if (d->disc != NULL)
 		discover_free(d->disc);
+	notify_free(d->notify);
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	if (d->base != NULL)

@@ -22,6 +22,8 @@ struct evhttp_request;
 struct devmon;
 struct discover;
 struct metrics;
+struct notify;
+struct sched;
 
 #define DAEMON_MAX_SCAN_WAITERS 64
 
@@ -33,6 +35,9 @@ struct daemon {
 	struct registry *reg;
 	struct discover *disc;
 	struct metrics *metrics;
+	struct notify *notify;
+	struct sched *sched;
+	struct event *tick_ev;
 	time_t started;
 	uint64_t started_ms;
 	/* scans: one at a time, in a worker thread */

@@ -9,6 +9,7 @@
  * transaction, so a failure leaves the store as it was.
  */
 #include "registry.h"
+#include "registry_int.h"
 #include "util.h"
 
 #include <sqlite3.h>
@@ -22,11 +23,6 @@
 #define REG_MAX_EVENTS 10000      /* events kept; older ones are dropped */
 #define REG_MAX_SCANS 1000
 #define REG_ID_MAX 96
-
-struct registry {
-	sqlite3 *db;
-	char *path;
-};
 
 static const char *const migrations[REGISTRY_SCHEMA] = {
 	/* 0 -> 1 */
@@ -53,9 +49,22 @@ static const char *const migrations[REGISTRY_SCHEMA] = {
 	"  at TEXT NOT NULL,"
 	"  type TEXT NOT NULL,"
 	"  data TEXT);",
+	/* 1 -> 2: every load of a model, with its plan, its child and what it measured */
+	"CREATE TABLE loads ("
+	"  id INTEGER PRIMARY KEY,"
+	"  model_id TEXT NOT NULL,"
+	"  started_at TEXT NOT NULL,"
+	"  ended_at TEXT,"
+	"  pid INTEGER,"
+	"  port INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  plan TEXT,"
+	"  measured TEXT,"
+	"  error TEXT);"
+	"CREATE INDEX loads_model ON loads(model_id);",
 };
 
-static void now_iso(char *buf, size_t len)
+void registry_now_iso(char *buf, size_t len)
 {
 	time_t t = time(NULL);
 	struct tm tm;
@@ -497,7 +506,7 @@ int registry_apply(struct registry *r, const struct scan_result *s, struct reg_c
 	sqlite3_stmt *st[ST_N] = { NULL };
 	char now[32];
 	int rc = -1;
-	now_iso(now, sizeof now);
+	registry_now_iso(now, sizeof now);
 	memset(c, 0, sizeof *c);
 	for (int i = 0; i < ST_N; i++)
 		if ((st[i] = prepare(r, apply_sql[i], err, errlen)) == NULL)
@@ -662,7 +671,7 @@ int registry_event(struct registry *r, const char *type, json_t *data)
 {
 	char now[32];
 	int rc = -1;
-	now_iso(now, sizeof now);
+	registry_now_iso(now, sizeof now);
 	char *d = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	sqlite3_stmt *in = prepare(r, "INSERT INTO events (at, type, data) VALUES (?1, ?2, ?3)",
 	    NULL, 0);

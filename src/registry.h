@@ -14,7 +14,7 @@
 
 #include "scan.h"
 
-#define REGISTRY_SCHEMA 1
+#define REGISTRY_SCHEMA 2
 
 struct registry;
 
@@ -50,5 +50,20 @@ json_t *registry_state_counts(struct registry *r);
 json_t *registry_last_scan(struct registry *r);
 /* Appends an event row (type, JSON data borrowed). Returns 0 or -1. */
 int registry_event(struct registry *r, const char *type, json_t *data);
+
+/* Loads (registry_loads.c): one row per llama-server child the daemon starts. */
+/* Records a child started for model_id with its plan (borrowed). Returns the row id
+ * or -1. */
+long long registry_load_begin(struct registry *r, const char *model_id, int pid, int port,
+    json_t *plan);
+/* Sets the row's state ("ready", "stopped", "failed"), measured buffers (borrowed,
+ * may be NULL) and error (may be NULL); ended when state is not "ready". */
+int registry_load_update(struct registry *r, long long row, const char *state,
+    json_t *measured, const char *error);
+/* Children a previous run left marked running: a new JSON array of {row, model_id,
+ * pid, port}. */
+json_t *registry_loads_open(struct registry *r);
+/* The last load of model_id that reached ready: {started_at, plan, measured} or NULL. */
+json_t *registry_last_load(struct registry *r, const char *model_id);
 
 #endif

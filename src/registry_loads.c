@@ -1,0 +1,98 @@
+/*
+ * registry_loads: the loads table. Each llama-server child the daemon starts gets a
+ * row with its pid, port and plan; readiness adds what llama.cpp reported it
+ * allocated; its end says how it ended. Rows still "starting" or "ready" when the
+ * daemon starts are children of an earlier run, which the daemon stops (never an
+ * orphan holding VRAM). Prepared statements with bound values only.
+ */
+#include "registry.h"
+#include "registry_int.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *dump(json_t *j)
+{
+	return j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+}
+
+long long registry_load_begin(struct registry *r, const char *model_id, int pid, int port,
+    json_t *plan)
+{
+	sqlite3_stmt *st;
+	char now[32];
+	registry_now_iso(now, sizeof now);
+	if (sqlite3_prepare_v2(r->db, "INSERT INTO loads (model_id, started_at, pid, port, "
+	    "state, plan) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	char *p = dump(plan);
+	sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, pid);
+	sqlite3_bind_int(st, 4, port);
+	sqlite3_bind_text(st, 5, p, -1, SQLITE_STATIC);
+	long long id = sqlite3_step(st) == SQLITE_DONE ? sqlite3_last_insert_rowid(r->db) : -1;
+	sqlite3_finalize(st);
+	free(p);
+	return id;
+}
+
+int registry_load_update(struct registry *r, long long row, const char *state,
+    json_t *measured, const char *error)
+{
+	sqlite3_stmt *st;
+	char now[32];
+	registry_now_iso(now, sizeof now);
+	if (sqlite3_prepare_v2(r->db, "UPDATE loads SET state = ?2, measured = COALESCE(?3, "
+	    "measured), error = ?4, ended_at = CASE WHEN ?2 IN ('starting', 'ready') THEN NULL "
+	    "ELSE ?5 END WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	char *m = dump(measured);
+	sqlite3_bind_int64(st, 1, row);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	free(m);
+	return rc;
+}
+
+json_t *registry_loads_open(struct registry *r)
+{
+	sqlite3_stmt *st;
+	json_t *a = json_array();
+	if (sqlite3_prepare_v2(r->db, "SELECT id, model_id, pid, port FROM loads WHERE state "
+	    "IN ('starting', 'ready')", -1, &st, NULL) != SQLITE_OK)
+		return a;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, json_pack("{s:I,s:s,s:i,s:i}", "row",
+		    (json_int_t)sqlite3_column_int64(st, 0), "model_id",
+		    (const char *)sqlite3_column_text(st, 1), "pid", sqlite3_column_int(st, 2),
+		    "port", sqlite3_column_int(st, 3)));
+	sqlite3_finalize(st);
+	return a;
+}
+
+json_t *registry_last_load(struct registry *r, const char *model_id)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL;
+	if (sqlite3_prepare_v2(r->db, "SELECT started_at, plan, measured FROM loads WHERE "
+	    "model_id = ?1 AND measured IS NOT NULL ORDER BY id DESC LIMIT 1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		json_error_t je;
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		const char *m = (const char *)sqlite3_column_text(st, 2);
+		json_t *pj = p ? json_loads(p, 0, &je) : NULL, *mj = m ? json_loads(m, 0, &je) : NULL;
+		o = json_pack("{s:s,s:o,s:o}", "started_at", (const char *)sqlite3_column_text(st, 0),
+		    "plan", pj ? pj : json_null(), "measured", mj ? mj : json_null());
+	}
+	sqlite3_finalize(st);
+	return o;
+}

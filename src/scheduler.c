@@ -1,0 +1,691 @@
+/*
+ * scheduler (sched_): model lifecycle, budget, eviction, TTL and the load queue. See sched.h.
+ *
+ * Knowingly simple: one GPU (the first one that reads), one llama-server per model,
+ * loads planned one at a time. A load that needs others evicted becomes a pending
+ * entry that starts once those models' children have exited (memory freed).
+ */
+#include "scheduler.h"
+#include "api.h"
+#include "child.h"
+#include "daemon.h"
+#include "device.h"
+#include "estimate.h"
+#include "gguf.h"
+#include "llama.h"
+#include "notify.h"
+#include "registry.h"
+#include "util.h"
+
+#include <event2/http.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_WAITERS 16
+#define MAX_PENDING 16
+#define MAX_EVICT 32
+#define START_TIMEOUT_MS (180 * 1000)
+#define PENDING_TIMEOUT_MS (60 * 1000)
+#define STOP_GRACE_MS 10000
+
+enum state { ST_UNLOADED, ST_LOADING, ST_READY, ST_UNLOADING, ST_FAILED };
+static const char *state_names[] = { "unloaded", "loading", "ready", "unloading", "failed" };
+
+struct rt {
+	char *id, *path;
+	enum state state;
+	struct llama *l;
+	struct sched *s;
+	long long row;
+	struct plan_usage dev, cpu;
+	int ngl, n_cpu_moe, ctx;
+	json_t *args, *measured;
+	uint64_t started_ms, ready_ms, last_used_ms;
+	int ttl_s, pinned, priority;
+	char error[1024];
+	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
+	size_t n_waiters;
+	struct evhttp_request *unload_waiters[MAX_WAITERS];
+	size_t n_unload_waiters;
+	struct rt *next;
+};
+
+struct pending {
+	char *id;
+	struct sched_opts o;
+	struct evhttp_request *req;
+	char *evict[MAX_EVICT];      /* models that must be unloaded first */
+	size_t n_evict;
+	uint64_t since_ms;
+	struct pending *next;
+};
+
+struct sched {
+	struct daemon *d;
+	struct rt *models;
+	struct pending *queue;
+	size_t n_queue;
+};
+
+static void emit(struct sched *s, const char *type, json_t *data)
+{
+	registry_event(s->d->reg, type, data);
+	if (s->d->notify != NULL)
+		notify_emit(s->d->notify, type, data);
+	json_decref(data);
+}
+
+static struct rt *find(struct sched *s, const char *id)
+{
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static struct rt *get(struct sched *s, const char *id, const char *path)
+{
+	struct rt *m = find(s, id);
+	if (m == NULL) {
+		m = xcalloc(1, sizeof *m);
+		m->id = xstrdup(id);
+		m->s = s;
+		m->next = s->models;
+		s->models = m;
+	}
+	if (path != NULL) {
+		free(m->path);
+		m->path = xstrdup(path);
+	}
+	return m;
+}
+
+json_t *sched_model_json(struct sched *s, const char *id)
+{
+	struct rt *m = find(s, id);
+	if (m == NULL || m->state == ST_UNLOADED)
+		return NULL;
+	json_t *o = json_pack("{s:s,s:s}", "model", m->id, "state", state_names[m->state]);
+	if (m->l != NULL) {
+		char url[64];
+		snprintf(url, sizeof url, "http://127.0.0.1:%d", llama_port(m->l));
+		json_object_set_new(o, "url", json_string(url));
+		json_object_set_new(o, "port", json_integer(llama_port(m->l)));
+		json_object_set_new(o, "pid", json_integer(llama_pid(m->l)));
+	}
+	json_object_set_new(o, "plan", json_pack("{s:i,s:i,s:i,s:O,s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I}}", "ctx", m->ctx, "gpu_layers", m->ngl, "n_cpu_moe",
+	    m->n_cpu_moe, "args", m->args ? m->args : json_null(), "device", "model_bytes",
+	    (json_int_t)m->dev.model, "kv_bytes", (json_int_t)m->dev.kv, "compute_bytes",
+	    (json_int_t)m->dev.compute, "total_bytes", (json_int_t)m->dev.total, "cpu",
+	    "model_bytes", (json_int_t)m->cpu.model, "kv_bytes", (json_int_t)m->cpu.kv,
+	    "compute_bytes", (json_int_t)m->cpu.compute, "repack_bytes",
+	    (json_int_t)m->cpu.repack, "total_bytes", (json_int_t)m->cpu.total));
+	json_object_set_new(o, "measured", m->measured ? json_incref(m->measured) : json_null());
+	json_object_set_new(o, "pinned", json_boolean(m->pinned));
+	json_object_set_new(o, "ttl_s", json_integer(m->ttl_s));
+	json_object_set_new(o, "priority", json_integer(m->priority));
+	if (m->error[0] != '\0')
+		json_object_set_new(o, "error", json_string(m->error));
+	return o;
+}
+
+json_t *sched_loaded_json(struct sched *s)
+{
+	json_t *a = json_array();
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (m->state == ST_LOADING || m->state == ST_READY || m->state == ST_UNLOADING)
+			json_array_append_new(a, sched_model_json(s, m->id));
+	return a;
+}
+
+json_t *sched_queue_json(struct sched *s)
+{
+	json_t *w = json_array(), *r = json_array();
+	int pos = 1;
+	for (struct pending *p = s->queue; p != NULL; p = p->next, pos++) {
+		json_t *ev = json_array();
+		for (size_t i = 0; i < p->n_evict; i++)
+			json_array_append_new(ev, json_string(p->evict[i]));
+		json_array_append_new(w, json_pack("{s:s,s:i,s:o,s:I}", "model", p->id,
+		    "position", pos, "waiting_for", ev, "waited_ms",
+		    (json_int_t)(daemon_now_ms() - p->since_ms)));
+	}
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (m->state == ST_LOADING)
+			json_array_append_new(r, json_pack("{s:s,s:I}", "model", m->id,
+			    "loading_ms", (json_int_t)(daemon_now_ms() - m->started_ms)));
+	return json_pack("{s:o,s:o,s:i}", "waiting", w, "running", r, "depth",
+	    (int)s->n_queue + (int)json_array_size(r));
+}
+
+/* ---- the budget ---- */
+
+static const struct device_info *gpu(struct sched *s)
+{
+	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
+		const struct device_info *di = devmon_get(s->d->dev, i);
+		if (strcmp(di->kind, "cpu") != 0 && di->ok)
+			return di;
+	}
+	return NULL;
+}
+
+/* Device bytes this daemon's models are planned to hold, except `but`. */
+static uint64_t ours(struct sched *s, const struct rt *but)
+{
+	uint64_t n = 0;
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (m != but && (m->state == ST_LOADING || m->state == ST_READY ||
+		    m->state == ST_UNLOADING))
+			n += m->dev.total;
+	return n;
+}
+
+static uint64_t available(struct sched *s, const struct device_info *g, const struct rt *but)
+{
+	uint64_t mine = ours(s, but), all = ours(s, NULL);
+	uint64_t others = g->now.used > all ? g->now.used - all : 0;
+	uint64_t taken = s->d->cfg.reserve + others + mine;
+	return g->now.total > taken ? g->now.total - taken : 0;
+}
+
+static uint64_t ram_available(struct sched *s)
+{
+	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
+		const struct device_info *di = devmon_get(s->d->dev, i);
+		if (strcmp(di->kind, "cpu") == 0)
+			return di->now.free > s->d->cfg.reserve ? di->now.free - s->d->cfg.reserve : 0;
+	}
+	return 0;
+}
+
+/* ---- answers ---- */
+
+static void answer_model(struct rt *m, struct evhttp_request *req, int status)
+{
+	json_t *o = sched_model_json(m->s, m->id);
+	if (o == NULL)
+		o = json_pack("{s:s,s:s}", "model", m->id, "state", state_names[m->state]);
+	api_reply_json(req, status, o);
+}
+
+static void answer_waiters(struct rt *m)
+{
+	for (size_t i = 0; i < m->n_waiters; i++) {
+		if (m->state == ST_READY)
+			answer_model(m, m->waiters[i], 200);
+		else
+			api_reply_error(m->waiters[i], 502, "backend_failed", "%s: %s", m->id,
+			    m->error[0] ? m->error : "the model did not load");
+	}
+	m->n_waiters = 0;
+}
+
+/* ---- children ---- */
+
+static void on_ready(void *arg)
+{
+	struct rt *m = arg;
+	m->state = ST_READY;
+	m->ready_ms = m->last_used_ms = daemon_now_ms();
+	json_decref(m->measured);
+	m->measured = llama_measured(m->l);
+	registry_load_update(m->s->d->reg, m->row, "ready", m->measured, NULL);
+	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
+	    (unsigned long long)(m->ready_ms - m->started_ms));
+	emit(m->s, "model.loaded", json_pack("{s:s,s:i,s:i,s:O,s:I}", "model", m->id, "port",
+	    llama_port(m->l), "gpu_layers", m->ngl, "measured", m->measured, "load_ms",
+	    (json_int_t)(m->ready_ms - m->started_ms)));
+	answer_waiters(m);
+}
+
+static void process_queue(struct sched *s);
+
+static void on_exited(void *arg, int status, const char *tail)
+{
+	struct rt *m = arg;
+	struct sched *s = m->s;
+	enum state was = m->state;
+	llama_free(m->l);
+	m->l = NULL;
+	if (was == ST_UNLOADING) {
+		m->state = ST_UNLOADED;
+		registry_load_update(s->d->reg, m->row, "stopped", NULL, NULL);
+		emit(s, "model.unloaded", json_pack("{s:s}", "model", m->id));
+		for (size_t i = 0; i < m->n_unload_waiters; i++)
+			api_reply_json(m->unload_waiters[i], 200, json_pack("{s:s,s:s}", "model",
+			    m->id, "state", "unloaded"));
+		m->n_unload_waiters = 0;
+	} else {
+		m->state = ST_FAILED;
+		char how[64];
+		if (WIFEXITED(status))
+			snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+		else
+			snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+		snprintf(m->error, sizeof m->error, "llama-server %s%s%s", how, tail[0] ? ": " : "",
+		    tail);
+		log_warnx("%s failed: %s", m->id, m->error);
+		registry_load_update(s->d->reg, m->row, "failed", NULL, m->error);
+		emit(s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", m->id, "was",
+		    state_names[was], "error", m->error));
+		answer_waiters(m);
+	}
+	process_queue(s);
+}
+
+static int start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
+    char *err, size_t errlen)
+{
+	if (s->d->cfg.llama_server == NULL) {
+		snprintf(err, errlen, "no llama-server binary configured (--llama-server)");
+		return -1;
+	}
+	char **args = xcalloc(p->n_args + 1, sizeof *args);
+	json_decref(m->args);
+	m->args = json_array();
+	for (size_t i = 0; i < p->n_args; i++) {
+		args[i] = p->args[i];
+		json_array_append_new(m->args, json_string(p->args[i]));
+	}
+	char *log = xasprintf("%s/llama-%s.log", s->d->cfg.state_dir, m->id);
+	struct llama_cb cb = { on_ready, on_exited, m };
+	m->l = llama_start(s->d->base, s->d->cfg.llama_server, m->path, m->id, args, log, &cb,
+	    err, errlen);
+	free(log);
+	free(args);
+	if (m->l == NULL)
+		return -1;
+	m->state = ST_LOADING;
+	m->error[0] = '\0';
+	m->dev = p->dev;
+	m->cpu = p->cpu;
+	m->ngl = p->ngl;
+	m->n_cpu_moe = p->n_cpu_moe;
+	m->ctx = (int)e->n_ctx;
+	m->started_ms = daemon_now_ms();
+	json_decref(m->measured);
+	m->measured = NULL;
+	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I}", "gpu_layers", p->ngl, "n_cpu_moe",
+	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)p->dev.total,
+	    "cpu_bytes", (json_int_t)p->cpu.total);
+	m->row = registry_load_begin(s->d->reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
+	    plan);
+	json_decref(plan);
+	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
+	    e->a.n_layer + 1, llama_port(m->l));
+	return 0;
+}
+
+static int by_eviction_order(const void *a, const void *b)
+{
+	const struct rt *x = *(struct rt *const *)a, *y = *(struct rt *const *)b;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->last_used_ms < y->last_used_ms ? -1 : x->last_used_ms > y->last_used_ms;
+}
+
+/* Ready, unpinned models in eviction order, except m. Returns their count. */
+static size_t evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max)
+{
+	size_t n = 0;
+	for (struct rt *r = s->models; r != NULL && n < max; r = r->next)
+		if (r != m && r->state == ST_READY && !r->pinned)
+			out[n++] = r;
+	qsort(out, n, sizeof *out, by_eviction_order);
+	return n;
+}
+
+enum decision { GO, WAIT, REFUSE };
+
+/* Plans m and decides: start now (GO, with *p), evict first (WAIT, with the models in
+ * evict[]), or refuse (REFUSE, with why). */
+static enum decision decide(struct sched *s, struct rt *m, const struct sched_opts *o,
+    const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
+    size_t whylen)
+{
+	const struct device_info *g = o->offload == PLAN_CPU ? NULL : gpu(s);
+	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1 };
+	for (size_t i = 0; i < o->n_cpu_patterns; i++)
+		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
+	struct plan_device pd;
+	memset(&pd, 0, sizeof pd);
+	char err[256];
+	*n_evict = 0;
+	if (g != NULL) {
+		snprintf(pd.name, sizeof pd.name, "%s", g->id);
+		uint64_t avail = available(s, g, m);
+		pd.budget = avail;
+		plan_make(e, &pd, &po, p, err, sizeof err);
+		if (p->fits)
+			return GO;
+		/* evict idle models, as few as make the whole model fit */
+		struct rt *cand[MAX_EVICT];
+		size_t n = evictable(s, m, cand, MAX_EVICT);
+		uint64_t freed = 0;
+		for (size_t i = 0; i < n && o->offload != PLAN_CPU; i++) {
+			freed += cand[i]->dev.total;
+			evict[(*n_evict)++] = cand[i];
+			if (avail + freed >= p->dev.total) {
+				plan_free(p);
+				memset(p, 0, sizeof *p);
+				return WAIT;
+			}
+		}
+		*n_evict = 0;
+		if (o->offload == PLAN_GPU) {
+			char need[32], have[32];
+			snprintf(why, whylen, "%s needs %s on %s; %s is free for it after evicting "
+			    "every idle model", m->id, util_fmt_size(p->dev.total, need, sizeof need),
+			    g->id, util_fmt_size(avail + freed, have, sizeof have));
+			plan_free(p);
+			return REFUSE;
+		}
+		plan_free(p);
+		po.offload = PLAN_AUTO;
+		plan_make(e, &pd, &po, p, err, sizeof err);
+	} else {
+		po.offload = PLAN_CPU;
+		plan_make(e, NULL, &po, p, err, sizeof err);
+	}
+	uint64_t ram = ram_available(s);
+	if (p->cpu.total > ram) {
+		char need[32], have[32];
+		snprintf(why, whylen, "%s needs %s of RAM with %d layers on the GPU; %s is "
+		    "available", m->id, util_fmt_size(p->cpu.total, need, sizeof need), p->ngl,
+		    util_fmt_size(ram, have, sizeof have));
+		plan_free(p);
+		return REFUSE;
+	}
+	return GO;
+}
+
+/* Tries to load m now. Answers req unless it waits (in m's waiters or the queue). */
+static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
+    struct evhttp_request *req, struct pending *from)
+{
+	char err[GGUF_ERR_LEN + 4096], why[512];
+	struct gguf *g = gguf_open(m->path, err, sizeof err);
+	struct est_opts eo;
+	est_defaults(&eo);
+	eo.n_ctx = o->ctx;
+	struct est e;
+	if (g == NULL || est_build(g, &eo, &e, err, sizeof err) < 0) {
+		if (req)
+			api_reply_error(req, 409, "model_unreadable", "%s", err);
+		gguf_close(g);
+		return;
+	}
+	if (o->ctx == 0 && e.n_ctx > 8192) { /* a default that fits: min(train, 8192) */
+		est_free(&e);
+		eo.n_ctx = 8192;
+		est_build(g, &eo, &e, err, sizeof err);
+	}
+	struct plan p;
+	struct rt *ev[MAX_EVICT];
+	size_t n_ev = 0;
+	enum decision dcs = decide(s, m, o, &e, &p, ev, &n_ev, why, sizeof why);
+	m->pinned = o->pin;
+	m->priority = o->priority;
+	m->ttl_s = o->ttl_s >= 0 ? o->ttl_s : (int)s->d->cfg.idle_ttl_s;
+	if (dcs == REFUSE) {
+		if (req)
+			api_reply_error(req, 507, "does_not_fit", "%s", why);
+	} else if (dcs == WAIT) {
+		if (s->n_queue >= MAX_PENDING && from == NULL) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+			api_reply_error(req, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
+		} else {
+			struct pending *q = from ? from : xcalloc(1, sizeof *q);
+			if (from == NULL) {
+				q->id = xstrdup(m->id);
+				q->o = *o;
+				q->req = o->wait ? req : NULL;
+				q->since_ms = daemon_now_ms();
+				struct pending **t = &s->queue;
+				while (*t)
+					t = &(*t)->next;
+				*t = q;
+				s->n_queue++;
+			}
+			for (size_t i = 0; i < n_ev; i++) {
+				log_info("evicting %s to make room for %s", ev[i]->id, m->id);
+				ev[i]->state = ST_UNLOADING;
+				llama_stop(ev[i]->l, STOP_GRACE_MS);
+				if (q->n_evict < MAX_EVICT)
+					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
+			}
+			if (!o->wait && from == NULL && req)
+				api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
+				    "queued"));
+		}
+	} else if (start(s, m, &p, &e, err, sizeof err) < 0) {
+		if (req)
+			api_reply_error(req, 500, "start_failed", "%s", err);
+		plan_free(&p);
+	} else {
+		if (o->wait && req && m->n_waiters < MAX_WAITERS)
+			m->waiters[m->n_waiters++] = req;
+		else if (req)
+			answer_model(m, req, 202);
+		plan_free(&p);
+	}
+	est_free(&e);
+	gguf_close(g);
+}
+
+static void pending_free(struct pending *q)
+{
+	for (size_t i = 0; i < q->n_evict; i++)
+		free(q->evict[i]);
+	free(q->id);
+	free(q);
+}
+
+/* Starts the pending loads whose evictions are done. */
+static void process_queue(struct sched *s)
+{
+	struct pending **pp = &s->queue;
+	while (*pp != NULL) {
+		struct pending *q = *pp;
+		int busy = 0;
+		for (size_t i = 0; i < q->n_evict; i++) {
+			struct rt *r = find(s, q->evict[i]);
+			busy |= r != NULL && r->state == ST_UNLOADING;
+		}
+		int late = daemon_now_ms() - q->since_ms > PENDING_TIMEOUT_MS;
+		if (busy && !late) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		s->n_queue--;
+		struct rt *m = find(s, q->id);
+		if (late && busy) {
+			if (q->req)
+				api_reply_error(q->req, 504, "timeout", "the models evicted for %s did not "
+				    "free their memory in %d s", q->id, PENDING_TIMEOUT_MS / 1000);
+		} else if (m != NULL) {
+			for (size_t i = 0; i < q->n_evict; i++)
+				free(q->evict[i]);
+			q->n_evict = 0;
+			try_load(s, m, &q->o, q->req, NULL);
+		}
+		pending_free(q);
+	}
+}
+
+/* ---- requests ---- */
+
+void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
+    struct evhttp_request *req)
+{
+	json_t *info = registry_model(s->d->reg, id);
+	if (info == NULL) {
+		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		return;
+	}
+	const char *path = json_string_value(json_object_get(info, "path"));
+	const char *state = json_string_value(json_object_get(info, "state"));
+	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
+		api_reply_error(req, 409, "model_unusable", "%s: %s", id,
+		    json_string_value(json_object_get(info, "error")));
+		json_decref(info);
+		return;
+	}
+	struct rt *m = get(s, id, path);
+	json_decref(info);
+	m->last_used_ms = daemon_now_ms();
+	if (m->state == ST_READY) {
+		m->pinned = o->pin;
+		answer_model(m, req, 200);
+	} else if (m->state == ST_LOADING) {
+		if (o->wait && m->n_waiters < MAX_WAITERS)
+			m->waiters[m->n_waiters++] = req;
+		else
+			answer_model(m, req, 202);
+	} else if (m->state == ST_UNLOADING) {
+		api_reply_error(req, 409, "unloading", "%s is being unloaded; ask again when it "
+		    "is done", id);
+	} else {
+		try_load(s, m, o, req, NULL);
+	}
+}
+
+void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
+{
+	struct rt *m = find(s, id);
+	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
+		json_t *info = registry_model(s->d->reg, id);
+		if (info == NULL && m == NULL)
+			api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		else
+			api_reply_json(req, 200, json_pack("{s:s,s:s}", "model", id, "state",
+			    m && m->state == ST_FAILED ? "failed" : "unloaded"));
+		json_decref(info);
+		return;
+	}
+	if (m->n_unload_waiters < MAX_WAITERS)
+		m->unload_waiters[m->n_unload_waiters++] = req;
+	else
+		api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", id, "state", "unloading"));
+	if (m->state != ST_UNLOADING) {
+		m->state = ST_UNLOADING;
+		llama_stop(m->l, STOP_GRACE_MS);
+	}
+}
+
+void sched_switch(struct sched *s, const char *from, const char *to,
+    const struct sched_opts *o, struct evhttp_request *req)
+{
+	struct rt *a = find(s, from);
+	json_t *info = registry_model(s->d->reg, to);
+	if (info == NULL) {
+		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", to);
+		return;
+	}
+	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
+	json_decref(info);
+	if (a == NULL || (a->state != ST_READY && a->state != ST_LOADING)) {
+		sched_load(s, to, o, req);
+		return;
+	}
+	if (s->n_queue >= MAX_PENDING) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+		api_reply_error(req, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
+		return;
+	}
+	/* B starts once A's child is gone and its memory free */
+	struct pending *q = xcalloc(1, sizeof *q);
+	q->id = xstrdup(b->id);
+	q->o = *o;
+	q->o.wait = 1;
+	q->req = req;
+	q->since_ms = daemon_now_ms();
+	q->evict[q->n_evict++] = xstrdup(a->id);
+	struct pending **t = &s->queue;
+	while (*t)
+		t = &(*t)->next;
+	*t = q;
+	s->n_queue++;
+	a->state = ST_UNLOADING;
+	llama_stop(a->l, STOP_GRACE_MS);
+}
+
+void sched_tick(struct sched *s)
+{
+	uint64_t now = daemon_now_ms();
+	for (struct rt *m = s->models; m != NULL; m = m->next) {
+		if (m->state == ST_READY && !m->pinned && m->ttl_s > 0 &&
+		    now - m->last_used_ms > (uint64_t)m->ttl_s * 1000) {
+			log_info("%s idle for %d s: unloading", m->id, m->ttl_s);
+			m->state = ST_UNLOADING;
+			llama_stop(m->l, STOP_GRACE_MS);
+		} else if (m->state == ST_LOADING && now - m->started_ms > START_TIMEOUT_MS) {
+			snprintf(m->error, sizeof m->error, "did not become ready in %d s",
+			    START_TIMEOUT_MS / 1000);
+			llama_kill(m->l);
+		}
+	}
+	process_queue(s);
+}
+
+/* ---- start and stop ---- */
+
+struct sched *sched_new(struct daemon *d)
+{
+	struct sched *s = xcalloc(1, sizeof *s);
+	s->d = d;
+	return s;
+}
+
+void sched_reap_orphans(struct sched *s)
+{
+	json_t *open = registry_loads_open(s->d->reg), *v;
+	size_t i;
+	json_array_foreach(open, i, v) {
+		int pid = (int)json_integer_value(json_object_get(v, "pid"));
+		json_int_t row = json_integer_value(json_object_get(v, "row"));
+		const char *id = json_string_value(json_object_get(v, "model_id"));
+		if (pid > 1 && child_pid_alive(pid, "llama-server")) {
+			log_info("stopping %s (pid %d), left by an earlier run", id, pid);
+			kill(-pid, SIGTERM);
+			for (int k = 0; k < 100 && child_pid_alive(pid, "llama-server"); k++)
+				usleep(50 * 1000);
+			if (child_pid_alive(pid, "llama-server"))
+				kill(-pid, SIGKILL);
+		}
+		registry_load_update(s->d->reg, row, "stopped", NULL, "stopped at daemon start");
+	}
+	json_decref(open);
+}
+
+void sched_free(struct sched *s)
+{
+	if (s == NULL)
+		return;
+	while (s->queue != NULL) {
+		struct pending *q = s->queue;
+		s->queue = q->next;
+		pending_free(q);
+	}
+	while (s->models != NULL) {
+		struct rt *m = s->models;
+		s->models = m->next;
+		if (m->l != NULL) {
+			llama_free(m->l); /* kills the group and reaps it */
+			registry_load_update(s->d->reg, m->row, "stopped", NULL, "daemon stopped");
+		}
+		json_decref(m->args);
+		json_decref(m->measured);
+		free(m->id);
+		free(m->path);
+		free(m);
+	}
+	free(s);
+}

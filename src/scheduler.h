@@ -1,0 +1,56 @@
+/*
+ * scheduler (sched_): the lifecycle of every local model the daemon runs (unloaded -> loading ->
+ * ready -> unloading -> unloaded, and failed), the memory budget of the GPU, eviction,
+ * idle TTL, pins, and the queue of loads waiting for memory. One llama-server child
+ * per loaded model (llama.c). Every state change is recorded (registry loads and
+ * events) and announced (notify: webhooks and /events).
+ *
+ * Budget on the first GPU: total less the reserve, less what other processes use
+ * (used now less what this daemon's models are planned to use), less what this
+ * daemon's models are planned to use. A load that does not fit evicts idle models
+ * (lower priority first, then least recently used; pinned never) as long as that makes
+ * the whole model fit; else, unless offload is "gpu", it is planned with part of it on
+ * the CPU within what is free; else it is refused (507) with the reason.
+ */
+#ifndef MLO_SCHEDULER_H
+#define MLO_SCHEDULER_H
+
+#include <jansson.h>
+
+#include "plan.h"
+
+struct daemon;
+struct evhttp_request;
+struct sched;
+
+struct sched_opts {
+	uint32_t ctx;              /* 0: min(training context, 8192) */
+	enum plan_offload offload;
+	const char *cpu_patterns[PLAN_MAX_PATTERNS];
+	size_t n_cpu_patterns;
+	int pin;
+	int ttl_s;                 /* -1: the daemon's idle_ttl_s; 0: never */
+	int priority;
+	int wait;                  /* answer when ready (1) or at once with the state (0) */
+};
+
+struct sched *sched_new(struct daemon *d);
+/* Stops every child (SIGTERM, then SIGKILL) and frees. */
+void sched_free(struct sched *s);
+/* Stops the children an earlier run left behind (from the registry's loads). */
+void sched_reap_orphans(struct sched *s);
+/* POST /load, /unload, /switch: each answers req itself (at once or when done). */
+void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
+    struct evhttp_request *req);
+void sched_unload(struct sched *s, const char *id, struct evhttp_request *req);
+void sched_switch(struct sched *s, const char *from, const char *to,
+    const struct sched_opts *o, struct evhttp_request *req);
+/* Once a second: TTL expiry, start timeouts, loads waiting for memory. */
+void sched_tick(struct sched *s);
+/* New JSON: the loaded (and loading) models for /status; the queue for /queue; the
+ * runtime of one model (state, port, pid, plan, measured) or NULL when unloaded. */
+json_t *sched_loaded_json(struct sched *s);
+json_t *sched_queue_json(struct sched *s);
+json_t *sched_model_json(struct sched *s, const char *id);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * daemonutil: see daemonutil.h.
+ */
+#include "daemonutil.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+json_t *du_req(int port, const char *method, const char *path, const char *body,
+    int *status)
+{
+	char *r = tu_http(port, method, path, body);
+	*status = 0;
+	if (r == NULL)
+		return NULL;
+	sscanf(r, "HTTP/1.%*d %d", status);
+	char *b = strstr(r, "\r\n\r\n");
+	json_error_t je;
+	json_t *j = b ? json_loads(b + 4, JSON_DECODE_ANY, &je) : NULL;
+	free(r);
+	return j;
+}
+
+json_t *du_get(int port, const char *path)
+{
+	int st;
+	json_t *j = du_req(port, "GET", path, NULL, &st);
+	if (st != 200 || j == NULL)
+		fail_msg("GET %s: status %d", path, st);
+	return j;
+}
+
+json_t *du_poll(int port, const char *path, int (*pred)(json_t *, void *), void *arg)
+{
+	for (int i = 0; i < 1200; i++) {
+		json_t *j = du_get(port, path);
+		if (pred(j, arg))
+			return j;
+		json_decref(j);
+		usleep(50 * 1000);
+	}
+	fail_msg("GET %s: the expected state did not come within 60 s", path);
+	return NULL;
+}
+
+int du_port(const struct tu_proc *p)
+{
+	assert_int_equal(tu_wait_log(p, "listening on http://", 60), 1);
+	size_t len;
+	char *log = (char *)tu_read_file(p->log, &len);
+	log = xrealloc(log, len + 1);
+	log[len] = '\0';
+	const char *s = strstr(log, "listening on http://");
+	const char *colon = s ? strchr(s + strlen("listening on http://"), ':') : NULL;
+	int n = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+	free(log);
+	assert_true(n > 0);
+	return n;
+}
+
+json_t *du_at(json_t *j, const char *path)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", path);
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ".", &save); t && j; t = strtok_r(NULL, ".", &save)) {
+		char *end;
+		long i = strtol(t, &end, 10);
+		j = *end == '\0' && json_is_array(j) ? json_array_get(j, (size_t)i) :
+		    json_object_get(j, t);
+	}
+	return j;
+}

@@ -1,0 +1,25 @@
+/*
+ * daemonutil: driving a running mloffloadd from a test: JSON requests on loopback,
+ * polling until a condition holds, the port the daemon chose from its log line.
+ */
+#ifndef MLO_DAEMONUTIL_H
+#define MLO_DAEMONUTIL_H
+
+#include <jansson.h>
+
+#include "testutil.h"
+
+/* Sends a request to 127.0.0.1:port; returns the JSON body (new, or NULL) and the
+ * status in *status (0 when nothing answered). */
+json_t *du_req(int port, const char *method, const char *path, const char *body,
+    int *status);
+/* GET that must answer 200 with JSON (fails the test otherwise). */
+json_t *du_get(int port, const char *path);
+/* Polls GET path until pred(j, arg) holds; fails the test after 60 s. New body. */
+json_t *du_poll(int port, const char *path, int (*pred)(json_t *, void *), void *arg);
+/* Waits for "listening on http://HOST:PORT" in p's log; returns PORT. */
+int du_port(const struct tu_proc *p);
+/* A JSON value at a dotted path ("devices.0.id", array indexes as numbers), borrowed. */
+json_t *du_at(json_t *j, const char *path);
+
+#endif

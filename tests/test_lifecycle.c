@@ -1,0 +1,354 @@
+/*
+ * test_lifecycle: models loaded, switched and unloaded by the real mloffloadd running
+ * real llama-server children on tiny generated models. The GPU is the fake NVML
+ * library (reached through the daemon's dlopen path), sized so that it holds one model
+ * but not two; webhooks go to a small sink the test starts. Each test checks what a
+ * user would: the child answers, is gone after unload, evictions and offload follow
+ * the budget, a killed child is reported, idle models leave, and a daemon that dies
+ * leaves no llama-server behind once it is started again.
+ */
+#include "daemonutil.h"
+
+#include "shapes.h"
+#include "util.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+static char *bin, *models, *state, *nvml, *hooks, *llama_bin;
+static struct tu_proc dmn, sink;
+static int port, sink_port;
+
+static void gen(const char *name, uint64_t seed)
+{
+	char err[4096];
+	char *vocab = shapes_vocab_path("llama-spm"), *p = xasprintf("%s/%s", models, name);
+	struct shapes_opts o = { NULL, vocab, 1, seed, 1 };
+	if (shapes_write(shapes_find("tiny"), &o, p, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	free(vocab);
+	free(p);
+}
+
+static void set_gpu(uint64_t total)
+{
+	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-lc total=%llu used=0 "
+	    "temp=40 util=0\n", (unsigned long long)total);
+	assert_int_equal(tu_write_file(nvml, s, strlen(s)), 0);
+	free(s);
+}
+
+static void start(void)
+{
+	char *log = tu_path("daemon.log"), *hook = xasprintf("http://127.0.0.1:%d/hook", sink_port);
+	char *argv[] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
+	    state, "--nvml-lib", (char *)FAKE_NVML_PATH, "--reserve", "0", "--llama-server",
+	    llama_bin, "--ollama-url", "", "--llama-url", "http://127.0.0.1:9", "--rescan",
+	    "0", "--idle-ttl", "0", "--webhook", hook, "--sample-ms", "100", NULL };
+	setenv("FAKE_NVML_STATE", nvml, 1);
+	assert_int_equal(tu_spawn(&dmn, argv, log), 0);
+	port = du_port(&dmn);
+	free(log);
+	free(hook);
+}
+
+static json_t *post(const char *path, const char *body, int want)
+{
+	int st;
+	json_t *j = du_req(port, "POST", path, body, &st);
+	if (st != want) {
+		char *s = j ? json_dumps(j, 0) : NULL;
+		fail_msg("POST %s %s: status %d, wanted %d: %s", path, body, st, want, s ? s : "");
+	}
+	return j;
+}
+
+static int pid_alive(int pid)
+{
+	return pid > 0 && kill(pid, 0) == 0;
+}
+
+/* Waits (10 s at most) for pid to be gone; returns 1 when it is. */
+static int gone(int pid)
+{
+	for (int i = 0; i < 200 && pid_alive(pid); i++)
+		usleep(50 * 1000);
+	return !pid_alive(pid);
+}
+
+static int loaded_count(json_t *j, void *arg)
+{
+	return (int)json_array_size(json_object_get(j, "loaded")) == *(int *)arg;
+}
+
+static void unload_all(void)
+{
+	json_t *st = du_get(port, "/status"), *v;
+	size_t i;
+	json_array_foreach(json_object_get(st, "loaded"), i, v) {
+		char *b = xasprintf("{\"model\":\"%s\"}", json_string_value(json_object_get(v,
+		    "model")));
+		json_decref(post("/unload", b, 200));
+		free(b);
+	}
+	json_decref(st);
+}
+
+static int setup(void **st)
+{
+	const char *bd = getenv("MLO_BUILD_DIR"), *sd = getenv("MLO_SOURCE_DIR");
+	char *root = tu_llama_root();
+	if (root == NULL)
+		return -1;
+	llama_bin = xasprintf("%s/build/bin/llama-server", root);
+	free(root);
+	bin = xasprintf("%s/mloffloadd", bd);
+	models = tu_path("models");
+	state = tu_path("state");
+	nvml = tu_path("nvml.txt");
+	hooks = tu_path("hooks.txt");
+	mkdir(models, 0755);
+	gen("a.gguf", 1);
+	gen("b.gguf", 2);
+	set_gpu(1ull << 30);
+	char *script = xasprintf("%s/tests/webhook_sink.py", sd), *slog = tu_path("sink.log");
+	char *sargv[] = { "/usr/bin/python3", script, "--out", hooks, NULL };
+	assert_int_equal(tu_spawn(&sink, sargv, slog), 0);
+	assert_int_equal(tu_wait_log(&sink, "listening ", 60), 1);
+	size_t len;
+	char *l = (char *)tu_read_file(slog, &len);
+	l = xrealloc(l, len + 1);
+	l[len] = '\0';
+	sink_port = (int)strtol(strstr(l, "listening ") + 10, NULL, 10);
+	free(l);
+	free(script);
+	free(slog);
+	start();
+	/* size the GPU so that one model fits whole and two do not */
+	json_t *b = du_get(port, "/vram/budget?model=a&ctx=512");
+	uint64_t one = (uint64_t)json_integer_value(du_at(b, "plan.devices.0.total_bytes"));
+	json_decref(b);
+	assert_true(one > 1000000);
+	set_gpu(one * 3 / 2);
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	if (dmn.pid > 0) {
+		kill(dmn.pid, SIGTERM);
+		for (int i = 0; i < 600 && waitpid(dmn.pid, NULL, WNOHANG) != dmn.pid; i++)
+			usleep(50 * 1000);
+		dmn.pid = 0;
+	}
+	tu_stop(&dmn);
+	tu_stop(&sink);
+	free(bin);
+	free(models);
+	free(state);
+	free(nvml);
+	free(hooks);
+	free(llama_bin);
+	return 0;
+}
+
+static void load_answer_unload(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+	int p = (int)json_integer_value(json_object_get(j, "port"));
+	int pid = (int)json_integer_value(json_object_get(j, "pid"));
+	assert_true(json_integer_value(du_at(j, "plan.gpu_layers")) == 3);
+	assert_non_null(du_at(j, "measured.CPU_Mapped.model_bytes"));
+	json_decref(j);
+	char *r = tu_http(p, "GET", "/health", NULL);
+	assert_non_null(r);
+	assert_non_null(strstr(r, " 200 "));
+	free(r);
+	j = du_get(port, "/status");
+	assert_string_equal(json_string_value(du_at(j, "loaded.0.model")), "a");
+	json_decref(j);
+	j = post("/unload", "{\"model\":\"a\"}", 200);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "unloaded");
+	json_decref(j);
+	assert_true(gone(pid));
+	j = du_get(port, "/models/a");
+	assert_non_null(du_at(j, "measured.measured"));
+	json_decref(j);
+}
+
+static void second_model_evicts_first(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	j = post("/load", "{\"model\":\"b\",\"ctx\":512}", 200);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+	assert_int_equal(json_integer_value(du_at(j, "plan.gpu_layers")), 3);
+	json_decref(j);
+	assert_true(gone(pid_a));
+	int one = 1;
+	j = du_poll(port, "/status", loaded_count, &one);
+	assert_string_equal(json_string_value(du_at(j, "loaded.0.model")), "b");
+	json_decref(j);
+	unload_all();
+}
+
+static void pinned_model_means_offload(void **st)
+{
+	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":512,\"pin\":true}", 200));
+	json_t *j = post("/load", "{\"model\":\"b\",\"ctx\":512,\"offload\":\"gpu\"}", 507);
+	assert_string_equal(json_string_value(du_at(j, "error.code")), "does_not_fit");
+	json_decref(j);
+	j = post("/load", "{\"model\":\"b\",\"ctx\":512}", 200);
+	int ngl = (int)json_integer_value(du_at(j, "plan.gpu_layers"));
+	assert_true(ngl < 3);
+	json_decref(j);
+	int two = 2;
+	json_decref(du_poll(port, "/status", loaded_count, &two));
+	unload_all();
+}
+
+static void switch_models(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	j = post("/switch", "{\"from\":\"a\",\"to\":\"b\",\"ctx\":512}", 200);
+	assert_string_equal(json_string_value(json_object_get(j, "model")), "b");
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+	json_decref(j);
+	assert_true(gone(pid_a));
+	unload_all();
+}
+
+/* Reads the SSE stream (replayed from the start) until it holds needle; 1 if found. */
+static int sse_has(const char *needle)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(s);
+		return 0;
+	}
+	const char req[] = "GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n";
+	if (write(s, req, sizeof req - 1) < 0) {
+		close(s);
+		return 0;
+	}
+	char buf[65536];
+	size_t len = 0;
+	int found = 0;
+	for (int i = 0; i < 100 && !found; i++) {
+		struct pollfd pf = { s, POLLIN, 0 };
+		if (poll(&pf, 1, 100) > 0) {
+			ssize_t n = read(s, buf + len, sizeof buf - len - 1);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			buf[len] = '\0';
+			found = strstr(buf, needle) != NULL;
+		}
+	}
+	close(s);
+	return found;
+}
+
+static int model_failed(json_t *j, void *arg)
+{
+	const char *s = json_string_value(json_object_get(j, "state"));
+	return s != NULL && strcmp(s, "failed") == 0;
+}
+
+static void killed_child_is_reported(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int pid = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	kill(pid, SIGKILL);
+	j = du_poll(port, "/models/a", model_failed, NULL);
+	assert_non_null(strstr(json_string_value(du_at(j, "runtime.error")), "signal 9"));
+	json_decref(j);
+	assert_true(sse_has("event: model.failed"));
+	int seen = 0;
+	for (int i = 0; i < 200 && !seen; i++) {
+		size_t len;
+		char *h = (char *)tu_read_file(hooks, &len);
+		if (h != NULL) {
+			h = xrealloc(h, len + 1);
+			h[len] = '\0';
+			seen = strstr(h, "\"model.failed\"") != NULL && strstr(h, "\"a\"") != NULL;
+			free(h);
+		}
+		usleep(50 * 1000);
+	}
+	assert_true(seen);
+	/* the next load starts it again */
+	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":512}", 200));
+	unload_all();
+}
+
+static void idle_model_leaves(void **st)
+{
+	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":512,\"ttl\":1}", 200));
+	int zero = 0;
+	json_decref(du_poll(port, "/status", loaded_count, &zero));
+	assert_true(sse_has("event: model.unloaded"));
+}
+
+static void no_orphan_after_restart(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int pid = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	kill(dmn.pid, SIGKILL); /* the daemon dies without cleaning up */
+	waitpid(dmn.pid, NULL, 0);
+	dmn.pid = 0;
+	tu_stop(&dmn);
+	assert_true(pid_alive(pid)); /* its child outlives it, in its own group */
+	start();
+	assert_true(gone(pid));
+	j = du_get(port, "/status");
+	assert_int_equal(json_array_size(json_object_get(j, "loaded")), 0);
+	json_decref(j);
+}
+
+static void bad_requests(void **st)
+{
+	json_decref(post("/load", "{}", 400));
+	json_decref(post("/load", "{\"model\":\"nope\"}", 404));
+	json_decref(post("/load", "[1]", 400));
+	json_decref(post("/load", "{\"model\":", 400));
+	json_decref(post("/load", "{\"model\":\"a\",\"offload\":\"moon\"}", 400));
+	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":-5}", 400));
+	json_decref(post("/unload", "{\"model\":\"nope\"}", 404));
+	json_decref(post("/switch", "{\"from\":\"a\"}", 400));
+	json_t *j = du_get(port, "/status");
+	assert_int_equal(json_array_size(json_object_get(j, "loaded")), 0);
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(load_answer_unload),
+		cmocka_unit_test(second_model_evicts_first),
+		cmocka_unit_test(pinned_model_means_offload),
+		cmocka_unit_test(switch_models),
+		cmocka_unit_test(killed_child_is_reported),
+		cmocka_unit_test(idle_model_leaves),
+		cmocka_unit_test(no_orphan_after_restart),
+		cmocka_unit_test(bad_requests),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
