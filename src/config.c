@@ -47,6 +47,8 @@ void config_defaults(struct config *c)
 	c->llama_urls[c->n_llama_urls++] = xstrdup("http://127.0.0.1:8080");
 	c->ollama_url = xstrdup("http://127.0.0.1:11434");
 	c->idle_ttl_s = 300;
+	c->pressure_high = 95;
+	c->pressure_low = 85;
 }
 
 static void free_list(char **l, size_t *n)
@@ -68,6 +70,7 @@ void config_free(struct config *c)
 	free_list(c->llama_urls, &c->n_llama_urls);
 	free(c->ollama_url);
 	free_list(c->webhooks, &c->n_webhooks);
+	free_list(c->exclusive, &c->n_exclusive);
 	memset(c, 0, sizeof *c);
 }
 
@@ -126,7 +129,7 @@ static int parse_level(const char *v, int *out)
 
 /* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
 struct lists_seen {
-	int dirs, urls, hooks;
+	int dirs, urls, hooks, groups;
 };
 
 static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
@@ -195,6 +198,13 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		    v, err, errlen);
 	if (strcmp(key, "ollama_url") == 0)
 		return set_str(&c->ollama_url, v), 0;
+	if (strcmp(key, "exclusive") == 0)
+		return add_list(c->exclusive, &c->n_exclusive, CONFIG_MAX_URLS, &ls->groups, key,
+		    v, err, errlen);
+	if (strcmp(key, "pressure_high") == 0)
+		return parse_uint(key, v, 1, 100, &c->pressure_high, err, errlen);
+	if (strcmp(key, "pressure_low") == 0)
+		return parse_uint(key, v, 1, 100, &c->pressure_low, err, errlen);
 	if (strcmp(key, "idle_ttl_s") == 0)
 		return parse_uint(key, v, 0, 30 * 86400, &c->idle_ttl_s, err, errlen);
 	if (strcmp(key, "webhook") == 0) {
@@ -227,7 +237,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 		return -1;
 	}
 	char line[LINE_MAX_LEN], section[64] = "daemon", msg[512];
-	struct lists_seen ls = { 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0 };
 	int lineno = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
 		lineno++;
@@ -309,9 +319,9 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--ollama-url", "ollama_url" }, { "--reserve", "reserve" },
 		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
 		{ "--sample-ms", "sample_interval_ms" }, { "--idle-ttl", "idle_ttl_s" },
-		{ "--webhook", "webhook" },
+		{ "--webhook", "webhook" }, { "--exclusive", "exclusive" },
 	};
-	struct lists_seen ls = { 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0 };
 	char msg[512];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

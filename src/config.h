@@ -36,6 +36,10 @@ struct config {
 	unsigned idle_ttl_s;       /* loaded models idle this long are unloaded (0: never) */
 	char *webhooks[CONFIG_MAX_URLS]; /* "URL" or "URL type,type,..." */
 	size_t n_webhooks;
+	char *exclusive[CONFIG_MAX_URLS]; /* each a group: model ids never resident together */
+	size_t n_exclusive;
+	unsigned pressure_high;    /* % of a GPU in use above which idle models leave */
+	unsigned pressure_low;     /* % under which the pressure is over */
 	int check_only;            /* -n */
 };
 

@@ -66,6 +66,7 @@ struct pending {
 
 struct sched {
 	struct daemon *d;
+	int pressured;
 	struct rt *models;
 	struct pending *queue;
 	size_t n_queue;
@@ -341,6 +342,35 @@ static size_t evictable(struct sched *s, const struct rt *m, struct rt **out, si
 	return n;
 }
 
+/* 1 if ids a and b share an exclusive group of the configuration. */
+static int exclusive(struct sched *s, const char *a, const char *b)
+{
+	for (size_t g = 0; g < s->d->cfg.n_exclusive; g++) {
+		char buf[1024], *save = NULL;
+		int has_a = 0, has_b = 0;
+		snprintf(buf, sizeof buf, "%s", s->d->cfg.exclusive[g]);
+		for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+			has_a |= strcmp(t, a) == 0;
+			has_b |= strcmp(t, b) == 0;
+		}
+		if (has_a && has_b)
+			return 1;
+	}
+	return 0;
+}
+
+/* Resident models that share an exclusive group with m: they leave before m loads,
+ * pinned or not. Returns their count. */
+static size_t group_mates(struct sched *s, const struct rt *m, struct rt **out, size_t max)
+{
+	size_t n = 0;
+	for (struct rt *r = s->models; r != NULL && n < max; r = r->next)
+		if (r != m && (r->state == ST_READY || r->state == ST_LOADING) &&
+		    exclusive(s, r->id, m->id))
+			out[n++] = r;
+	return n;
+}
+
 enum decision { GO, WAIT, REFUSE };
 
 /* Plans m and decides: start now (GO, with *p), evict first (WAIT, with the models in
@@ -356,7 +386,9 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 	struct plan_device pd;
 	memset(&pd, 0, sizeof pd);
 	char err[256];
-	*n_evict = 0;
+	*n_evict = group_mates(s, m, evict, MAX_EVICT);
+	if (*n_evict > 0)
+		return WAIT; /* the group leaves first; planning follows once it is gone */
 	if (g != NULL) {
 		snprintf(pd.name, sizeof pd.name, "%s", g->id);
 		uint64_t avail = available(s, g, m);
@@ -617,9 +649,47 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	llama_stop(a->l, STOP_GRACE_MS);
 }
 
+/* Memory pressure from outside: this daemon keeps its models within total - reserve,
+ * so a GPU used beyond that (and past pressure_high percent) is others' doing. Then
+ * idle models leave, one at a time, least recently used first, until it is under
+ * pressure_low percent; both edges are announced (vram.pressure, vram.recovered). */
+static void pressure(struct sched *s)
+{
+	const struct device_info *g = gpu(s);
+	if (g == NULL || g->now.total == 0)
+		return;
+	uint64_t pct = g->now.used * 100 / g->now.total;
+	uint64_t limit = g->now.total > s->d->cfg.reserve ? g->now.total - s->d->cfg.reserve : 0;
+	if (!s->pressured && pct >= s->d->cfg.pressure_high && g->now.used >= limit) {
+		s->pressured = 1;
+		log_warnx("%s is %llu%% full: unloading idle models", g->id,
+		    (unsigned long long)pct);
+		emit(s, "vram.pressure", json_pack("{s:s,s:I,s:I,s:I}", "device", g->id,
+		    "used_bytes", (json_int_t)g->now.used, "total_bytes", (json_int_t)g->now.total,
+		    "percent", (json_int_t)pct));
+	} else if (s->pressured && pct < s->d->cfg.pressure_low) {
+		s->pressured = 0;
+		emit(s, "vram.recovered", json_pack("{s:s,s:I,s:I}", "device", g->id,
+		    "used_bytes", (json_int_t)g->now.used, "percent", (json_int_t)pct));
+	}
+	if (!s->pressured)
+		return;
+	struct rt *cand[MAX_EVICT];
+	size_t n = evictable(s, NULL, cand, MAX_EVICT);
+	for (struct rt *r = s->models; r != NULL; r = r->next)
+		if (r->state == ST_UNLOADING)
+			return; /* one at a time: wait for the last one to free its memory */
+	if (n > 0) {
+		log_info("pressure on %s: unloading %s", g->id, cand[0]->id);
+		cand[0]->state = ST_UNLOADING;
+		llama_stop(cand[0]->l, STOP_GRACE_MS);
+	}
+}
+
 void sched_tick(struct sched *s)
 {
 	uint64_t now = daemon_now_ms();
+	pressure(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
 		if (m->state == ST_READY && !m->pinned && m->ttl_s > 0 &&
 		    now - m->last_used_ms > (uint64_t)m->ttl_s * 1000) {

@@ -39,12 +39,20 @@ static void gen(const char *name, uint64_t seed)
 	free(p);
 }
 
-static void set_gpu(uint64_t total)
+static uint64_t gpu_total;
+
+static void set_gpu_used(uint64_t total, uint64_t used)
 {
-	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-lc total=%llu used=0 "
-	    "temp=40 util=0\n", (unsigned long long)total);
+	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-lc total=%llu used=%llu "
+	    "temp=40 util=0\n", (unsigned long long)total, (unsigned long long)used);
 	assert_int_equal(tu_write_file(nvml, s, strlen(s)), 0);
 	free(s);
+	gpu_total = total;
+}
+
+static void set_gpu(uint64_t total)
+{
+	set_gpu_used(total, 0);
 }
 
 static void start(void)
@@ -53,7 +61,8 @@ static void start(void)
 	char *argv[] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
 	    state, "--nvml-lib", (char *)FAKE_NVML_PATH, "--reserve", "0", "--llama-server",
 	    llama_bin, "--ollama-url", "", "--llama-url", "http://127.0.0.1:9", "--rescan",
-	    "0", "--idle-ttl", "0", "--webhook", hook, "--sample-ms", "100", NULL };
+	    "0", "--idle-ttl", "0", "--webhook", hook, "--sample-ms", "100", "--exclusive",
+	    "a c", NULL };
 	setenv("FAKE_NVML_STATE", nvml, 1);
 	assert_int_equal(tu_spawn(&dmn, argv, log), 0);
 	port = du_port(&dmn);
@@ -119,6 +128,7 @@ static int setup(void **st)
 	mkdir(models, 0755);
 	gen("a.gguf", 1);
 	gen("b.gguf", 2);
+	gen("c.gguf", 3);
 	set_gpu(1ull << 30);
 	char *script = xasprintf("%s/tests/webhook_sink.py", sd), *slog = tu_path("sink.log");
 	char *sargv[] = { "/usr/bin/python3", script, "--out", hooks, NULL };
@@ -323,6 +333,41 @@ static void no_orphan_after_restart(void **st)
 	json_decref(j);
 }
 
+static void exclusive_group(void **st)
+{
+	/* a and c are one exclusive group: never resident together, even with room */
+	set_gpu(gpu_total * 4);
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512,\"pin\":true}", 200);
+	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	json_decref(post("/load", "{\"model\":\"b\",\"ctx\":512}", 200));
+	json_decref(post("/load", "{\"model\":\"c\",\"ctx\":512}", 200));
+	assert_true(gone(pid_a));
+	int two = 2;
+	j = du_poll(port, "/status", loaded_count, &two);
+	json_decref(j);
+	unload_all();
+	set_gpu(gpu_total / 4);
+}
+
+static int nothing_loaded(json_t *j, void *arg)
+{
+	return json_array_size(json_object_get(j, "loaded")) == 0;
+}
+
+static void outside_pressure_unloads_idle(void **st)
+{
+	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":512}", 200));
+	/* a game takes the whole GPU */
+	set_gpu_used(gpu_total, gpu_total);
+	json_decref(du_poll(port, "/status", nothing_loaded, NULL));
+	assert_true(sse_has("event: vram.pressure"));
+	set_gpu_used(gpu_total, 0);
+	for (int i = 0; i < 200 && !sse_has("event: vram.recovered"); i++)
+		usleep(50 * 1000);
+	assert_true(sse_has("event: vram.recovered"));
+}
+
 static void bad_requests(void **st)
 {
 	json_decref(post("/load", "{}", 400));
@@ -348,6 +393,8 @@ int main(void)
 		cmocka_unit_test(killed_child_is_reported),
 		cmocka_unit_test(idle_model_leaves),
 		cmocka_unit_test(no_orphan_after_restart),
+		cmocka_unit_test(exclusive_group),
+		cmocka_unit_test(outside_pressure_unloads_idle),
 		cmocka_unit_test(bad_requests),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
