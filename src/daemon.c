@@ -491,10 +491,10 @@ int main(int argc, char **argv)
 		return rc < 0 ? 1 : 0;
 	}
 	if (d.cfg.check_only) {
-		printf("mloffloadd: configuration OK%s%s\n", d.cfg.config_path ? " (" : "",
-		    d.cfg.config_path ? d.cfg.config_path : "");
-		if (d.cfg.config_path)
-			printf(")\n");
+		if (d.cfg.config_path != NULL)
+			printf("mloffloadd: configuration OK (%s)\n", d.cfg.config_path);
+		else
+			printf("mloffloadd: configuration OK\n");
 		config_free(&d.cfg);
 		return 0;
 	}

@@ -555,6 +555,9 @@ static void config_checked(void **st)
 	tu_write_file(conf, good, strlen(good));
 	assert_int_equal(tu_sh("%s -n --config %s >/dev/null", bin, conf), 0);
 	assert_int_equal(tu_sh("%s --listen nowhere -n 2>/dev/null", bin), 1);
+	/* the configuration shipped for systemd is valid */
+	assert_int_equal(tu_sh("%s -n --config %s/contrib/mloffloadd.conf | grep -q "
+	    "'configuration OK'", bin, getenv("MLO_SOURCE_DIR")), 0);
 	free(conf);
 }
 
