@@ -71,6 +71,7 @@ void config_free(struct config *c)
 	free(c->ollama_url);
 	free_list(c->webhooks, &c->n_webhooks);
 	free_list(c->exclusive, &c->n_exclusive);
+	free(c->rpc_device);
 	memset(c, 0, sizeof *c);
 }
 
@@ -198,6 +199,18 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		    v, err, errlen);
 	if (strcmp(key, "ollama_url") == 0)
 		return set_str(&c->ollama_url, v), 0;
+	if (strcmp(key, "rpc_device") == 0) {
+		char hp[256];
+		uint64_t size;
+		const char *sp = strchr(v, ' ');
+		if (sp == NULL || sp - v >= (long)sizeof hp || strchr(v, ':') == NULL ||
+		    strchr(v, ':') > sp || util_parse_size(sp + 1, &size) < 0 || size == 0) {
+			snprintf(err, errlen, "rpc_device: '%s' is not 'HOST:PORT SIZE'", v);
+			return -1;
+		}
+		(void)hp;
+		return set_str(&c->rpc_device, v), 0;
+	}
 	if (strcmp(key, "exclusive") == 0)
 		return add_list(c->exclusive, &c->n_exclusive, CONFIG_MAX_URLS, &ls->groups, key,
 		    v, err, errlen);
@@ -320,6 +333,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
 		{ "--sample-ms", "sample_interval_ms" }, { "--idle-ttl", "idle_ttl_s" },
 		{ "--webhook", "webhook" }, { "--exclusive", "exclusive" },
+		{ "--rpc-device", "rpc_device" },
 	};
 	struct lists_seen ls = { 0, 0, 0, 0 };
 	char msg[512];

@@ -38,6 +38,7 @@ struct config {
 	size_t n_webhooks;
 	char *exclusive[CONFIG_MAX_URLS]; /* each a group: model ids never resident together */
 	size_t n_exclusive;
+	char *rpc_device;          /* "HOST:PORT SIZE": a ggml-rpc-server used as the GPU */
 	unsigned pressure_high;    /* % of a GPU in use above which idle models leave */
 	unsigned pressure_low;     /* % under which the pressure is over */
 	int check_only;            /* -n */

@@ -166,6 +166,15 @@ json_t *sched_queue_json(struct sched *s)
 
 /* ---- the budget ---- */
 
+/* The device models are planned for: a configured RPC server, else the first GPU
+ * that reads. */
+struct target {
+	char id[160];
+	uint64_t total, used;
+	char rpc[128];
+	int is_gpu;
+};
+
 static const struct device_info *gpu(struct sched *s)
 {
 	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
@@ -174,6 +183,28 @@ static const struct device_info *gpu(struct sched *s)
 			return di;
 	}
 	return NULL;
+}
+
+static int target(struct sched *s, struct target *t)
+{
+	memset(t, 0, sizeof *t);
+	const char *rpc = s->d->cfg.rpc_device;
+	if (rpc != NULL) {
+		const char *sp = strchr(rpc, ' ');
+		snprintf(t->rpc, sizeof t->rpc, "%.*s", (int)(sp - rpc), rpc);
+		snprintf(t->id, sizeof t->id, "RPC0[%s]", t->rpc);
+		util_parse_size(sp + 1, &t->total);
+		t->used = 0; /* an RPC server reports nothing: what we plan is what it holds */
+		return 0;
+	}
+	const struct device_info *g = gpu(s);
+	if (g == NULL)
+		return -1;
+	snprintf(t->id, sizeof t->id, "%s", g->id);
+	t->total = g->now.total;
+	t->used = g->now.used;
+	t->is_gpu = 1;
+	return 0;
 }
 
 /* Device bytes this daemon's models are planned to hold, except `but`. */
@@ -187,12 +218,12 @@ static uint64_t ours(struct sched *s, const struct rt *but)
 	return n;
 }
 
-static uint64_t available(struct sched *s, const struct device_info *g, const struct rt *but)
+static uint64_t available(struct sched *s, const struct target *g, const struct rt *but)
 {
 	uint64_t mine = ours(s, but), all = ours(s, NULL);
-	uint64_t others = g->now.used > all ? g->now.used - all : 0;
-	uint64_t taken = s->d->cfg.reserve + others + mine;
-	return g->now.total > taken ? g->now.total - taken : 0;
+	uint64_t others = g->used > all ? g->used - all : 0;
+	uint64_t taken = (g->is_gpu ? s->d->cfg.reserve : 0) + others + mine;
+	return g->total > taken ? g->total - taken : 0;
 }
 
 static uint64_t ram_available(struct sched *s)
@@ -379,7 +410,8 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
     const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
     size_t whylen)
 {
-	const struct device_info *g = o->offload == PLAN_CPU ? NULL : gpu(s);
+	struct target tg;
+	const struct target *g = o->offload != PLAN_CPU && target(s, &tg) == 0 ? &tg : NULL;
 	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1 };
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
@@ -390,7 +422,8 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 	if (*n_evict > 0)
 		return WAIT; /* the group leaves first; planning follows once it is gone */
 	if (g != NULL) {
-		snprintf(pd.name, sizeof pd.name, "%s", g->id);
+		snprintf(pd.name, sizeof pd.name, "%.63s", g->id);
+		snprintf(pd.rpc, sizeof pd.rpc, "%s", g->rpc);
 		uint64_t avail = available(s, g, m);
 		pd.budget = avail;
 		plan_make(e, &pd, &po, p, err, sizeof err);

@@ -368,6 +368,74 @@ static void outside_pressure_unloads_idle(void **st)
 	assert_true(sse_has("event: vram.recovered"));
 }
 
+/* The first key of the measured buffers that names the RPC device, or NULL. */
+static json_t *rpc_measured(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(j, "measured"), k, v)
+		if (strncmp(k, "RPC0[", 5) == 0)
+			return v;
+	return NULL;
+}
+
+static void rpc_server_as_the_gpu(void **st)
+{
+	/* a ggml-rpc-server declared as the device: layers really go there */
+	char *root = tu_llama_root(), *exe = xasprintf("%s/build/bin/ggml-rpc-server", root);
+	int rp = tu_free_port();
+	char rps[16];
+	snprintf(rps, sizeof rps, "%d", rp);
+	char *rlog = tu_path("rpc.log");
+	char *rargv[] = { exe, "-H", "127.0.0.1", "-p", rps, NULL };
+	struct tu_proc rpc, d2;
+	assert_int_equal(tu_spawn(&rpc, rargv, rlog), 0);
+	for (int i = 0; i < 300 && !tu_port_open(rp); i++)
+		usleep(50 * 1000);
+	json_t *b = du_get(port, "/vram/budget?model=a&ctx=512");
+	uint64_t one = (uint64_t)json_integer_value(du_at(b, "plan.devices.0.total_bytes"));
+	json_decref(b);
+	char *dev = xasprintf("127.0.0.1:%d %llu", rp, (unsigned long long)(one * 3 / 2));
+	char *st2 = tu_path("state-rpc"), *log = tu_path("daemon-rpc.log");
+	char *argv[] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
+	    st2, "--nvml-lib", "/nonexistent.so", "--llama-server", llama_bin, "--ollama-url", "",
+	    "--llama-url", "http://127.0.0.1:9", "--rescan", "0", "--rpc-device", dev, NULL };
+	assert_int_equal(tu_spawn(&d2, argv, log), 0);
+	int saved = port;
+	port = du_port(&d2);
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	assert_int_equal(json_integer_value(du_at(j, "plan.gpu_layers")), 3);
+	json_t *args = du_at(j, "plan.args");
+	int has_rpc = 0;
+	for (size_t i = 0; i < json_array_size(args); i++)
+		has_rpc |= strcmp(json_string_value(json_array_get(args, i)), "--rpc") == 0;
+	assert_true(has_rpc);
+	json_t *m = rpc_measured(j);
+	assert_non_null(m);
+	double planned = (double)json_integer_value(du_at(j, "plan.device.model_bytes"));
+	double got = (double)json_integer_value(json_object_get(m, "model_bytes"));
+	assert_true(got > 0 && (planned - got) / got < 0.01 && (got - planned) / got < 0.01);
+	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	/* the RPC budget holds one model: the second evicts the first */
+	json_decref(post("/load", "{\"model\":\"b\",\"ctx\":512}", 200));
+	assert_true(gone(pid_a));
+	unload_all();
+	port = saved;
+	kill(d2.pid, SIGTERM);
+	for (int i = 0; i < 600 && waitpid(d2.pid, NULL, WNOHANG) != d2.pid; i++)
+		usleep(50 * 1000);
+	d2.pid = 0;
+	tu_stop(&d2);
+	tu_stop(&rpc);
+	free(root);
+	free(exe);
+	free(rlog);
+	free(dev);
+	free(st2);
+	free(log);
+}
+
 static void bad_requests(void **st)
 {
 	json_decref(post("/load", "{}", 400));
@@ -395,6 +463,7 @@ int main(void)
 		cmocka_unit_test(no_orphan_after_restart),
 		cmocka_unit_test(exclusive_group),
 		cmocka_unit_test(outside_pressure_unloads_idle),
+		cmocka_unit_test(rpc_server_as_the_gpu),
 		cmocka_unit_test(bad_requests),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
