@@ -10,10 +10,12 @@
 #include "child.h"
 #include "daemon.h"
 #include "device.h"
+#include "discover.h"
 #include "estimate.h"
 #include "gguf.h"
 #include "llama.h"
 #include "notify.h"
+#include "ollama.h"
 #include "registry.h"
 #include "util.h"
 
@@ -267,6 +269,12 @@ static void on_ready(void *arg)
 	m->ready_ms = m->last_used_ms = daemon_now_ms();
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
+	/* on an NVIDIA GPU, what the driver says the child holds */
+	const struct device_info *g = gpu(m->s);
+	for (size_t i = 0; g != NULL && i < g->n_procs; i++)
+		if (g->procs[i].pid == (uint32_t)llama_pid(m->l))
+			json_object_set_new(m->measured, "nvml_process_bytes",
+			    json_integer((json_int_t)g->procs[i].used));
 	registry_load_update(m->s->d->reg, m->row, "ready", m->measured, NULL);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
 	    (unsigned long long)(m->ready_ms - m->started_ms));
@@ -585,11 +593,70 @@ static void process_queue(struct sched *s)
 	}
 }
 
+/* ---- Ollama's models: loaded and unloaded through its API ---- */
+
+struct oreq {
+	struct sched *s;
+	char *id;
+	struct evhttp_request *req;
+	int unload;
+};
+
+static void ollama_done(void *arg, int status, const char *msg)
+{
+	struct oreq *o = arg;
+	if (status == 200) {
+		emit(o->s, o->unload ? "model.unloaded" : "model.loaded", json_pack("{s:s,s:s}",
+		    "model", o->id, "backend", "ollama"));
+		api_reply_json(o->req, 200, json_pack("{s:s,s:s,s:s}", "model", o->id, "backend",
+		    "ollama", "state", o->unload ? "unloaded" : "ready"));
+		discover_poll(o->s->d->disc); /* /api/ps now shows it, with its VRAM */
+	} else {
+		if (!o->unload)
+			emit(o->s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", o->id,
+			    "backend", "ollama", "error", msg));
+		api_reply_error(o->req, status == 404 ? 404 : 502, status == 404 ?
+		    "model_not_found" : "backend_failed", "Ollama: %s", msg);
+	}
+	free(o->id);
+	free(o);
+}
+
+/* POST /load or /unload of "ollama:NAME". Ollama manages its own memory; a load keeps
+ * the model resident for ttl (the daemon's idle TTL by default, pinned: forever). */
+static void ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
+    int unload, struct evhttp_request *req)
+{
+	const char *url = s->d->cfg.ollama_url;
+	if (url == NULL || *url == '\0') {
+		api_reply_error(req, 404, "model_not_found", "Ollama is not configured");
+		return;
+	}
+	long ka = unload ? 0 : opt->pin ? -1 : opt->ttl_s >= 0 ? opt->ttl_s :
+	    (long)s->d->cfg.idle_ttl_s;
+	if (!unload && ka == 0)
+		ka = -1;
+	struct oreq *o = xcalloc(1, sizeof *o);
+	o->s = s;
+	o->id = xstrdup(id);
+	o->req = req;
+	o->unload = unload;
+	if (ollama_keep_alive(s->d->base, url, id + 7, ka, ollama_done, o) < 0) {
+		api_reply_error(req, 502, "backend_failed", "Ollama URL %s is not usable", url);
+		free(o->id);
+		free(o);
+	}
+}
+
 /* ---- requests ---- */
 
 void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
     struct evhttp_request *req)
 {
+	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
+		ollama_request(s, id, o, 0, req);
+		return;
+	}
 	json_t *info = registry_model(s->d->reg, id);
 	if (info == NULL) {
 		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
@@ -624,6 +691,11 @@ void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
 
 void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 {
+	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
+		struct sched_opts o = { .ttl_s = 0 };
+		ollama_request(s, id, &o, 1, req);
+		return;
+	}
 	struct rt *m = find(s, id);
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
 		json_t *info = registry_model(s->d->reg, id);

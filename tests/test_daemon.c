@@ -467,6 +467,40 @@ static void backends_seen(void **st)
 	json_decref(j);
 }
 
+static int ollama_loaded(json_t *j)
+{
+	json_t *m = model_by_name(j, "ollama:llama3.2");
+	return m != NULL && json_is_true(json_object_get(m, "loaded")) &&
+	    json_integer_value(json_object_get(m, "vram_bytes")) > 0;
+}
+
+static int ollama_unloaded(json_t *j)
+{
+	json_t *m = model_by_name(j, "ollama:llama3.2");
+	return m != NULL && !json_is_true(json_object_get(m, "loaded"));
+}
+
+static void ollama_models_load_and_unload(void **st)
+{
+	int status;
+	json_t *j = req("POST", "/load", "{\"model\":\"ollama:llama3.2:1b\"}", &status);
+	assert_int_equal(status, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+	json_decref(j);
+	j = poll_until("/models", ollama_loaded);
+	json_decref(j);
+	j = req("POST", "/unload", "{\"model\":\"ollama:llama3.2:1b\"}", &status);
+	assert_int_equal(status, 200);
+	json_decref(j);
+	j = poll_until("/models", ollama_unloaded);
+	json_decref(j);
+	j = req("POST", "/load", "{\"model\":\"ollama:no-such:7b\"}", &status);
+	assert_int_equal(status, 404);
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "error"),
+	    "message")), "not found"));
+	json_decref(j);
+}
+
 static void client_commands(void **st)
 {
 	char cmd[1024];
@@ -681,6 +715,7 @@ int main(void)
 		cmocka_unit_test(scan_notices_changes),
 		cmocka_unit_test(vanished_folder_keeps_registry),
 		cmocka_unit_test(backends_seen),
+		cmocka_unit_test(ollama_models_load_and_unload),
 		cmocka_unit_test(client_commands),
 		cmocka_unit_test(restart_keeps_ids),
 		cmocka_unit_test(no_gpu_is_normal),

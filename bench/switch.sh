@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# Measures the time to switch from model A to model B (from the request until B answers)
+# with mloffloadd's POST /switch and, in the same run, with llama-server's router mode
+# (--models-dir, --models-max 1) as the anchor. Prints one table. Run on demand:
+# bash bench/switch.sh. Not a test. See bench/README.md, section "Switching models".
+#
+# Knobs (environment):
+#   SWITCHES        timed switches per pair and system, alternating A->B, B->A (10)
+#   PAIRS           model shapes to measure, one pair of each ("tiny small-moe"); every
+#                   shape of `mloffload gen --list` that llama-server runs will do; all but
+#                   tiny are written with --random (real data, on disk)
+#   CTX             context size for both systems (512)
+#   START_S         bound on each server start and on each single request (120)
+#   MATCHED         1: also time the router with mloffloadd's child arguments (1)
+#   MLOFFLOAD_LLAMA_BIN  llama-server to use (default: the cached build's)
+#   MLOFFLOAD_CACHE as in scripts/setup-llama.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BB="$ROOT/build-bench"
+NLC_VERSION=3.22.1 # keep in step with scripts/setup-llama.sh
+CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
+LLAMA="$CACHE/llama-$NLC_VERSION"
+LLAMA_BIN="${MLOFFLOAD_LLAMA_BIN:-$LLAMA/build/bin/llama-server}"
+SWITCHES="${SWITCHES:-10}"
+PAIRS="${PAIRS:-tiny small-moe}"
+CTX="${CTX:-512}"
+START_S="${START_S:-120}"
+MATCHED="${MATCHED:-1}"
+
+log() { printf 'switch.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+for v in SWITCHES CTX START_S MATCHED; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+[ "$SWITCHES" -ge 1 ] || die "SWITCHES must be at least 1"
+[ "$START_S" -ge 1 ] || die "START_S must be at least 1"
+[ -n "$PAIRS" ] || die "PAIRS is empty"
+for tool in curl python3 cmake ninja pgrep; do
+    command -v "$tool" >/dev/null || die "needs $tool"
+done
+[ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
+[ -d "$LLAMA/llama.cpp/models" ] || die "no llama.cpp tree at $LLAMA/llama.cpp (vocab files): run scripts/setup-llama.sh"
+
+# --- processes and the scratch folder: everything started here is stopped on exit ---
+SCRATCH="$(mktemp -d /tmp/mlo-switch.XXXXXX)"
+PIDS=()
+
+# Stops one server we started: SIGTERM, then waits up to 30 s (both servers stop their
+# llama-server children first, each with up to 10 s of grace), then SIGKILL. Reaps it.
+stop_pid() {
+    local pid="$1" i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid did not stop on SIGTERM in 30 s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+# llama-server processes of this run: every one has a path under SCRATCH on its command
+# line (a child's model file, the router's --models-dir). Other llama-servers are left alone.
+our_llamas() { pgrep -f -- "llama-server .*$SCRATCH/" || true; }
+# After a server has stopped, no child of it may remain: waits up to 15 s, then kills
+# the leftovers one by one (by pid) and says so.
+check_no_llamas() {
+    local what="$1" i left
+    for ((i = 0; i < 150; i++)); do
+        left=$(our_llamas)
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    log "$what: llama-server processes left after it stopped: $(echo $left); killing them"
+    for i in $left; do kill -KILL "$i" 2>/dev/null || true; done
+    LEFTOVERS=1
+}
+LEFTOVERS=0
+cleanup() {
+    local rc=$? p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    check_no_llamas "cleanup"
+    if [ -n "$(our_llamas)" ]; then
+        log "llama-server processes of this run still exist: $(echo $(our_llamas))"
+        rc=1
+    fi
+    rm -rf "$SCRATCH"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Polls a command until it succeeds, while PID lives, for START_S seconds at most.
+wait_for() {
+    local what="$1" pid="$2" end=$((SECONDS + START_S))
+    shift 2
+    while [ "$SECONDS" -lt "$end" ]; do
+        kill -0 "$pid" 2>/dev/null || { log "$what exited"; return 1; }
+        "$@" && return 0
+        sleep 0.1
+    done
+    log "$what: not ready after ${START_S}s"
+    return 1
+}
+
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- 1. build (Release, in build-bench/, apart from build/) ---
+log "building mloffload and mloffloadd (Release) in $BB"
+if ! BUILD_DIR="$BB" BUILD_TYPE=Release bash "$ROOT/scripts/build.sh" >"$SCRATCH/build.log" 2>&1; then
+    # scripts/build.sh builds the tests too; when one of them does not build, the two
+    # programs this needs may still.
+    log "scripts/build.sh failed (tail below); building only mloffload and mloffloadd"
+    tail -n 20 "$SCRATCH/build.log" >&2
+    ninja -C "$BB" mloffload mloffloadd >&2 || die "cannot build mloffloadd"
+fi
+MLO="$BB/mloffload"
+MLOD="$BB/mloffloadd"
+if [ ! -x "$MLO" ] || [ ! -x "$MLOD" ]; then die "no $MLO or $MLOD after the build"; fi
+
+# --- 2. models: one pair per shape, the two files of a pair differ only in their weights ---
+DIR="$SCRATCH/models"
+mkdir -p "$DIR/state"
+export MLOFFLOAD_LLAMA_DIR="$LLAMA/llama.cpp"
+declare -A NAME_A NAME_B
+for shape in $PAIRS; do
+    if [ "$shape" = tiny ]; then
+        a=a b=b extra=()          # tiny always has random F32 weights
+    else
+        a="$shape-a" b="$shape-b" extra=(--random)
+    fi
+    "$MLO" gen "$shape" "$DIR/$a.gguf" --seed 1 "${extra[@]}" >/dev/null || die "cannot generate $shape"
+    "$MLO" gen "$shape" "$DIR/$b.gguf" --seed 2 "${extra[@]}" >/dev/null || die "cannot generate $shape"
+    NAME_A[$shape]=$a NAME_B[$shape]=$b
+done
+N_FILES=$(find "$DIR" -maxdepth 1 -name '*.gguf' | wc -l)
+log "models in $DIR: $(cd "$DIR" && du -h --apparent-size -- *.gguf | awk '{ printf "%s %s  ", $2, $1 }'); disk used $(du -sh "$DIR" | cut -f1)"
+# read once so that neither system is the first to take them from disk
+cat "$DIR"/*.gguf >/dev/null
+
+RESULTS="$SCRATCH/results.tsv"   # pair system switch_no ms
+: >"$RESULTS"
+
+# One request, bounded; prints "HTTP_CODE TIME_TOTAL_S" and leaves the body in $SCRATCH/body.
+post() {
+    curl -s -m "$START_S" -o "$SCRATCH/body" -w '%{http_code} %{time_total}' \
+        -H 'Content-Type: application/json' -X POST "$1" -d "$2" || echo "000 0"
+}
+ms_of() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
+completion_body() { printf '{"model":"%s","prompt":"hi","max_tokens":1}' "$1"; }
+json_field() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$SCRATCH/body" "$1"
+}
+
+# --- 3. mloffloadd ---
+# Waits for "listening on http://127.0.0.1:PORT" in the daemon's log, then for the scan to
+# list every model. Sets DPORT.
+daemon_port() {
+    DPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$SCRATCH/mloffloadd.log" | head -n 1)
+    [ -n "$DPORT" ]
+}
+count_models() {
+    curl -sf -m 10 "http://127.0.0.1:$1$2" 2>/dev/null |
+        python3 -c 'import json, sys; j = json.load(sys.stdin); print(len(j.get("models") or j.get("data") or []))' 2>/dev/null
+}
+daemon_ready() { [ "$(count_models "$DPORT" /models)" = "$N_FILES" ]; }
+
+"$MLOD" --listen 127.0.0.1:0 --models-dir "$DIR" --state-dir "$DIR/state" \
+    --llama-server "$LLAMA_BIN" --ollama-url '' --llama-url http://127.0.0.1:9 \
+    --rescan 0 --idle-ttl 0 >"$SCRATCH/mloffloadd.log" 2>&1 &
+DPID=$!
+PIDS+=("$DPID")
+DPORT=
+if ! wait_for "mloffloadd" "$DPID" daemon_port || ! wait_for "mloffloadd" "$DPID" daemon_ready; then
+    tail -n 20 "$SCRATCH/mloffloadd.log" >&2
+    die "mloffloadd did not start or did not list the $N_FILES models"
+fi
+log "mloffloadd (pid $DPID) on port $DPORT lists $N_FILES models"
+
+declare -A CHILD_ARGS
+for shape in $PAIRS; do
+    a=${NAME_A[$shape]} b=${NAME_B[$shape]}
+    read -r code t < <(post "http://127.0.0.1:$DPORT/load" "{\"model\":\"$a\",\"ctx\":$CTX}")
+    [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /load $a answered $code"; }
+    # the arguments mloffloadd gave its child (beyond -m, --alias, --host, --port, -lv 4)
+    CHILD_ARGS[$shape]=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["plan"]["args"]))' "$SCRATCH/body")
+    log "mloffloadd: $a loaded in $(ms_of "$t") ms (untimed); child args: ${CHILD_ARGS[$shape]}"
+    from=$a to=$b
+    for ((i = 1; i <= SWITCHES; i++)); do
+        read -r code t < <(post "http://127.0.0.1:$DPORT/switch" "{\"from\":\"$from\",\"to\":\"$to\",\"ctx\":$CTX}")
+        [ "$code" = 200 ] && [ "$(json_field state)" = ready ] ||
+            { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /switch $from -> $to answered $code"; }
+        port=$(json_field port)
+        read -r code2 t2 < <(post "http://127.0.0.1:$port/v1/completions" "$(completion_body "$to")")
+        [ "$code2" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: completion on $to (port $port) answered $code2"; }
+        printf '%s\tmloffloadd /switch\t%d\t%s\n' "$shape" "$i" "$(ms_of "$t")" >>"$RESULTS"
+        printf '%s\tmloffloadd /switch + completion\t%d\t%s\n' "$shape" "$i" \
+            "$(awk -v a="$t" -v b="$t2" 'BEGIN { printf "%.3f", (a + b) * 1000 }')" >>"$RESULTS"
+        log "mloffloadd $shape #$i $from -> $to: /switch $(ms_of "$t") ms + completion $(ms_of "$t2") ms"
+        tmp=$from from=$to to=$tmp
+    done
+    read -r code t < <(post "http://127.0.0.1:$DPORT/unload" "{\"model\":\"$from\"}")
+    [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /unload $from answered $code"; }
+done
+stop_pid "$DPID"
+PIDS=()
+check_no_llamas "mloffloadd"
+
+# --- 4. the anchor: llama-server in router mode, at most one model loaded ---
+# A chat or text completion that names a model that is not loaded makes the router unload
+# the least recently used one (--models-max 1), start the named one and forward the request
+# once it is ready. (POST /models/load answers as soon as the child is spawned, not when it
+# is ready, so it cannot be timed alone.) So one switch is one such completion, max_tokens 1.
+# $1: label; the rest: the router's default arguments for its children.
+router_run() {
+    local label="$1" shape a b from to tmp i code t
+    shift
+    RPORT=$(free_port)
+    "$LLAMA_BIN" --models-dir "$DIR" --models-max 1 --port "$RPORT" --host 127.0.0.1 "$@" \
+        >"$SCRATCH/router.log" 2>&1 &
+    RPID=$!
+    PIDS+=("$RPID")
+    router_ready() { [ "$(count_models "$RPORT" /models)" = "$N_FILES" ]; }
+    if ! wait_for "router" "$RPID" router_ready; then
+        tail -n 20 "$SCRATCH/router.log" >&2
+        die "the router did not list the $N_FILES models"
+    fi
+    log "router (pid $RPID, port $RPORT, default args: $*) lists $N_FILES models"
+    for shape in $PAIRS; do
+        a=${NAME_A[$shape]} b=${NAME_B[$shape]}
+        read -r code t < <(post "http://127.0.0.1:$RPORT/v1/completions" "$(completion_body "$a")")
+        [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "router: completion on $a answered $code"; }
+        log "router: $a loaded and answered in $(ms_of "$t") ms (untimed)"
+        from=$a to=$b
+        for ((i = 1; i <= SWITCHES; i++)); do
+            read -r code t < <(post "http://127.0.0.1:$RPORT/v1/completions" "$(completion_body "$to")")
+            [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "router: completion on $to answered $code"; }
+            printf '%s\t%s\t%d\t%s\n' "$shape" "$label" "$i" "$(ms_of "$t")" >>"$RESULTS"
+            log "$label $shape #$i $from -> $to: $(ms_of "$t") ms"
+            tmp=$from from=$to to=$tmp
+        done
+    done
+    stop_pid "$RPID"
+    PIDS=()
+    check_no_llamas "router"
+}
+router_run "router -c $CTX" -c "$CTX"
+if [ "$MATCHED" = 1 ]; then
+    # Same children as mloffloadd's: its plan's arguments (-c, -ngl, --fit off, ...). One
+    # router run serves every pair, so this takes the first pair's (they are the same on a
+    # machine without a GPU; the table says so when they are not).
+    first=${PAIRS%% *}
+    read -ra margs <<<"${CHILD_ARGS[$first]}"
+    router_run "router, mloffloadd's child args" "${margs[@]}"
+fi
+
+# --- 5. one table ---
+echo
+echo "Switching models, A -> B -> A ..., $SWITCHES timed switches per row, ctx $CTX; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+for shape in $PAIRS; do
+    echo "  $shape: ${NAME_A[$shape]}.gguf, ${NAME_B[$shape]}.gguf ($(du -h --apparent-size "$DIR/${NAME_A[$shape]}.gguf" | cut -f1) each); mloffloadd's child args: ${CHILD_ARGS[$shape]}"
+done
+echo
+python3 - "$RESULTS" <<'EOF'
+import math, sys
+rows = {}
+order = []
+for line in open(sys.argv[1]):
+    pair, system, _, ms = line.rstrip("\n").split("\t")
+    if (pair, system) not in rows:
+        order.append((pair, system))
+        rows[(pair, system)] = []
+    rows[(pair, system)].append(float(ms))
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+def p90(v):  # nearest rank
+    v = sorted(v)
+    return v[max(0, math.ceil(0.9 * len(v)) - 1)]
+
+fmt = "%-10s %-34s %8s %10s %10s %7s"
+print(fmt % ("pair", "system", "switches", "median ms", "p90 ms", "ratio"))
+for pair, system in order:
+    v = rows[(pair, system)]
+    ratio = "-"
+    same = rows.get((pair, "mloffloadd /switch + completion"))
+    if system.startswith("router") and same:
+        ratio = "%.2f" % (median(same) / median(v))
+    print(fmt % (pair, system, len(v), "%.1f" % median(v), "%.1f" % p90(v), ratio))
+print()
+print("ratio: median of 'mloffloadd /switch + completion' over the router row's median (same pair);")
+print("below 1: mloffloadd switched faster. '/switch' alone is the time until mloffloadd says B is")
+print("ready; '+ completion' adds the same one-token completion the router rows time, sent to B.")
+EOF
+if [ "$LEFTOVERS" != 0 ]; then
+    die "some llama-server processes of this run outlived their server (see above)"
+fi
