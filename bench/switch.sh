@@ -93,6 +93,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'log "stopped: a command failed at line $LINENO"' ERR
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -151,7 +152,7 @@ RESULTS="$SCRATCH/results.tsv"   # pair system switch_no ms
 
 # One request, bounded; prints "HTTP_CODE TIME_TOTAL_S" and leaves the body in $SCRATCH/body.
 post() {
-    curl -s -m "$START_S" -o "$SCRATCH/body" -w '%{http_code} %{time_total}' \
+    curl -s -m "$START_S" -o "$SCRATCH/body" -w '%{http_code} %{time_total}\n' \
         -H 'Content-Type: application/json' -X POST "$1" -d "$2" || echo "000 0"
 }
 ms_of() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }

@@ -6,7 +6,7 @@
  * restart keeps the model ids, a corrupt database stops the start without being
  * touched, and the daemon stops cleanly on SIGTERM.
  */
-#include "testutil.h"
+#include "daemonutil.h"
 
 #include "ggufw.h"
 #include "shapes.h"
@@ -42,47 +42,25 @@ static void gen(const char *shape, const char *path)
 	free(vocab);
 }
 
-/* Sends a request; returns the JSON body (new) and the status in *status. */
+/* The test's daemon, through daemonutil. */
 static json_t *req(const char *method, const char *path, const char *body, int *status)
 {
-	char *r = tu_http(port, method, path, body);
-	if (r == NULL) {
-		*status = 0;
-		return NULL;
-	}
-	*status = 0;
-	sscanf(r, "HTTP/1.%*d %d", status);
-	char *b = strstr(r, "\r\n\r\n");
-	json_error_t je;
-	json_t *j = b ? json_loads(b + 4, JSON_DECODE_ANY, &je) : NULL;
-	free(r);
-	return j;
+	return du_req(port, method, path, body, status);
 }
 
 static json_t *get_ok(const char *path)
 {
-	int st;
-	json_t *j = req("GET", path, NULL, &st);
-	if (st != 200)
-		fail_msg("GET %s: status %d", path, st);
-	assert_non_null(j);
-	return j;
+	return du_get(port, path);
 }
 
-/* Waits for the daemon's "listening on http://HOST:PORT" line; returns PORT. */
+static json_t *poll_until(const char *path, int (*pred)(json_t *, void *))
+{
+	return du_poll(port, path, pred, NULL);
+}
+
 static int listened_port(const struct tu_proc *p)
 {
-	assert_int_equal(tu_wait_log(p, "listening on http://", 60), 1);
-	size_t len;
-	char *log = (char *)tu_read_file(p->log, &len);
-	log = xrealloc(log, len + 1);
-	log[len] = '\0';
-	const char *s = strstr(log, "listening on http://");
-	const char *colon = s ? strchr(s + strlen("listening on http://"), ':') : NULL;
-	int n = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
-	free(log);
-	assert_true(n > 0);
-	return n;
+	return du_port(p);
 }
 
 static void start_daemon(const char *extra_nvml)
@@ -116,22 +94,6 @@ static int stop_daemon(void)
 	return code;
 }
 
-/* Polls GET path until pred(j) holds (60 s at most, failing then). Returns the last
- * body (new). */
-static json_t *poll_until(const char *path, int (*pred)(json_t *))
-{
-	json_t *j = NULL;
-	for (int i = 0; i < 1200; i++) {
-		json_decref(j);
-		j = get_ok(path);
-		if (pred(j))
-			return j;
-		usleep(50 * 1000);
-	}
-	fail_msg("GET %s: the expected state did not come within 60 s", path);
-	return j;
-}
-
 static json_t *model_by_name(json_t *models_body, const char *needle)
 {
 	size_t i;
@@ -145,7 +107,7 @@ static json_t *model_by_name(json_t *models_body, const char *needle)
 	return NULL;
 }
 
-static int has_three(json_t *j)
+static int has_three(json_t *j, void *arg)
 {
 	return json_array_size(json_object_get(j, "models")) >= 3 &&
 	    model_by_name(j, "ollama:") != NULL;
@@ -252,19 +214,19 @@ static void models_listed(void **st)
 	json_decref(j);
 }
 
-static int gpu_used_is_3g(json_t *j)
+static int gpu_used_is_3g(json_t *j, void *arg)
 {
 	json_t *d = json_array_get(json_object_get(j, "devices"), 0);
 	return json_integer_value(json_object_get(d, "used_bytes")) == 3221225472LL;
 }
 
-static int gpu_not_ok(json_t *j)
+static int gpu_not_ok(json_t *j, void *arg)
 {
 	return json_is_false(json_object_get(json_array_get(json_object_get(j, "devices"), 0),
 	    "ok"));
 }
 
-static int gpu_ok(json_t *j)
+static int gpu_ok(json_t *j, void *arg)
 {
 	return json_is_true(json_object_get(json_array_get(json_object_get(j, "devices"), 0),
 	    "ok"));
@@ -286,12 +248,12 @@ static void vram_live(void **st)
 	write_nvml("count 1\ngpu 0 name=\"Fake RTX 4060\" uuid=GPU-fake-0 total=8589934592 "
 	    "used=3221225472 temp=60 util=90 procs=4242:1073741824,777:2147483648\n");
 	j = poll_until("/vram", gpu_used_is_3g);
-	assert_true(gpu_used_is_3g(j));
+	assert_true(gpu_used_is_3g(j, NULL));
 	json_decref(j);
 	/* NVML starts failing: the device says so, health degrades, the daemon stays up */
 	write_nvml("count 1\nerror 999\n");
 	j = poll_until("/vram", gpu_not_ok);
-	assert_true(gpu_not_ok(j));
+	assert_true(gpu_not_ok(j, NULL));
 	json_decref(j);
 	j = get_ok("/health");
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
@@ -301,7 +263,7 @@ static void vram_live(void **st)
 	write_nvml("count 1\ngpu 0 name=\"Fake RTX 4060\" uuid=GPU-fake-0 total=8589934592 "
 	    "used=1073741824 temp=45 util=10\n");
 	j = poll_until("/vram", gpu_ok);
-	assert_true(gpu_ok(j));
+	assert_true(gpu_ok(j, NULL));
 	json_decref(j);
 }
 
@@ -467,14 +429,14 @@ static void backends_seen(void **st)
 	json_decref(j);
 }
 
-static int ollama_loaded(json_t *j)
+static int ollama_loaded(json_t *j, void *arg)
 {
 	json_t *m = model_by_name(j, "ollama:llama3.2");
 	return m != NULL && json_is_true(json_object_get(m, "loaded")) &&
 	    json_integer_value(json_object_get(m, "vram_bytes")) > 0;
 }
 
-static int ollama_unloaded(json_t *j)
+static int ollama_unloaded(json_t *j, void *arg)
 {
 	json_t *m = model_by_name(j, "ollama:llama3.2");
 	return m != NULL && !json_is_true(json_object_get(m, "loaded"));
@@ -613,7 +575,7 @@ static void read_notify(int fd, char *buf, size_t len, const char *until, int ms
 	}
 }
 
-static int has_small_llama(json_t *j)
+static int has_small_llama(json_t *j, void *arg)
 {
 	return model_by_name(j, "small-llama") != NULL;
 }
