@@ -161,9 +161,10 @@ json_field() {
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$SCRATCH/body" "$1"
 }
 
-# --- 3. mloffloadd ---
-# Waits for "listening on http://127.0.0.1:PORT" in the daemon's log, then for the scan to
-# list every model. Sets DPORT.
+# --- 3. the servers: mloffloadd and the anchor, llama-server in router mode ---
+# All of them run at once, and the switches are interleaved (one switch of each system in
+# turn), so that other load on the machine falls on every system alike. Between its
+# switches each system's loaded child sits idle.
 daemon_port() {
     DPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$SCRATCH/mloffloadd.log" | head -n 1)
     [ -n "$DPORT" ]
@@ -186,89 +187,110 @@ if ! wait_for "mloffloadd" "$DPID" daemon_port || ! wait_for "mloffloadd" "$DPID
 fi
 log "mloffloadd (pid $DPID) on port $DPORT lists $N_FILES models"
 
-declare -A CHILD_ARGS
+# The arguments mloffloadd gives its children (beyond -m, --alias, --host, --port, -lv 4),
+# from its plan for the first model: the router's second run gets the same ones.
+first=${PAIRS%% *}
+read -r code t < <(post "http://127.0.0.1:$DPORT/load" "{\"model\":\"${NAME_A[$first]}\",\"ctx\":$CTX}")
+[ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /load ${NAME_A[$first]} answered $code"; }
+CHILD_ARGS=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["plan"]["args"]))' "$SCRATCH/body")
+read -r code t < <(post "http://127.0.0.1:$DPORT/unload" "{\"model\":\"${NAME_A[$first]}\"}")
+[ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /unload answered $code"; }
+log "mloffloadd's child args: $CHILD_ARGS"
+
+# A router with at most one model loaded; $1: label; the rest: the default arguments it
+# gives its children. A chat or text completion that names a model that is not loaded makes
+# the router unload the least recently used one (--models-max 1), start the named one and
+# forward the request once it is ready. (POST /models/load answers as soon as the child is
+# spawned, not when it is ready, so it cannot be timed alone.) So one switch is one such
+# completion, max_tokens 1.
+ROUTERS=()           # "label|port"
+start_router() {
+    local label="$1" port pid
+    shift
+    port=$(free_port)
+    "$LLAMA_BIN" --models-dir "$DIR" --models-max 1 --port "$port" --host 127.0.0.1 "$@" \
+        >"$SCRATCH/router-$port.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    router_ready() { [ "$(count_models "$port" /models)" = "$N_FILES" ]; }
+    if ! wait_for "router" "$pid" router_ready; then
+        tail -n 20 "$SCRATCH/router-$port.log" >&2
+        die "the router did not list the $N_FILES models"
+    fi
+    log "$label (pid $pid, port $port, default args: $*) lists $N_FILES models"
+    ROUTERS+=("$label|$port")
+}
+start_router "router -c $CTX" -c "$CTX"
+if [ "$MATCHED" = 1 ]; then
+    read -ra margs <<<"$CHILD_ARGS"
+    start_router "router, mloffloadd's child args" "${margs[@]}"
+fi
+
+# One switch of mloffloadd, FROM -> TO: POST /switch, then the one-token completion on TO's
+# child. Records both times.
+switch_mlo() {
+    local shape="$1" i="$2" from="$3" to="$4" code t code2 t2 port
+    read -r code t < <(post "http://127.0.0.1:$DPORT/switch" "{\"from\":\"$from\",\"to\":\"$to\",\"ctx\":$CTX}")
+    [ "$code" = 200 ] && [ "$(json_field state)" = ready ] ||
+        { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /switch $from -> $to answered $code"; }
+    port=$(json_field port)
+    read -r code2 t2 < <(post "http://127.0.0.1:$port/v1/completions" "$(completion_body "$to")")
+    [ "$code2" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: completion on $to (port $port) answered $code2"; }
+    printf '%s\tmloffloadd /switch\t%d\t%s\n' "$shape" "$i" "$(ms_of "$t")" >>"$RESULTS"
+    printf '%s\tmloffloadd /switch + completion\t%d\t%s\n' "$shape" "$i" \
+        "$(awk -v a="$t" -v b="$t2" 'BEGIN { printf "%.3f", (a + b) * 1000 }')" >>"$RESULTS"
+    log "mloffloadd $shape #$i $from -> $to: /switch $(ms_of "$t") ms + completion $(ms_of "$t2") ms"
+}
+# One switch of a router ("label|port"), to TO: the completion naming TO.
+switch_router() {
+    local r="$1" shape="$2" i="$3" from="$4" to="$5" code t
+    read -r code t < <(post "http://127.0.0.1:${r#*|}/v1/completions" "$(completion_body "$to")")
+    [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "${r%|*}: completion on $to answered $code"; }
+    if [ "$i" -gt 0 ]; then
+        printf '%s\t%s\t%d\t%s\n' "$shape" "${r%|*}" "$i" "$(ms_of "$t")" >>"$RESULTS"
+        log "${r%|*} $shape #$i $from -> $to: $(ms_of "$t") ms"
+    fi
+}
+
+# --- 4. the switches, pair by pair ---
 for shape in $PAIRS; do
     a=${NAME_A[$shape]} b=${NAME_B[$shape]}
+    # A loaded everywhere first (untimed)
     read -r code t < <(post "http://127.0.0.1:$DPORT/load" "{\"model\":\"$a\",\"ctx\":$CTX}")
     [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /load $a answered $code"; }
-    # the arguments mloffloadd gave its child (beyond -m, --alias, --host, --port, -lv 4)
-    CHILD_ARGS[$shape]=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["plan"]["args"]))' "$SCRATCH/body")
-    log "mloffloadd: $a loaded in $(ms_of "$t") ms (untimed); child args: ${CHILD_ARGS[$shape]}"
+    for r in "${ROUTERS[@]}"; do switch_router "$r" "$shape" 0 - "$a"; done
     from=$a to=$b
     for ((i = 1; i <= SWITCHES; i++)); do
-        read -r code t < <(post "http://127.0.0.1:$DPORT/switch" "{\"from\":\"$from\",\"to\":\"$to\",\"ctx\":$CTX}")
-        [ "$code" = 200 ] && [ "$(json_field state)" = ready ] ||
-            { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /switch $from -> $to answered $code"; }
-        port=$(json_field port)
-        read -r code2 t2 < <(post "http://127.0.0.1:$port/v1/completions" "$(completion_body "$to")")
-        [ "$code2" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: completion on $to (port $port) answered $code2"; }
-        printf '%s\tmloffloadd /switch\t%d\t%s\n' "$shape" "$i" "$(ms_of "$t")" >>"$RESULTS"
-        printf '%s\tmloffloadd /switch + completion\t%d\t%s\n' "$shape" "$i" \
-            "$(awk -v a="$t" -v b="$t2" 'BEGIN { printf "%.3f", (a + b) * 1000 }')" >>"$RESULTS"
-        log "mloffloadd $shape #$i $from -> $to: /switch $(ms_of "$t") ms + completion $(ms_of "$t2") ms"
+        # the order of the systems turns each round, so none is always first after a pause
+        n=$((1 + ${#ROUTERS[@]}))
+        for ((k = 0; k < n; k++)); do
+            s=$(((i + k) % n))
+            if [ "$s" = 0 ]; then
+                switch_mlo "$shape" "$i" "$from" "$to"
+            else
+                switch_router "${ROUTERS[$((s - 1))]}" "$shape" "$i" "$from" "$to"
+            fi
+        done
         tmp=$from from=$to to=$tmp
     done
     read -r code t < <(post "http://127.0.0.1:$DPORT/unload" "{\"model\":\"$from\"}")
     [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /unload $from answered $code"; }
-done
-stop_pid "$DPID"
-PIDS=()
-check_no_llamas "mloffloadd"
-
-# --- 4. the anchor: llama-server in router mode, at most one model loaded ---
-# A chat or text completion that names a model that is not loaded makes the router unload
-# the least recently used one (--models-max 1), start the named one and forward the request
-# once it is ready. (POST /models/load answers as soon as the child is spawned, not when it
-# is ready, so it cannot be timed alone.) So one switch is one such completion, max_tokens 1.
-# $1: label; the rest: the router's default arguments for its children.
-router_run() {
-    local label="$1" shape a b from to tmp i code t
-    shift
-    RPORT=$(free_port)
-    "$LLAMA_BIN" --models-dir "$DIR" --models-max 1 --port "$RPORT" --host 127.0.0.1 "$@" \
-        >"$SCRATCH/router.log" 2>&1 &
-    RPID=$!
-    PIDS+=("$RPID")
-    router_ready() { [ "$(count_models "$RPORT" /models)" = "$N_FILES" ]; }
-    if ! wait_for "router" "$RPID" router_ready; then
-        tail -n 20 "$SCRATCH/router.log" >&2
-        die "the router did not list the $N_FILES models"
-    fi
-    log "router (pid $RPID, port $RPORT, default args: $*) lists $N_FILES models"
-    for shape in $PAIRS; do
-        a=${NAME_A[$shape]} b=${NAME_B[$shape]}
-        read -r code t < <(post "http://127.0.0.1:$RPORT/v1/completions" "$(completion_body "$a")")
-        [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "router: completion on $a answered $code"; }
-        log "router: $a loaded and answered in $(ms_of "$t") ms (untimed)"
-        from=$a to=$b
-        for ((i = 1; i <= SWITCHES; i++)); do
-            read -r code t < <(post "http://127.0.0.1:$RPORT/v1/completions" "$(completion_body "$to")")
-            [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "router: completion on $to answered $code"; }
-            printf '%s\t%s\t%d\t%s\n' "$shape" "$label" "$i" "$(ms_of "$t")" >>"$RESULTS"
-            log "$label $shape #$i $from -> $to: $(ms_of "$t") ms"
-            tmp=$from from=$to to=$tmp
-        done
+    for r in "${ROUTERS[@]}"; do
+        read -r code t < <(post "http://127.0.0.1:${r#*|}/models/unload" "{\"model\":\"$from\"}")
+        [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "${r%|*}: POST /models/unload $from answered $code"; }
     done
-    stop_pid "$RPID"
-    PIDS=()
-    check_no_llamas "router"
-}
-router_run "router -c $CTX" -c "$CTX"
-if [ "$MATCHED" = 1 ]; then
-    # Same children as mloffloadd's: its plan's arguments (-c, -ngl, --fit off, ...). One
-    # router run serves every pair, so this takes the first pair's (they are the same on a
-    # machine without a GPU; the table says so when they are not).
-    first=${PAIRS%% *}
-    read -ra margs <<<"${CHILD_ARGS[$first]}"
-    router_run "router, mloffloadd's child args" "${margs[@]}"
-fi
+done
+for p in "${PIDS[@]}"; do stop_pid "$p"; done
+PIDS=()
+check_no_llamas "the servers"
 
 # --- 5. one table ---
 echo
 echo "Switching models, A -> B -> A ..., $SWITCHES timed switches per row, ctx $CTX; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mloffloadd's child args: $CHILD_ARGS (and -lv 4); systems interleaved, one switch each in turn"
 for shape in $PAIRS; do
-    echo "  $shape: ${NAME_A[$shape]}.gguf, ${NAME_B[$shape]}.gguf ($(du -h --apparent-size "$DIR/${NAME_A[$shape]}.gguf" | cut -f1) each); mloffloadd's child args: ${CHILD_ARGS[$shape]}"
+    echo "  $shape: ${NAME_A[$shape]}.gguf, ${NAME_B[$shape]}.gguf ($(du -h --apparent-size "$DIR/${NAME_A[$shape]}.gguf" | cut -f1) each)"
 done
 echo
 python3 - "$RESULTS" <<'EOF'
@@ -291,6 +313,9 @@ def p90(v):  # nearest rank
     v = sorted(v)
     return v[max(0, math.ceil(0.9 * len(v)) - 1)]
 
+pairs = list(dict.fromkeys(p for p, _ in order))
+systems = sorted(dict.fromkeys(s for _, s in order), key=lambda s: not s.startswith("mloffloadd"))
+order = sorted(order, key=lambda k: (pairs.index(k[0]), systems.index(k[1])))
 fmt = "%-10s %-34s %8s %10s %10s %7s"
 print(fmt % ("pair", "system", "switches", "median ms", "p90 ms", "ratio"))
 for pair, system in order:

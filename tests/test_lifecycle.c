@@ -70,6 +70,17 @@ static void start(void)
 	free(hook);
 }
 
+static int has_abc(json_t *j, void *arg)
+{
+	return json_array_size(json_object_get(j, "models")) >= 3;
+}
+
+/* The first scan runs in the background: wait until it has stored the models. */
+static void wait_models(void)
+{
+	json_decref(du_poll(port, "/models", has_abc, NULL));
+}
+
 static json_t *post(const char *path, const char *body, int want)
 {
 	int st;
@@ -143,6 +154,7 @@ static int setup(void **st)
 	free(script);
 	free(slog);
 	start();
+	wait_models();
 	/* size the GPU so that one model fits whole and two do not */
 	json_t *b = du_get(port, "/vram/budget?model=a&ctx=512");
 	uint64_t one = (uint64_t)json_integer_value(du_at(b, "plan.devices.0.total_bytes"));
@@ -403,6 +415,7 @@ static void rpc_server_as_the_gpu(void **st)
 	assert_int_equal(tu_spawn(&d2, argv, log), 0);
 	int saved = port;
 	port = du_port(&d2);
+	wait_models();
 	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
 	assert_int_equal(json_integer_value(du_at(j, "plan.gpu_layers")), 3);
 	json_t *args = du_at(j, "plan.args");
