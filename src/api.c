@@ -383,11 +383,11 @@ static json_t *usage_json(const char *name, const struct plan_usage *u)
 	    (json_int_t)u->total);
 }
 
-/* What else holds memory on the device and could make room: other processes (NVML)
- * and models Ollama has loaded. */
+/* What holds memory on the device and could make room: this daemon's idle models (in
+ * the order a load would evict them), other processes (NVML), Ollama's models. */
 static json_t *evictable(struct daemon *d, const struct device_info *gpu)
 {
-	json_t *a = json_array();
+	json_t *a = sched_evictable_json(d->sched);
 	for (size_t i = 0; gpu != NULL && i < gpu->n_procs; i++)
 		json_array_append_new(a, json_pack("{s:s,s:I,s:I}", "kind", "process", "pid",
 		    (json_int_t)gpu->procs[i].pid, "bytes", (json_int_t)gpu->procs[i].used));
@@ -440,23 +440,28 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		json_decref(m);
 		return;
 	}
-	uint64_t budget = 0;
-	const struct device_info *gpu = first_gpu(d, &budget);
+	/* the scheduler's view: what a load now would get, its models and reserve counted */
+	char dev_id[160], rpc[128];
+	uint64_t total = 0, budget = 0;
+	int has_dev = sched_budget(d->sched, dev_id, sizeof dev_id, &total, &budget, rpc,
+	    sizeof rpc) == 0;
+	const struct device_info *gpu = first_gpu(d, &(uint64_t){ 0 });
 	struct plan_device pd;
 	memset(&pd, 0, sizeof pd);
-	if (gpu != NULL) {
-		snprintf(pd.name, sizeof pd.name, "%s", gpu->id);
+	if (has_dev) {
+		snprintf(pd.name, sizeof pd.name, "%.63s", dev_id);
+		snprintf(pd.rpc, sizeof pd.rpc, "%s", rpc);
 		pd.budget = budget;
 	}
 	struct plan_opts po = { .ngl = -1 };
 	struct plan p;
-	plan_make(&e, gpu ? &pd : NULL, &po, &p, err, sizeof err);
+	plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err);
 	/* with the whole device (nothing else on it), would it fit? */
 	struct plan full;
 	int fits_empty = 0;
-	if (gpu != NULL) {
+	if (has_dev) {
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
-		pd.budget = gpu->now.total > d->cfg.reserve ? gpu->now.total - d->cfg.reserve : 0;
+		pd.budget = total > d->cfg.reserve ? total - d->cfg.reserve : 0;
 		plan_make(&e, &pd, &fo, &full, err, sizeof err);
 		fits_empty = full.fits;
 		plan_free(&full);
@@ -469,17 +474,18 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		    "weight_bytes", (json_int_t)e.layer[l].weights, "expert_bytes",
 		    (json_int_t)e.layer[l].exps, "kv_bytes", (json_int_t)e.layer[l].kv));
 	json_t *r = json_pack("{s:s,s:i,s:b}", "model", id, "ctx", (int)e.n_ctx, "fits", p.fits);
-	json_object_set_new(r, "device", gpu ? json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "id",
-	    gpu->id, "name", gpu->name, "total_bytes", (json_int_t)gpu->now.total, "free_bytes",
-	    (json_int_t)gpu->now.free, "reserve_bytes", (json_int_t)d->cfg.reserve,
-	    "budget_bytes", (json_int_t)budget) : json_null());
+	json_object_set_new(r, "device", has_dev ? json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "id",
+	    dev_id, "name", gpu && !rpc[0] ? gpu->name : "ggml-rpc-server", "total_bytes",
+	    (json_int_t)total, "free_bytes", (json_int_t)(gpu && !rpc[0] ? gpu->now.free : total),
+	    "reserve_bytes", (json_int_t)d->cfg.reserve, "budget_bytes", (json_int_t)budget) :
+	    json_null());
 	json_object_set_new(r, "components", json_pack("{s:I,s:I,s:I,s:I,s:o}", "input_bytes",
 	    (json_int_t)e.input_bytes, "output_bytes", (json_int_t)e.output_bytes,
 	    "weight_bytes", (json_int_t)e.weights_total, "kv_bytes", (json_int_t)e.kv_total,
 	    "layers", layers));
 	json_object_set_new(r, "plan", json_pack("{s:i,s:i,s:i,s:o,s:[o,o]}", "gpu_layers",
 	    p.ngl, "layers", (int)e.a.n_layer + 1, "n_cpu_moe", p.n_cpu_moe, "args", args,
-	    "devices", usage_json(gpu ? gpu->id : "none", &p.dev), usage_json("cpu", &p.cpu)));
+	    "devices", usage_json(has_dev ? pd.name : "none", &p.dev), usage_json("cpu", &p.cpu)));
 	json_object_set_new(r, "fully_on_device_if_free", json_boolean(fits_empty));
 	json_object_set_new(r, "would_evict", p.fits && p.ngl == (int)e.a.n_layer + 1 ?
 	    json_array() : evictable(d, gpu));

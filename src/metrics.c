@@ -5,7 +5,9 @@
 #include "metrics.h"
 #include "daemon.h"
 #include "device.h"
+#include "notify.h"
 #include "registry.h"
+#include "scheduler.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -121,6 +123,29 @@ static void models(struct daemon *d, struct evbuffer *out)
 	json_object_foreach(d->model_counts, k, v)
 		evbuffer_add_printf(out, "mloffload_models{state=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
+	head(out, "mloffload_models_loaded", "gauge", "This daemon's models by lifecycle state.");
+	json_t *lc = sched_state_counts(d->sched);
+	json_object_foreach(lc, k, v)
+		evbuffer_add_printf(out, "mloffload_models_loaded{state=\"%s\"} %lld\n", k,
+		    (long long)json_integer_value(v));
+	json_decref(lc);
+	json_t *ns = notify_stats_json(d->notify);
+	head(out, "mloffload_events_total", "counter", "Events emitted.");
+	evbuffer_add_printf(out, "mloffload_events_total %lld\n",
+	    (long long)json_integer_value(json_object_get(ns, "events")));
+	head(out, "mloffload_webhook_deliveries_total", "counter", "Webhook posts by result.");
+	size_t hi;
+	json_t *h;
+	json_array_foreach(json_object_get(ns, "hooks"), hi, h) {
+		static const char *res[] = { "sent", "failed", "dropped" };
+		for (int r = 0; r < 3; r++) {
+			evbuffer_add_printf(out, "mloffload_webhook_deliveries_total{hook=\"");
+			label(out, json_string_value(json_object_get(h, "url")));
+			evbuffer_add_printf(out, "\",result=\"%s\"} %lld\n", res[r],
+			    (long long)json_integer_value(json_object_get(h, res[r])));
+		}
+	}
+	json_decref(ns);
 	head(out, "mloffload_scans_total", "counter", "Scans of the model folders done.");
 	evbuffer_add_printf(out, "mloffload_scans_total %llu\n",
 	    (unsigned long long)d->scans_total);

@@ -410,6 +410,41 @@ static size_t group_mates(struct sched *s, const struct rt *m, struct rt **out, 
 	return n;
 }
 
+int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
+    uint64_t *avail, char *rpc, size_t rpclen)
+{
+	struct target t;
+	if (target(s, &t) < 0)
+		return -1;
+	snprintf(id, idlen, "%s", t.id);
+	snprintf(rpc, rpclen, "%s", t.rpc);
+	*total = t.total;
+	*avail = available(s, &t, NULL);
+	return 0;
+}
+
+json_t *sched_evictable_json(struct sched *s)
+{
+	struct rt *cand[MAX_EVICT];
+	size_t n = evictable(s, NULL, cand, MAX_EVICT);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "kind", "model", "model",
+		    cand[i]->id, "bytes", (json_int_t)cand[i]->dev.total));
+	return a;
+}
+
+json_t *sched_state_counts(struct sched *s)
+{
+	json_int_t n[5] = { 0 };
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		n[m->state]++;
+	json_t *o = json_object();
+	for (int i = 1; i < 5; i++)
+		json_object_set_new(o, state_names[i], json_integer(n[i]));
+	return o;
+}
+
 enum decision { GO, WAIT, REFUSE };
 
 /* Plans m and decides: start now (GO, with *p), evict first (WAIT, with the models in

@@ -52,5 +52,14 @@ void sched_tick(struct sched *s);
 json_t *sched_loaded_json(struct sched *s);
 json_t *sched_queue_json(struct sched *s);
 json_t *sched_model_json(struct sched *s, const char *id);
+/* The device a new load would be planned on, as the scheduler sees it: its id, total
+ * and what is available to a new model (total less the reserve, others' use and this
+ * daemon's models). Returns 0, or -1 when there is no device (CPU only). */
+int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
+    uint64_t *avail, char *rpc, size_t rpclen);
+/* The models a load may evict, in eviction order: new array of {model, bytes}. */
+json_t *sched_evictable_json(struct sched *s);
+/* Counts by state for /metrics: new object {"loading": n, "ready": n, ...}. */
+json_t *sched_state_counts(struct sched *s);
 
 #endif

@@ -213,6 +213,13 @@ static void second_model_evicts_first(void **st)
 	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
 	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
+	/* the budget says what loading b would evict: a */
+	j = du_get(port, "/vram/budget?model=b&ctx=512");
+	assert_string_equal(json_string_value(du_at(j, "would_evict.0.model")), "a");
+	json_decref(j);
+	char *r = tu_http(port, "GET", "/metrics", NULL);
+	assert_non_null(strstr(r, "mloffload_models_loaded{state=\"ready\"} 1"));
+	free(r);
 	j = post("/load", "{\"model\":\"b\",\"ctx\":512}", 200);
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
 	assert_int_equal(json_integer_value(du_at(j, "plan.gpu_layers")), 3);
@@ -228,6 +235,10 @@ static void second_model_evicts_first(void **st)
 static void pinned_model_means_offload(void **st)
 {
 	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":512,\"pin\":true}", 200));
+	/* pinned: not among what a load could evict */
+	json_t *bj = du_get(port, "/vram/budget?model=b&ctx=512");
+	assert_int_equal(json_array_size(json_object_get(bj, "would_evict")), 0);
+	json_decref(bj);
 	json_t *j = post("/load", "{\"model\":\"b\",\"ctx\":512,\"offload\":\"gpu\"}", 507);
 	assert_string_equal(json_string_value(du_at(j, "error.code")), "does_not_fit");
 	json_decref(j);
