@@ -27,11 +27,20 @@ def main(paths):
     print("| model | layers on device | device planned MiB | device measured MiB | error | "
           "CPU planned MiB | CPU measured MiB | error |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    absent = 0
     for m, ngl, dp, dm, cp, cm in rows:
+        if dp and not dm:
+            # planned for a device llama.cpp did not have (the tests' fake NVML GPU with a
+            # CPU build): everything ran on the CPU, nothing to compare
+            absent += 1
+            continue
         de = "%+.1f%%" % ((dp - dm) * 100.0 / dm) if dm else "-"
         ce = "%+.1f%%" % ((cp - cm) * 100.0 / cm) if cm else "-"
         print("| %s | %s | %.2f | %.2f | %s | %.2f | %.2f | %s |" % (
             m, ngl, mib(dp), mib(dm), de, mib(cp), mib(cm), ce))
+    if absent:
+        print("\n%d load(s) left out: planned for a GPU that llama.cpp did not have (a fake "
+              "NVML GPU with a CPU build)." % absent)
     return 0
 
 
