@@ -1,11 +1,14 @@
 /*
  * scheduler (sched_): model lifecycle, budget, eviction, TTL and the load queue. See sched.h.
  *
+ * Its JSON views are in scheduler_view.c, Ollama's models in scheduler_ollama.c.
+ *
  * Knowingly simple: one GPU (the first one that reads), one llama-server per model,
  * loads planned one at a time. A load that needs others evicted becomes a pending
  * entry that starts once those models' children have exited (memory freed).
  */
 #include "scheduler.h"
+#include "scheduler_int.h"
 #include "api.h"
 #include "child.h"
 #include "daemon.h"
@@ -27,54 +30,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_WAITERS 16
-#define MAX_PENDING 16
-#define MAX_EVICT 32
 #define START_TIMEOUT_MS (180 * 1000)
 #define PENDING_TIMEOUT_MS (60 * 1000)
 #define STOP_GRACE_MS 10000
 
-enum state { ST_UNLOADED, ST_LOADING, ST_READY, ST_UNLOADING, ST_FAILED };
-static const char *state_names[] = { "unloaded", "loading", "ready", "unloading", "failed" };
+const char *const sched_state_names[] = { "unloaded", "loading", "ready", "unloading",
+	"failed" };
 
-struct rt {
-	char *id, *path;
-	enum state state;
-	struct llama *l;
-	struct sched *s;
-	long long row;
-	struct plan_usage dev, cpu;
-	int ngl, n_cpu_moe, ctx;
-	json_t *args, *measured;
-	uint64_t started_ms, ready_ms, last_used_ms;
-	int ttl_s, pinned, priority;
-	char error[1024];
-	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
-	size_t n_waiters;
-	struct evhttp_request *unload_waiters[MAX_WAITERS];
-	size_t n_unload_waiters;
-	struct rt *next;
-};
-
-struct pending {
-	char *id;
-	struct sched_opts o;
-	struct evhttp_request *req;
-	char *evict[MAX_EVICT];      /* models that must be unloaded first */
-	size_t n_evict;
-	uint64_t since_ms;
-	struct pending *next;
-};
-
-struct sched {
-	struct daemon *d;
-	int pressured;
-	struct rt *models;
-	struct pending *queue;
-	size_t n_queue;
-};
-
-static void emit(struct sched *s, const char *type, json_t *data)
+void sched_emit(struct sched *s, const char *type, json_t *data)
 {
 	registry_event(s->d->reg, type, data);
 	if (s->d->notify != NULL)
@@ -82,7 +45,7 @@ static void emit(struct sched *s, const char *type, json_t *data)
 	json_decref(data);
 }
 
-static struct rt *find(struct sched *s, const char *id)
+struct rt *sched_find(struct sched *s, const char *id)
 {
 	for (struct rt *m = s->models; m != NULL; m = m->next)
 		if (strcmp(m->id, id) == 0)
@@ -92,7 +55,7 @@ static struct rt *find(struct sched *s, const char *id)
 
 static struct rt *get(struct sched *s, const char *id, const char *path)
 {
-	struct rt *m = find(s, id);
+	struct rt *m = sched_find(s, id);
 	if (m == NULL) {
 		m = xcalloc(1, sizeof *m);
 		m->id = xstrdup(id);
@@ -107,77 +70,10 @@ static struct rt *get(struct sched *s, const char *id, const char *path)
 	return m;
 }
 
-json_t *sched_model_json(struct sched *s, const char *id)
-{
-	struct rt *m = find(s, id);
-	if (m == NULL || m->state == ST_UNLOADED)
-		return NULL;
-	json_t *o = json_pack("{s:s,s:s}", "model", m->id, "state", state_names[m->state]);
-	if (m->l != NULL) {
-		char url[64];
-		snprintf(url, sizeof url, "http://127.0.0.1:%d", llama_port(m->l));
-		json_object_set_new(o, "url", json_string(url));
-		json_object_set_new(o, "port", json_integer(llama_port(m->l)));
-		json_object_set_new(o, "pid", json_integer(llama_pid(m->l)));
-	}
-	json_object_set_new(o, "plan", json_pack("{s:i,s:i,s:i,s:O,s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:I,s:I,s:I,s:I,s:I}}", "ctx", m->ctx, "gpu_layers", m->ngl, "n_cpu_moe",
-	    m->n_cpu_moe, "args", m->args ? m->args : json_null(), "device", "model_bytes",
-	    (json_int_t)m->dev.model, "kv_bytes", (json_int_t)m->dev.kv, "compute_bytes",
-	    (json_int_t)m->dev.compute, "total_bytes", (json_int_t)m->dev.total, "cpu",
-	    "model_bytes", (json_int_t)m->cpu.model, "kv_bytes", (json_int_t)m->cpu.kv,
-	    "compute_bytes", (json_int_t)m->cpu.compute, "repack_bytes",
-	    (json_int_t)m->cpu.repack, "total_bytes", (json_int_t)m->cpu.total));
-	json_object_set_new(o, "measured", m->measured ? json_incref(m->measured) : json_null());
-	json_object_set_new(o, "pinned", json_boolean(m->pinned));
-	json_object_set_new(o, "ttl_s", json_integer(m->ttl_s));
-	json_object_set_new(o, "priority", json_integer(m->priority));
-	if (m->error[0] != '\0')
-		json_object_set_new(o, "error", json_string(m->error));
-	return o;
-}
-
-json_t *sched_loaded_json(struct sched *s)
-{
-	json_t *a = json_array();
-	for (struct rt *m = s->models; m != NULL; m = m->next)
-		if (m->state == ST_LOADING || m->state == ST_READY || m->state == ST_UNLOADING)
-			json_array_append_new(a, sched_model_json(s, m->id));
-	return a;
-}
-
-json_t *sched_queue_json(struct sched *s)
-{
-	json_t *w = json_array(), *r = json_array();
-	int pos = 1;
-	for (struct pending *p = s->queue; p != NULL; p = p->next, pos++) {
-		json_t *ev = json_array();
-		for (size_t i = 0; i < p->n_evict; i++)
-			json_array_append_new(ev, json_string(p->evict[i]));
-		json_array_append_new(w, json_pack("{s:s,s:i,s:o,s:I}", "model", p->id,
-		    "position", pos, "waiting_for", ev, "waited_ms",
-		    (json_int_t)(daemon_now_ms() - p->since_ms)));
-	}
-	for (struct rt *m = s->models; m != NULL; m = m->next)
-		if (m->state == ST_LOADING)
-			json_array_append_new(r, json_pack("{s:s,s:I}", "model", m->id,
-			    "loading_ms", (json_int_t)(daemon_now_ms() - m->started_ms)));
-	return json_pack("{s:o,s:o,s:i}", "waiting", w, "running", r, "depth",
-	    (int)s->n_queue + (int)json_array_size(r));
-}
-
 /* ---- the budget ---- */
 
-/* The device models are planned for: a configured RPC server, else the first GPU
- * that reads. */
-struct target {
-	char id[160];
-	uint64_t total, used;
-	char rpc[128];
-	int is_gpu;
-};
 
-static const struct device_info *gpu(struct sched *s)
+const struct device_info *sched_gpu(struct sched *s)
 {
 	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
 		const struct device_info *di = devmon_get(s->d->dev, i);
@@ -187,7 +83,7 @@ static const struct device_info *gpu(struct sched *s)
 	return NULL;
 }
 
-static int target(struct sched *s, struct target *t)
+int sched_target(struct sched *s, struct target *t)
 {
 	memset(t, 0, sizeof *t);
 	const char *rpc = s->d->cfg.rpc_device;
@@ -199,7 +95,7 @@ static int target(struct sched *s, struct target *t)
 		t->used = 0; /* an RPC server reports nothing: what we plan is what it holds */
 		return 0;
 	}
-	const struct device_info *g = gpu(s);
+	const struct device_info *g = sched_gpu(s);
 	if (g == NULL)
 		return -1;
 	snprintf(t->id, sizeof t->id, "%s", g->id);
@@ -220,7 +116,7 @@ static uint64_t ours(struct sched *s, const struct rt *but)
 	return n;
 }
 
-static uint64_t available(struct sched *s, const struct target *g, const struct rt *but)
+uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but)
 {
 	uint64_t mine = ours(s, but), all = ours(s, NULL);
 	uint64_t others = g->used > all ? g->used - all : 0;
@@ -244,7 +140,7 @@ static void answer_model(struct rt *m, struct evhttp_request *req, int status)
 {
 	json_t *o = sched_model_json(m->s, m->id);
 	if (o == NULL)
-		o = json_pack("{s:s,s:s}", "model", m->id, "state", state_names[m->state]);
+		o = json_pack("{s:s,s:s}", "model", m->id, "state", sched_state_names[m->state]);
 	api_reply_json(req, status, o);
 }
 
@@ -270,7 +166,7 @@ static void on_ready(void *arg)
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
 	/* on an NVIDIA GPU, what the driver says the child holds */
-	const struct device_info *g = gpu(m->s);
+	const struct device_info *g = sched_gpu(m->s);
 	for (size_t i = 0; g != NULL && i < g->n_procs; i++)
 		if (g->procs[i].pid == (uint32_t)llama_pid(m->l))
 			json_object_set_new(m->measured, "nvml_process_bytes",
@@ -278,7 +174,7 @@ static void on_ready(void *arg)
 	registry_load_update(m->s->d->reg, m->row, "ready", m->measured, NULL);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
 	    (unsigned long long)(m->ready_ms - m->started_ms));
-	emit(m->s, "model.loaded", json_pack("{s:s,s:i,s:i,s:O,s:I}", "model", m->id, "port",
+	sched_emit(m->s, "model.loaded", json_pack("{s:s,s:i,s:i,s:O,s:I}", "model", m->id, "port",
 	    llama_port(m->l), "gpu_layers", m->ngl, "measured", m->measured, "load_ms",
 	    (json_int_t)(m->ready_ms - m->started_ms)));
 	answer_waiters(m);
@@ -296,7 +192,7 @@ static void on_exited(void *arg, int status, const char *tail)
 	if (was == ST_UNLOADING) {
 		m->state = ST_UNLOADED;
 		registry_load_update(s->d->reg, m->row, "stopped", NULL, NULL);
-		emit(s, "model.unloaded", json_pack("{s:s}", "model", m->id));
+		sched_emit(s, "model.unloaded", json_pack("{s:s}", "model", m->id));
 		for (size_t i = 0; i < m->n_unload_waiters; i++)
 			api_reply_json(m->unload_waiters[i], 200, json_pack("{s:s,s:s}", "model",
 			    m->id, "state", "unloaded"));
@@ -312,8 +208,8 @@ static void on_exited(void *arg, int status, const char *tail)
 		    tail);
 		log_warnx("%s failed: %s", m->id, m->error);
 		registry_load_update(s->d->reg, m->row, "failed", NULL, m->error);
-		emit(s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", m->id, "was",
-		    state_names[was], "error", m->error));
+		sched_emit(s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", m->id, "was",
+		    sched_state_names[was], "error", m->error));
 		answer_waiters(m);
 	}
 	process_queue(s);
@@ -371,7 +267,7 @@ static int by_eviction_order(const void *a, const void *b)
 }
 
 /* Ready, unpinned models in eviction order, except m. Returns their count. */
-static size_t evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max)
+size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max)
 {
 	size_t n = 0;
 	for (struct rt *r = s->models; r != NULL && n < max; r = r->next)
@@ -410,41 +306,6 @@ static size_t group_mates(struct sched *s, const struct rt *m, struct rt **out, 
 	return n;
 }
 
-int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
-    uint64_t *avail, char *rpc, size_t rpclen)
-{
-	struct target t;
-	if (target(s, &t) < 0)
-		return -1;
-	snprintf(id, idlen, "%s", t.id);
-	snprintf(rpc, rpclen, "%s", t.rpc);
-	*total = t.total;
-	*avail = available(s, &t, NULL);
-	return 0;
-}
-
-json_t *sched_evictable_json(struct sched *s)
-{
-	struct rt *cand[MAX_EVICT];
-	size_t n = evictable(s, NULL, cand, MAX_EVICT);
-	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "kind", "model", "model",
-		    cand[i]->id, "bytes", (json_int_t)cand[i]->dev.total));
-	return a;
-}
-
-json_t *sched_state_counts(struct sched *s)
-{
-	json_int_t n[5] = { 0 };
-	for (struct rt *m = s->models; m != NULL; m = m->next)
-		n[m->state]++;
-	json_t *o = json_object();
-	for (int i = 1; i < 5; i++)
-		json_object_set_new(o, state_names[i], json_integer(n[i]));
-	return o;
-}
-
 enum decision { GO, WAIT, REFUSE };
 
 /* Plans m and decides: start now (GO, with *p), evict first (WAIT, with the models in
@@ -454,7 +315,7 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
     size_t whylen)
 {
 	struct target tg;
-	const struct target *g = o->offload != PLAN_CPU && target(s, &tg) == 0 ? &tg : NULL;
+	const struct target *g = o->offload != PLAN_CPU && sched_target(s, &tg) == 0 ? &tg : NULL;
 	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1 };
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
@@ -467,14 +328,14 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 	if (g != NULL) {
 		snprintf(pd.name, sizeof pd.name, "%.63s", g->id);
 		snprintf(pd.rpc, sizeof pd.rpc, "%s", g->rpc);
-		uint64_t avail = available(s, g, m);
+		uint64_t avail = sched_available(s, g, m);
 		pd.budget = avail;
 		plan_make(e, &pd, &po, p, err, sizeof err);
 		if (p->fits)
 			return GO;
 		/* evict idle models, as few as make the whole model fit */
 		struct rt *cand[MAX_EVICT];
-		size_t n = evictable(s, m, cand, MAX_EVICT);
+		size_t n = sched_evictable(s, m, cand, MAX_EVICT);
 		uint64_t freed = 0;
 		for (size_t i = 0; i < n && o->offload != PLAN_CPU; i++) {
 			freed += cand[i]->dev.total;
@@ -603,7 +464,7 @@ static void process_queue(struct sched *s)
 		struct pending *q = *pp;
 		int busy = 0;
 		for (size_t i = 0; i < q->n_evict; i++) {
-			struct rt *r = find(s, q->evict[i]);
+			struct rt *r = sched_find(s, q->evict[i]);
 			busy |= r != NULL && r->state == ST_UNLOADING;
 		}
 		int late = daemon_now_ms() - q->since_ms > PENDING_TIMEOUT_MS;
@@ -613,7 +474,7 @@ static void process_queue(struct sched *s)
 		}
 		*pp = q->next;
 		s->n_queue--;
-		struct rt *m = find(s, q->id);
+		struct rt *m = sched_find(s, q->id);
 		if (late && busy) {
 			if (q->req)
 				api_reply_error(q->req, 504, "timeout", "the models evicted for %s did not "
@@ -628,68 +489,13 @@ static void process_queue(struct sched *s)
 	}
 }
 
-/* ---- Ollama's models: loaded and unloaded through its API ---- */
-
-struct oreq {
-	struct sched *s;
-	char *id;
-	struct evhttp_request *req;
-	int unload;
-};
-
-static void ollama_done(void *arg, int status, const char *msg)
-{
-	struct oreq *o = arg;
-	if (status == 200) {
-		emit(o->s, o->unload ? "model.unloaded" : "model.loaded", json_pack("{s:s,s:s}",
-		    "model", o->id, "backend", "ollama"));
-		api_reply_json(o->req, 200, json_pack("{s:s,s:s,s:s}", "model", o->id, "backend",
-		    "ollama", "state", o->unload ? "unloaded" : "ready"));
-		discover_poll(o->s->d->disc); /* /api/ps now shows it, with its VRAM */
-	} else {
-		if (!o->unload)
-			emit(o->s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", o->id,
-			    "backend", "ollama", "error", msg));
-		api_reply_error(o->req, status == 404 ? 404 : 502, status == 404 ?
-		    "model_not_found" : "backend_failed", "Ollama: %s", msg);
-	}
-	free(o->id);
-	free(o);
-}
-
-/* POST /load or /unload of "ollama:NAME". Ollama manages its own memory; a load keeps
- * the model resident for ttl (the daemon's idle TTL by default, pinned: forever). */
-static void ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
-    int unload, struct evhttp_request *req)
-{
-	const char *url = s->d->cfg.ollama_url;
-	if (url == NULL || *url == '\0') {
-		api_reply_error(req, 404, "model_not_found", "Ollama is not configured");
-		return;
-	}
-	long ka = unload ? 0 : opt->pin ? -1 : opt->ttl_s >= 0 ? opt->ttl_s :
-	    (long)s->d->cfg.idle_ttl_s;
-	if (!unload && ka == 0)
-		ka = -1;
-	struct oreq *o = xcalloc(1, sizeof *o);
-	o->s = s;
-	o->id = xstrdup(id);
-	o->req = req;
-	o->unload = unload;
-	if (ollama_keep_alive(s->d->base, url, id + 7, ka, ollama_done, o) < 0) {
-		api_reply_error(req, 502, "backend_failed", "Ollama URL %s is not usable", url);
-		free(o->id);
-		free(o);
-	}
-}
-
 /* ---- requests ---- */
 
 void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
     struct evhttp_request *req)
 {
 	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
-		ollama_request(s, id, o, 0, req);
+		sched_ollama_request(s, id, o, 0, req);
 		return;
 	}
 	json_t *info = registry_model(s->d->reg, id);
@@ -728,10 +534,10 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 {
 	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
 		struct sched_opts o = { .ttl_s = 0 };
-		ollama_request(s, id, &o, 1, req);
+		sched_ollama_request(s, id, &o, 1, req);
 		return;
 	}
-	struct rt *m = find(s, id);
+	struct rt *m = sched_find(s, id);
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
 		json_t *info = registry_model(s->d->reg, id);
 		if (info == NULL && m == NULL)
@@ -755,7 +561,7 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 void sched_switch(struct sched *s, const char *from, const char *to,
     const struct sched_opts *o, struct evhttp_request *req)
 {
-	struct rt *a = find(s, from);
+	struct rt *a = sched_find(s, from);
 	json_t *info = registry_model(s->d->reg, to);
 	if (info == NULL) {
 		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", to);
@@ -795,7 +601,7 @@ void sched_switch(struct sched *s, const char *from, const char *to,
  * pressure_low percent; both edges are announced (vram.pressure, vram.recovered). */
 static void pressure(struct sched *s)
 {
-	const struct device_info *g = gpu(s);
+	const struct device_info *g = sched_gpu(s);
 	if (g == NULL || g->now.total == 0)
 		return;
 	uint64_t pct = g->now.used * 100 / g->now.total;
@@ -804,18 +610,18 @@ static void pressure(struct sched *s)
 		s->pressured = 1;
 		log_warnx("%s is %llu%% full: unloading idle models", g->id,
 		    (unsigned long long)pct);
-		emit(s, "vram.pressure", json_pack("{s:s,s:I,s:I,s:I}", "device", g->id,
+		sched_emit(s, "vram.pressure", json_pack("{s:s,s:I,s:I,s:I}", "device", g->id,
 		    "used_bytes", (json_int_t)g->now.used, "total_bytes", (json_int_t)g->now.total,
 		    "percent", (json_int_t)pct));
 	} else if (s->pressured && pct < s->d->cfg.pressure_low) {
 		s->pressured = 0;
-		emit(s, "vram.recovered", json_pack("{s:s,s:I,s:I}", "device", g->id,
+		sched_emit(s, "vram.recovered", json_pack("{s:s,s:I,s:I}", "device", g->id,
 		    "used_bytes", (json_int_t)g->now.used, "percent", (json_int_t)pct));
 	}
 	if (!s->pressured)
 		return;
 	struct rt *cand[MAX_EVICT];
-	size_t n = evictable(s, NULL, cand, MAX_EVICT);
+	size_t n = sched_evictable(s, NULL, cand, MAX_EVICT);
 	for (struct rt *r = s->models; r != NULL; r = r->next)
 		if (r->state == ST_UNLOADING)
 			return; /* one at a time: wait for the last one to free its memory */

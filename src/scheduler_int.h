@@ -1,0 +1,85 @@
+/*
+ * scheduler_int: what the scheduler's files share (scheduler.c: lifecycle and budget;
+ * scheduler_view.c: its JSON views; scheduler_ollama.c: Ollama's models).
+ */
+#ifndef MLO_SCHEDULER_INT_H
+#define MLO_SCHEDULER_INT_H
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "plan.h"
+#include "scheduler.h"
+
+#define MAX_WAITERS 16
+#define MAX_PENDING 16
+#define MAX_EVICT 32
+
+enum state { ST_UNLOADED, ST_LOADING, ST_READY, ST_UNLOADING, ST_FAILED };
+extern const char *const sched_state_names[];
+
+struct rt {
+	char *id, *path;
+	enum state state;
+	struct llama *l;
+	struct sched *s;
+	long long row;
+	struct plan_usage dev, cpu;
+	int ngl, n_cpu_moe, ctx;
+	json_t *args, *measured;
+	uint64_t started_ms, ready_ms, last_used_ms;
+	int ttl_s, pinned, priority;
+	char error[1024];
+	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
+	size_t n_waiters;
+	struct evhttp_request *unload_waiters[MAX_WAITERS];
+	size_t n_unload_waiters;
+	struct rt *next;
+};
+
+struct pending {
+	char *id;
+	struct sched_opts o;
+	struct evhttp_request *req;
+	char *evict[MAX_EVICT];      /* models that must be unloaded first */
+	size_t n_evict;
+	uint64_t since_ms;
+	struct pending *next;
+};
+
+struct sched {
+	struct daemon *d;
+	int pressured;
+	struct rt *models;
+	struct pending *queue;
+	size_t n_queue;
+};
+
+/* The device models are planned for: a configured RPC server, else the first GPU
+ * that reads. */
+struct target {
+	char id[160];
+	uint64_t total, used;
+	char rpc[128];
+	int is_gpu;
+};
+
+/* Records the event (borrowed data is stolen: decref'd) and sends it out. */
+void sched_emit(struct sched *s, const char *type, json_t *data);
+/* The model's runtime entry, or NULL. */
+struct rt *sched_find(struct sched *s, const char *id);
+/* The first GPU that reads, or NULL. */
+const struct device_info *sched_gpu(struct sched *s);
+/* The device loads are planned on (RPC device, else first GPU). 0, or -1 for none. */
+int sched_target(struct sched *s, struct target *t);
+/* What a new model may use on g, except what `but` holds. */
+uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but);
+/* Ready, unpinned models other than m in eviction order; returns their count. */
+size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max);
+/* Loads (unload 0) or unloads an "ollama:NAME" model through Ollama; answers req. */
+void sched_ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
+    int unload, struct evhttp_request *req);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * scheduler_view: the scheduler's state as JSON, for /status, /queue, /models/{id},
+ * /vram/budget and /metrics.
+ */
+#include "daemon.h"
+#include "llama.h"
+#include "scheduler_int.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+json_t *sched_model_json(struct sched *s, const char *id)
+{
+	struct rt *m = sched_find(s, id);
+	if (m == NULL || m->state == ST_UNLOADED)
+		return NULL;
+	json_t *o = json_pack("{s:s,s:s}", "model", m->id, "state", sched_state_names[m->state]);
+	if (m->l != NULL) {
+		char url[64];
+		snprintf(url, sizeof url, "http://127.0.0.1:%d", llama_port(m->l));
+		json_object_set_new(o, "url", json_string(url));
+		json_object_set_new(o, "port", json_integer(llama_port(m->l)));
+		json_object_set_new(o, "pid", json_integer(llama_pid(m->l)));
+	}
+	json_object_set_new(o, "plan", json_pack("{s:i,s:i,s:i,s:O,s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:I,s:I,s:I,s:I,s:I}}", "ctx", m->ctx, "gpu_layers", m->ngl, "n_cpu_moe",
+	    m->n_cpu_moe, "args", m->args ? m->args : json_null(), "device", "model_bytes",
+	    (json_int_t)m->dev.model, "kv_bytes", (json_int_t)m->dev.kv, "compute_bytes",
+	    (json_int_t)m->dev.compute, "total_bytes", (json_int_t)m->dev.total, "cpu",
+	    "model_bytes", (json_int_t)m->cpu.model, "kv_bytes", (json_int_t)m->cpu.kv,
+	    "compute_bytes", (json_int_t)m->cpu.compute, "repack_bytes",
+	    (json_int_t)m->cpu.repack, "total_bytes", (json_int_t)m->cpu.total));
+	json_object_set_new(o, "measured", m->measured ? json_incref(m->measured) : json_null());
+	json_object_set_new(o, "pinned", json_boolean(m->pinned));
+	json_object_set_new(o, "ttl_s", json_integer(m->ttl_s));
+	json_object_set_new(o, "priority", json_integer(m->priority));
+	if (m->error[0] != '\0')
+		json_object_set_new(o, "error", json_string(m->error));
+	return o;
+}
+
+json_t *sched_loaded_json(struct sched *s)
+{
+	json_t *a = json_array();
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (m->state == ST_LOADING || m->state == ST_READY || m->state == ST_UNLOADING)
+			json_array_append_new(a, sched_model_json(s, m->id));
+	return a;
+}
+
+json_t *sched_queue_json(struct sched *s)
+{
+	json_t *w = json_array(), *r = json_array();
+	int pos = 1;
+	for (struct pending *p = s->queue; p != NULL; p = p->next, pos++) {
+		json_t *ev = json_array();
+		for (size_t i = 0; i < p->n_evict; i++)
+			json_array_append_new(ev, json_string(p->evict[i]));
+		json_array_append_new(w, json_pack("{s:s,s:i,s:o,s:I}", "model", p->id,
+		    "position", pos, "waiting_for", ev, "waited_ms",
+		    (json_int_t)(daemon_now_ms() - p->since_ms)));
+	}
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		if (m->state == ST_LOADING)
+			json_array_append_new(r, json_pack("{s:s,s:I}", "model", m->id,
+			    "loading_ms", (json_int_t)(daemon_now_ms() - m->started_ms)));
+	return json_pack("{s:o,s:o,s:i}", "waiting", w, "running", r, "depth",
+	    (int)s->n_queue + (int)json_array_size(r));
+}
+
+int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
+    uint64_t *avail, char *rpc, size_t rpclen)
+{
+	struct target t;
+	if (sched_target(s, &t) < 0)
+		return -1;
+	snprintf(id, idlen, "%s", t.id);
+	snprintf(rpc, rpclen, "%s", t.rpc);
+	*total = t.total;
+	*avail = sched_available(s, &t, NULL);
+	return 0;
+}
+
+json_t *sched_evictable_json(struct sched *s)
+{
+	struct rt *cand[MAX_EVICT];
+	size_t n = sched_evictable(s, NULL, cand, MAX_EVICT);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I}", "kind", "model", "model",
+		    cand[i]->id, "bytes", (json_int_t)cand[i]->dev.total));
+	return a;
+}
+
+json_t *sched_state_counts(struct sched *s)
+{
+	json_int_t n[5] = { 0 };
+	for (struct rt *m = s->models; m != NULL; m = m->next)
+		n[m->state]++;
+	json_t *o = json_object();
+	for (int i = 1; i < 5; i++)
+		json_object_set_new(o, sched_state_names[i], json_integer(n[i]));
+	return o;
+}
