@@ -306,7 +306,8 @@ void config_usage(void *fp)
 	    "                  [--state-dir DIR] [--llama-server PATH] [--nvml-lib PATH]\n"
 	    "                  [--llama-url URL]... [--ollama-url URL] [--reserve SIZE]\n"
 	    "                  [--rescan SECONDS] [--idle-ttl SECONDS] [--webhook URL]...\n"
-	    "                  [-n] [-v]...\n"
+	    "                  [--exclusive \"ID ID...\"]... [--rpc-device \"HOST:PORT SIZE\"]\n"
+	    "                  [--sample-ms MS] [--sysfs-root DIR] [-n] [-v]...\n"
 	    "  -n   check the configuration and exit\n"
 	    "  -v   more log (repeat for debug)\n");
 }
