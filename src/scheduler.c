@@ -33,6 +33,7 @@
 #define START_TIMEOUT_MS (180 * 1000)
 #define PENDING_TIMEOUT_MS (60 * 1000)
 #define STOP_GRACE_MS 10000
+#define MEMORY_WAIT_MS 10000 /* how long to wait for a driver to show evicted memory free */
 
 const char *const sched_state_names[] = { "unloaded", "loading", "ready", "unloading",
 	"failed" };
@@ -411,6 +412,8 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 			api_reply_error(req, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
 		} else {
 			struct pending *q = from ? from : xcalloc(1, sizeof *q);
+			const struct device_info *gd = sched_gpu(s);
+			q->used_at_evict = gd ? gd->now.used : 0;
 			if (from == NULL) {
 				q->id = xstrdup(m->id);
 				q->o = *o;
@@ -426,8 +429,10 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 				log_info("evicting %s to make room for %s", ev[i]->id, m->id);
 				ev[i]->state = ST_UNLOADING;
 				llama_stop(ev[i]->l, STOP_GRACE_MS);
-				if (q->n_evict < MAX_EVICT)
+				if (q->n_evict < MAX_EVICT) {
 					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
+					q->freed_bytes += ev[i]->dev.total;
+				}
 			}
 			if (!o->wait && from == NULL && req)
 				api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
@@ -457,6 +462,28 @@ static void pending_free(struct pending *q)
 }
 
 /* Starts the pending loads whose evictions are done. */
+/* 1 once the GPU shows the memory of q's evicted models free: a sample taken after
+ * they exited reads at least half of what they held as gone. A device whose readings
+ * never included them (an RPC server, a GPU the models did not use) needs no wait; a
+ * driver slower than MEMORY_WAIT_MS is not waited for longer. */
+static int memory_seen_free(struct sched *s, struct pending *q)
+{
+	uint64_t now = daemon_now_ms();
+	if (q->exited_ms == 0)
+		q->exited_ms = now;
+	const struct device_info *g = sched_gpu(s);
+	if (s->d->cfg.rpc_device != NULL || g == NULL || q->used_at_evict < q->freed_bytes)
+		return 1;
+	if (g->now.t_ms > q->exited_ms && g->now.used + q->freed_bytes / 2 <= q->used_at_evict)
+		return 1;
+	if (now - q->exited_ms > MEMORY_WAIT_MS) {
+		log_warnx("%s: the GPU still shows the evicted models' memory after %d s; "
+		    "planning with what it reads", q->id, MEMORY_WAIT_MS / 1000);
+		return 1;
+	}
+	return 0;
+}
+
 static void process_queue(struct sched *s)
 {
 	struct pending **pp = &s->queue;
@@ -467,6 +494,8 @@ static void process_queue(struct sched *s)
 			struct rt *r = sched_find(s, q->evict[i]);
 			busy |= r != NULL && r->state == ST_UNLOADING;
 		}
+		if (!busy && q->n_evict > 0 && !memory_seen_free(s, q))
+			busy = 1;
 		int late = daemon_now_ms() - q->since_ms > PENDING_TIMEOUT_MS;
 		if (busy && !late) {
 			pp = &q->next;
@@ -586,6 +615,9 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	q->req = req;
 	q->since_ms = daemon_now_ms();
 	q->evict[q->n_evict++] = xstrdup(a->id);
+	q->freed_bytes = a->dev.total;
+	const struct device_info *gd = sched_gpu(s);
+	q->used_at_evict = gd ? gd->now.used : 0;
 	struct pending **t = &s->queue;
 	while (*t)
 		t = &(*t)->next;

@@ -45,6 +45,9 @@ struct pending {
 	struct evhttp_request *req;
 	char *evict[MAX_EVICT];      /* models that must be unloaded first */
 	size_t n_evict;
+	uint64_t freed_bytes;        /* what they were planned to hold on the GPU */
+	uint64_t used_at_evict;      /* the GPU's used memory when they were asked to go */
+	uint64_t exited_ms;          /* when the last of them exited (0: not yet) */
 	uint64_t since_ms;
 	struct pending *next;
 };

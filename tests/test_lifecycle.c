@@ -264,6 +264,53 @@ static void switch_models(void **st)
 	unload_all();
 }
 
+static int b_waits_for_memory(json_t *j, void *arg)
+{
+	json_t *w = json_array_get(json_object_get(j, "waiting"), 0);
+	return w != NULL && strcmp(json_string_value(json_object_get(w, "model")), "b") == 0 &&
+	    !pid_alive(*(int *)arg);
+}
+
+static void switch_waits_until_memory_is_free(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
+	uint64_t held = (uint64_t)json_integer_value(du_at(j, "plan.device.total_bytes"));
+	json_decref(j);
+	/* the driver shows a's memory in use, and keeps showing it after a exits */
+	set_gpu_used(gpu_total, held);
+	json_decref(du_get(port, "/vram")); /* let a sample of it be taken */
+	usleep(300 * 1000);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+	const char body[] = "{\"from\":\"a\",\"to\":\"b\",\"ctx\":512}";
+	char *rq = xasprintf("POST /switch HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s",
+	    strlen(body), body);
+	assert_true(write(s, rq, strlen(rq)) == (ssize_t)strlen(rq));
+	free(rq);
+	/* a is gone, b waits in the queue for the memory to show free */
+	json_decref(du_poll(port, "/queue", b_waits_for_memory, &pid_a));
+	set_gpu_used(gpu_total, 0);
+	char buf[8192];
+	size_t len = 0;
+	for (int i = 0; i < 600; i++) {
+		struct pollfd pf = { s, POLLIN, 0 };
+		if (poll(&pf, 1, 100) > 0) {
+			ssize_t n = read(s, buf + len, sizeof buf - len - 1);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+	}
+	buf[len] = '\0';
+	close(s);
+	assert_non_null(strstr(buf, " 200 "));
+	assert_non_null(strstr(buf, "\"ready\""));
+	unload_all();
+}
+
 /* Reads the SSE stream (replayed from the start) until it holds needle; 1 if found. */
 static int sse_has(const char *needle)
 {
@@ -482,6 +529,7 @@ int main(void)
 		cmocka_unit_test(second_model_evicts_first),
 		cmocka_unit_test(pinned_model_means_offload),
 		cmocka_unit_test(switch_models),
+		cmocka_unit_test(switch_waits_until_memory_is_free),
 		cmocka_unit_test(killed_child_is_reported),
 		cmocka_unit_test(idle_model_leaves),
 		cmocka_unit_test(no_orphan_after_restart),
