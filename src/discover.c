@@ -3,10 +3,10 @@
  * for the contract.
  *
  * One libcurl multi handle is driven by the daemon's libevent loop, the multi_socket
- * way: through its socket callback curl says which sockets to watch and for what (we
- * keep one persistent event per socket), through its timer callback when to wake it
- * (one evtimer); when libevent reports readiness or the timer, we hand that to
- * curl_multi_socket_action and then collect the finished transfers with
+ * way (curlev.c): through its socket callback curl says which sockets to watch and for
+ * what (one persistent event per socket), through its timer callback when to wake it
+ * (one evtimer); when libevent reports readiness or the timer, that goes to
+ * curl_multi_socket_action and then the finished transfers are collected with
  * curl_multi_info_read. Nothing here waits on the network; a dead backend costs one
  * refused connection or one timeout, while the loop goes on.
  *
@@ -24,8 +24,8 @@
  * Every answer is checked for its shape; anything unexpected is an error on that
  * backend, never a crash.
  *
- * The curl-multi machinery and the reading of each answer are in discover_http.c;
- * what the two files share is in discover_int.h.
+ * The curl-multi machinery is curlev.c; the requests and the reading of each answer
+ * are in discover_http.c; what the two files share is in discover_int.h.
  */
 #include "discover_int.h"
 #include "util.h"
@@ -78,12 +78,10 @@ static void discover_destroy(struct discover *d)
 	size_t i;
 
 	while (d->reqs != NULL) {
-		curl_multi_remove_handle(d->multi, d->reqs->easy);
+		curlev_remove(d->ev, d->reqs->easy);
 		discover_req_free(d, d->reqs);
 	}
-	curl_multi_cleanup(d->multi);
-	while (d->socks != NULL)   /* the ones curl did not say to remove */
-		discover_sock_free(d, d->socks);
+	curlev_free(d->ev);   /* from its done callback: it goes once that returns */
 	event_free(d->timer);
 	for (i = 0; i < d->n_backends; i++) {
 		free(d->backends[i].url);
@@ -116,6 +114,15 @@ void discover_round_end(struct discover *d)
 	d->in_cb = 0;
 	if (d->dead)
 		discover_destroy(d);
+}
+
+/* The timer: a round that started no request ends here, from the loop. May free d. */
+static void timer_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct discover *d = arg;
+
+	if (d->busy && d->backends_pending == 0)
+		discover_round_end(d);
 }
 
 static void backend_add(struct discover *d, enum be_type type, const char *url)
@@ -155,15 +162,11 @@ struct discover *discover_new(struct event_base *base, const struct discover_opt
 	if (o->ollama_url != NULL && o->ollama_url[0] != '\0')
 		backend_add(d, BE_OLLAMA, o->ollama_url);
 
-	if ((d->multi = curl_multi_init()) == NULL ||
-	    (d->timer = evtimer_new(base, discover_timer_event, d)) == NULL) {
+	if ((d->ev = curlev_new(base, discover_http_done, d)) == NULL ||
+	    (d->timer = evtimer_new(base, timer_event, d)) == NULL) {
 		log_error("discover: cannot create the multi handle or its timer");
 		abort();
 	}
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, discover_sock_set);
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, discover_timer_set);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	return d;
 }
 

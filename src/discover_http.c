@@ -1,12 +1,9 @@
 /*
- * discover_http: the discoverer's HTTP (see discover.c), one libcurl multi handle
- * driven by the daemon's libevent loop, the multi_socket way: through its socket
- * callback curl says which sockets to watch and for what (one persistent event per
- * socket), through its timer callback when to wake it (one evtimer); readiness and the
- * timer go to curl_multi_socket_action, and the finished transfers are collected with
- * curl_multi_info_read. Every body is capped at max_body. Each answer is then checked
- * for its shape and kept in the backend's next snapshot, starting the requests that
- * follow from it; anything unexpected is an error on that backend.
+ * discover_http: the discoverer's HTTP (see discover.c), GETs on one curlev (libcurl's
+ * multi handle on the daemon's libevent loop, see curlev.h), which hands each finished
+ * transfer to discover_http_done. Every body is capped at max_body. Each answer is
+ * then checked for its shape and kept in the backend's next snapshot, starting the
+ * requests that follow from it; anything unexpected is an error on that backend.
  */
 #include "discover_int.h"
 #include "util.h"
@@ -23,8 +20,6 @@
 static const char *const req_paths[] = {
 	"/health", "/props", "/v1/models", "/api/version", "/api/tags", "/api/ps"
 };
-
-static void check_done(struct discover *);
 
 static void snap_error(struct snap *s, enum req_kind k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -61,99 +56,6 @@ static json_t *jint(const json_t *o, const char *key)
 			return json_integer((json_int_t)r);
 	}
 	return json_null();
-}
-
-void discover_sock_free(struct discover *d, struct sock *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		d->socks = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	free(s);
-}
-
-/* libevent says a socket is ready: tell curl, then collect what finished. */
-static void sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct discover *d = arg;
-	int action = 0, running;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(d->multi, fd, action, &running);
-	check_done(d);   /* may free d: nothing after this */
-}
-
-/*
- * curl's socket callback: watch fd for what curl asks, or stop watching it. It runs
- * inside curl_multi_socket_action, possibly from sock_event of this very socket;
- * libevent allows freeing an event from its own callback as long as the callback does
- * not touch it afterwards, and sock_event does not.
- */
-int discover_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-	struct discover *d = arg;
-	struct sock *s = sockp;
-	short ev = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			curl_multi_assign(d->multi, fd, NULL);
-			discover_sock_free(d, s);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		ev |= EV_WRITE;
-	if (s == NULL) {
-		s = xcalloc(1, sizeof *s);
-		s->next = d->socks;
-		if (d->socks != NULL)
-			d->socks->prev = s;
-		d->socks = s;
-		curl_multi_assign(d->multi, fd, s);
-	} else if (s->ev != NULL)
-		event_free(s->ev);
-	s->ev = event_new(d->base, fd, ev, sock_event, d);
-	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
-		log_error("discover: cannot watch socket %d", (int)fd);
-		return -1;   /* curl fails the transfers on it */
-	}
-	return 0;
-}
-
-/* The timer is due: let curl handle its timeouts, then collect what finished. */
-void discover_timer_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct discover *d = arg;
-	int running;
-
-	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(d);   /* may free d: nothing after this */
-}
-
-/* curl's timer callback: wake it in ms milliseconds (0: on the next loop turn), or
- * never (-1). Only arms the timer: curl must not be called back from here. */
-int discover_timer_set(CURLM *multi, long ms, void *arg)
-{
-	struct discover *d = arg;
-	struct timeval tv;
-
-	if (ms < 0) {
-		evtimer_del(d->timer);
-		return 0;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return evtimer_add(d->timer, &tv) == 0 ? 0 : -1;
 }
 
 /* curl's write callback: keeps the body, and aborts the transfer past max_body. */
@@ -234,7 +136,7 @@ void discover_req_start(struct discover *d, struct backend *b, enum req_kind kin
 	if (d->reqs != NULL)
 		d->reqs->prev = r;
 	d->reqs = r;
-	if ((mc = curl_multi_add_handle(d->multi, r->easy)) != CURLM_OK) {
+	if ((mc = curlev_add(d->ev, r->easy)) != CURLM_OK) {
 		snap_error(&b->next, kind, "%s", curl_multi_strerror(mc));
 		discover_req_free(d, r);
 		return;
@@ -409,7 +311,6 @@ static void req_done(struct discover *d, struct req *r, CURLcode rc)
 	long status = 0;
 	json_t *j;
 
-	curl_multi_remove_handle(d->multi, r->easy);
 	if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED)
 		snap_error(&b->next, r->kind, "response body larger than %zu bytes (max_body)",
 		    d->max_body);
@@ -448,26 +349,16 @@ static void req_done(struct discover *d, struct req *r, CURLcode rc)
 		discover_backend_done(d, b);
 }
 
-/* Collects the finished transfers, and ends the round when nothing is left. */
-static void check_done(struct discover *d)
+/* A request is over (curlev took it out of the multi): read it, and end the round
+ * when nothing is left. */
+void discover_http_done(void *arg, CURL *easy, CURLcode rc)
 {
-	CURLMsg *m;
-	CURL *easy;
-	CURLcode rc;
-	void *p;
-	int left;
+	struct discover *d = arg;
+	void *p = NULL;
 
-	while ((m = curl_multi_info_read(d->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		/* m is gone once the handle is removed: copy what we need */
-		easy = m->easy_handle;
-		rc = m->data.result;
-		p = NULL;
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
-		if (p != NULL)
-			req_done(d, p, rc);
-	}
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+	if (p != NULL)
+		req_done(d, p, rc);
 	if (d->busy && d->backends_pending == 0)
 		discover_round_end(d);   /* may free d */
 }

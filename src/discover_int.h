@@ -2,12 +2,13 @@
  * discover_int: what the files of the discoverer share, and nothing else includes: the
  * backends and their snapshots, the requests and sockets in flight, and the calls that
  * cross between discover.c (the public API, rounds, the JSON it answers with) and
- * discover_http.c (curl multi on the libevent loop, and what each answer means). Not a
+ * discover_http.c (the requests on curlev, and what each answer means). Not a
  * module of its own: private to discover.
  */
 #ifndef MLO_DISCOVER_INT_H
 #define MLO_DISCOVER_INT_H
 
+#include "curlev.h"
 #include "discover.h"
 
 #include <curl/curl.h>
@@ -55,16 +56,10 @@ struct req {
 	struct req *prev, *next;
 };
 
-/* A socket curl asked us to watch. */
-struct sock {
-	struct event *ev;
-	struct sock *prev, *next;
-};
-
 struct discover {
 	struct event_base *base;
-	CURLM *multi;
-	struct event *timer;
+	struct curlev *ev;        /* the HTTP: curl multi on the loop */
+	struct event *timer;      /* ends a round that started nothing, from the loop */
 	struct backend *backends;
 	size_t n_backends;
 	size_t backends_pending;  /* backends of this round not done yet */
@@ -74,7 +69,6 @@ struct discover {
 	void *arg;
 	int busy;
 	struct req *reqs;         /* in flight */
-	struct sock *socks;       /* watched for curl */
 	int in_cb;                /* running the user's callback */
 	int dead;                 /* discover_free was called from the callback */
 };
@@ -87,16 +81,10 @@ void discover_backend_done(struct discover *d, struct backend *b);
  * (discover_free called from the callback): the caller touches d no more. */
 void discover_round_end(struct discover *d);
 
-/* Unlinks and frees a watched socket, its event included. */
-void discover_sock_free(struct discover *d, struct sock *s);
-/* curl's socket callback (CURLMOPT_SOCKETFUNCTION); arg is the discoverer. */
-int discover_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp);
-/* The timer's libevent callback: curl's timeouts, then the finished transfers. May free
- * the discoverer. */
-void discover_timer_event(evutil_socket_t fd, short what, void *arg);
-/* curl's timer callback (CURLMOPT_TIMERFUNCTION); arg is the discoverer. */
-int discover_timer_set(CURLM *multi, long ms, void *arg);
-/* Unlinks and frees a request, its easy handle included (removed from the multi first). */
+/* curlev's done callback: a request is over (arg is the discoverer); ends the round
+ * when it was the last. May free the discoverer. */
+void discover_http_done(void *arg, CURL *easy, CURLcode rc);
+/* Unlinks and frees a request, its easy handle included (out of the multi already). */
 void discover_req_free(struct discover *d, struct req *r);
 /* Starts GET kind on backend b. On failure the error is on b->next, nothing is in flight
  * and b->pending is unchanged. */

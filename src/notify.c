@@ -2,14 +2,10 @@
  * notify: events, the replay ring, and webhooks (see notify.h); the SSE streams are in
  * notify_sse.c.
  *
- * Webhooks go through one libcurl multi handle driven by the loop the multi_socket
- * way, as discover_http.c does for its GETs (its helpers are tied to the discoverer's
- * structures, so this is notify's own small copy of the pattern): curl's socket
- * callback says which sockets to watch (one persistent event each), its timer callback
- * when to wake it (one evtimer); readiness and the timer go to curl_multi_socket_action
- * and finished transfers come from curl_multi_info_read. Each hook has one POST in
- * flight at most, a ring of waiting events (oldest dropped when full, and counted),
- * and a retry timer for the backoff between tries.
+ * Webhooks go through one curlev (libcurl's multi handle on the loop, see curlev.h),
+ * as discover_http.c's GETs do; it hands each finished POST to hook_done. Each hook
+ * has one POST in flight at most, a ring of waiting events (oldest dropped when full,
+ * and counted), and a retry timer for the backoff between tries.
  */
 #include "notify_int.h"
 #include "util.h"
@@ -51,12 +47,6 @@ struct hook {
 	uint64_t sent, failed, dropped, retries;
 };
 
-/* A socket curl asked us to watch. */
-struct nsock {
-	struct event *ev;
-	struct nsock *prev, *next;
-};
-
 static void hook_send(struct hook *h);
 static void hook_next(struct hook *h);
 
@@ -90,113 +80,16 @@ static int type_valid(const char *t)
 	return 1;
 }
 
-/* ---- curl multi on the loop ---- */
-
-static void sock_free(struct notify *n, struct nsock *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		n->socks = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	free(s);
-}
-
 static void hook_done(struct hook *h, CURLcode rc);
 
-/* Collects the finished transfers. */
-static void check_done(struct notify *n)
+/* curlev's done callback: the POST of a hook is over. */
+static void curl_done(void *arg, CURL *easy, CURLcode rc)
 {
-	CURLMsg *m;
-	CURLcode rc;
-	void *p;
-	int left;
+	void *p = NULL;
 
-	while ((m = curl_multi_info_read(n->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		rc = m->data.result;   /* m is gone once the handle is removed */
-		p = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
-		if (p != NULL)
-			hook_done(p, rc);
-	}
-}
-
-static void sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct notify *n = arg;
-	int action = 0, running;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(n->multi, fd, action, &running);
-	check_done(n);
-}
-
-/* curl's socket callback. It may run from sock_event of this very socket: libevent
- * lets an event be freed from its own callback when the callback touches it no more. */
-static int sock_set(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-	struct notify *n = arg;
-	struct nsock *s = sockp;
-	short ev = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			curl_multi_assign(n->multi, fd, NULL);
-			sock_free(n, s);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		ev |= EV_WRITE;
-	if (s == NULL) {
-		s = xcalloc(1, sizeof *s);
-		s->next = n->socks;
-		if (n->socks != NULL)
-			n->socks->prev = s;
-		n->socks = s;
-		curl_multi_assign(n->multi, fd, s);
-	} else if (s->ev != NULL)
-		event_free(s->ev);
-	s->ev = event_new(n->base, fd, ev, sock_event, n);
-	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
-		log_error("notify: cannot watch socket %d", (int)fd);
-		return -1;   /* curl fails the transfers on it */
-	}
-	return 0;
-}
-
-static void timer_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct notify *n = arg;
-	int running;
-
-	curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(n);
-}
-
-/* curl's timer callback: only arms the timer (curl must not be called from here). */
-static int timer_set(CURLM *multi, long ms, void *arg)
-{
-	struct notify *n = arg;
-	struct timeval tv;
-
-	if (ms < 0) {
-		evtimer_del(n->timer);
-		return 0;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return evtimer_add(n->timer, &tv) == 0 ? 0 : -1;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+	if (p != NULL)
+		hook_done(p, rc);
 }
 
 /* The webhook's answer body is not used: read and forgotten (the timeout bounds it). */
@@ -211,7 +104,7 @@ static void hook_drop_easy(struct hook *h)
 {
 	if (h->easy == NULL)
 		return;
-	curl_multi_remove_handle(h->n->multi, h->easy);
+	curlev_remove(h->n->ev, h->easy);   /* harmless once curlev took it out */
 	curl_easy_cleanup(h->easy);
 	h->easy = NULL;
 }
@@ -315,7 +208,7 @@ static void hook_send(struct hook *h)
 	/* as everywhere in the daemon: no proxy from the environment */
 	curl_easy_setopt(h->easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(h->easy, CURLOPT_USERAGENT, "mloffload/" MLO_VERSION);
-	if ((mc = curl_multi_add_handle(h->n->multi, h->easy)) != CURLM_OK) {
+	if ((mc = curlev_add(h->n->ev, h->easy)) != CURLM_OK) {
 		curl_easy_cleanup(h->easy);
 		h->easy = NULL;
 		hook_failed_try(h, 1, curl_multi_strerror(mc));
@@ -425,16 +318,11 @@ struct notify *notify_new(struct event_base *base, const struct notify_hook *hoo
 	n->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	/* no "Expect: 100-continue" round trip before bigger bodies */
 	n->headers = curl_slist_append(n->headers, "Expect:");
-	if (n->headers == NULL || (n->multi = curl_multi_init()) == NULL ||
-	    (n->timer = evtimer_new(base, timer_event, n)) == NULL ||
+	if (n->headers == NULL || (n->ev = curlev_new(base, curl_done, n)) == NULL ||
 	    notify_sse_init(n) != 0) {
 		log_error("notify: cannot create the multi handle or the timers");
 		goto fail;
 	}
-	curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, sock_set);
-	curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
-	curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, timer_set);
-	curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
 	return n;
 fail:
 	notify_free(n);
@@ -449,12 +337,7 @@ void notify_free(struct notify *n)
 	for (size_t i = 0; i < n->n_hooks; i++)
 		hook_fini(&n->hooks[i]);
 	free(n->hooks);
-	if (n->multi != NULL)
-		curl_multi_cleanup(n->multi);
-	while (n->socks != NULL)
-		sock_free(n, n->socks);
-	if (n->timer != NULL)
-		event_free(n->timer);
+	curlev_free(n->ev);   /* after the hooks: they took their transfers out */
 	curl_slist_free_all(n->headers);
 	for (size_t i = 0; i < n->ring_len; i++)
 		notify_nev_unref(n->ring[(n->ring_first + i) % NOTIFY_RING]);

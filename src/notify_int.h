@@ -5,6 +5,7 @@
 #ifndef MLO_NOTIFY_INT_H
 #define MLO_NOTIFY_INT_H
 
+#include "curlev.h"
 #include "notify.h"
 
 #include <curl/curl.h>
@@ -33,7 +34,6 @@ struct nsub {
 };
 
 struct hook;
-struct nsock;
 
 struct notify {
 	struct event_base *base;
@@ -43,10 +43,8 @@ struct notify {
 
 	struct hook *hooks;
 	size_t n_hooks;
-	CURLM *multi;
-	struct event *timer;               /* curl's timeout */
+	struct curlev *ev;                 /* curl multi on the loop */
 	struct curl_slist *headers;        /* of every POST */
-	struct nsock *socks;               /* watched for curl */
 
 	struct nsub *subs;                 /* SSE clients, open and closed */
 	size_t n_subs;                     /* open ones */
