@@ -264,6 +264,27 @@ static void switch_models(void **st)
 	unload_all();
 }
 
+/* Reads from s into buf (NUL-terminated) until the peer closes, needle appears (when
+ * not NULL) or tries polls of 100 ms pass. Returns 1 when needle was found. */
+static int read_sock(int s, char *buf, size_t cap, const char *needle, int tries)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < tries; i++) {
+		struct pollfd pf = { s, POLLIN, 0 };
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(s, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (needle != NULL && strstr(buf, needle) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 static int b_waits_for_memory(json_t *j, void *arg)
 {
 	json_t *w = json_array_get(json_object_get(j, "waiting"), 0);
@@ -294,17 +315,7 @@ static void switch_waits_until_memory_is_free(void **st)
 	json_decref(du_poll(port, "/queue", b_waits_for_memory, &pid_a));
 	set_gpu_used(gpu_total, 0);
 	char buf[8192];
-	size_t len = 0;
-	for (int i = 0; i < 600; i++) {
-		struct pollfd pf = { s, POLLIN, 0 };
-		if (poll(&pf, 1, 100) > 0) {
-			ssize_t n = read(s, buf + len, sizeof buf - len - 1);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-		}
-	}
-	buf[len] = '\0';
+	read_sock(s, buf, sizeof buf, NULL, 600);
 	close(s);
 	assert_non_null(strstr(buf, " 200 "));
 	assert_non_null(strstr(buf, "\"ready\""));
@@ -327,19 +338,7 @@ static int sse_has(const char *needle)
 		return 0;
 	}
 	char buf[65536];
-	size_t len = 0;
-	int found = 0;
-	for (int i = 0; i < 100 && !found; i++) {
-		struct pollfd pf = { s, POLLIN, 0 };
-		if (poll(&pf, 1, 100) > 0) {
-			ssize_t n = read(s, buf + len, sizeof buf - len - 1);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-			buf[len] = '\0';
-			found = strstr(buf, needle) != NULL;
-		}
-	}
+	int found = read_sock(s, buf, sizeof buf, needle, 100);
 	close(s);
 	return found;
 }
