@@ -35,6 +35,8 @@ START_S="${START_S:-120}"
 
 log() { printf 'http.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in DURATION WARMUP THREADS N_MODELS START_S; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -43,9 +45,7 @@ done
 [ "$THREADS" -ge 1 ] || die "THREADS must be at least 1"
 [ "$N_MODELS" -ge 1 ] || die "N_MODELS must be at least 1"
 for c in $CONNECTIONS; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "bad connection count '$c'"; done
-for tool in wrk curl python3 cmake ninja; do
-    command -v "$tool" >/dev/null || die "needs $tool (wrk: apt-get install wrk)"
-done
+need_tools wrk curl python3 cmake ninja
 [ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
 [ -f "$VOCAB" ] || die "no vocab file $VOCAB: run scripts/setup-llama.sh or set BENCH_VOCAB"
 
@@ -53,21 +53,6 @@ done
 SCRATCH="$(mktemp -d /tmp/mlo-http.XXXXXX)"
 PIDS=()
 
-# Stops one process we started: SIGTERM, up to 10 s, then SIGKILL. Reaps it.
-stop_pid() {
-    local pid="$1" i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid did not stop on SIGTERM in 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done

@@ -30,6 +30,8 @@ MATCHED="${MATCHED:-1}"
 
 log() { printf 'switch.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in SWITCHES CTX START_S MATCHED; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -37,9 +39,7 @@ done
 [ "$SWITCHES" -ge 1 ] || die "SWITCHES must be at least 1"
 [ "$START_S" -ge 1 ] || die "START_S must be at least 1"
 [ -n "$PAIRS" ] || die "PAIRS is empty"
-for tool in curl python3 cmake ninja pgrep; do
-    command -v "$tool" >/dev/null || die "needs $tool"
-done
+need_tools curl python3 cmake ninja pgrep
 [ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
 [ -d "$LLAMA/llama.cpp/models" ] || die "no llama.cpp tree at $LLAMA/llama.cpp (vocab files): run scripts/setup-llama.sh"
 
@@ -47,22 +47,6 @@ done
 SCRATCH="$(mktemp -d /tmp/mlo-switch.XXXXXX)"
 PIDS=()
 
-# Stops one server we started: SIGTERM, then waits up to 30 s (both servers stop their
-# llama-server children first, each with up to 10 s of grace), then SIGKILL. Reaps it.
-stop_pid() {
-    local pid="$1" i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid did not stop on SIGTERM in 30 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 # llama-server processes of this run: every one has a path under SCRATCH on its command
 # line (a child's model file, the router's --models-dir). Other llama-servers are left alone.
 our_llamas() { pgrep -f -- "llama-server .*$SCRATCH/" || true; }
@@ -82,7 +66,7 @@ check_no_llamas() {
 LEFTOVERS=0
 cleanup() {
     local rc=$? p
-    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    for p in "${PIDS[@]}"; do stop_pid "$p" 30; done
     check_no_llamas "cleanup"
     if [ -n "$(our_llamas)" ]; then
         log "llama-server processes of this run still exist: $(echo $(our_llamas))"
@@ -280,7 +264,7 @@ for shape in $PAIRS; do
         [ "$code" = 200 ] || { cat "$SCRATCH/body" >&2; die "${r%|*}: POST /models/unload $from answered $code"; }
     done
 done
-for p in "${PIDS[@]}"; do stop_pid "$p"; done
+for p in "${PIDS[@]}"; do stop_pid "$p" 30; done
 PIDS=()
 check_no_llamas "the servers"
 
