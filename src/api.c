@@ -461,7 +461,8 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	int fits_empty = 0;
 	if (has_dev) {
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
-		pd.budget = total > d->cfg.reserve ? total - d->cfg.reserve : 0;
+		uint64_t res = rpc[0] ? 0 : d->cfg.reserve; /* an RPC device keeps no reserve */
+		pd.budget = total > res ? total - res : 0;
 		plan_make(&e, &pd, &fo, &full, err, sizeof err);
 		fits_empty = full.fits;
 		plan_free(&full);
@@ -553,7 +554,8 @@ static int load_opts(struct evhttp_request *req, json_t *body, struct sched_opts
 			json_t *p;
 			json_array_foreach(v, i, p) {
 				if (!json_is_string(p) || json_string_length(p) == 0 ||
-				    json_string_length(p) > 200)
+				    json_string_length(p) > 200 ||
+				    plan_check_pattern(json_string_value(p)) < 0)
 					goto bad;
 				o->cpu_patterns[o->n_cpu_patterns++] = json_string_value(p);
 			}

@@ -449,7 +449,9 @@ static void stop(struct daemon *d)
 		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
 			scan_job_free(j);
 	}
-	sched_free(d->sched); /* stops every llama-server child */
+	if (d->sched != NULL)
+		sched_shutdown(d->sched); /* SIGTERM to every llama-server child, reaped */
+	sched_free(d->sched);
 	struct event *evs[] = { d->scan_ev, d->sample_ev, d->rescan_ev, d->discover_ev,
 	    d->watchdog_ev, d->sig_term, d->sig_int, d->sig_hup, d->tick_ev };
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)

@@ -132,6 +132,7 @@ static void on_exit_cb(void *arg, int status)
 	child_log_tail(l->child, tail, sizeof tail, 8);
 	l->ready = 0;
 	evtimer_del(l->retry);
+	/* l may be freed by cb.exited: nothing touches it after this call */
 	if (l->cb.exited)
 		l->cb.exited(l->cb.arg, status, tail);
 }
@@ -146,6 +147,11 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 	l->port = free_port();
 	l->measured = json_object();
 	l->retry = evtimer_new(base, on_retry, l);
+	if (l->port < 0) {
+		snprintf(err, errlen, "no free port on 127.0.0.1");
+		llama_free(l);
+		return NULL;
+	}
 	char port[16];
 	snprintf(port, sizeof port, "%d", l->port);
 	size_t n = 0;
@@ -164,9 +170,7 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 	    .arg = l };
 	l->child = child_spawn(base, argv, NULL, &o, err, errlen);
 	free(argv);
-	if (l->child == NULL || l->port < 0) {
-		if (l->port < 0)
-			snprintf(err, errlen, "no free port on 127.0.0.1");
+	if (l->child == NULL) {
 		llama_free(l);
 		return NULL;
 	}

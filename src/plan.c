@@ -397,6 +397,16 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 	return 0;
 }
 
+int plan_check_pattern(const char *glob)
+{
+	char re[512];
+	regex_t r;
+	if (glob_to_regex(glob, re, sizeof re) < 0 || regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return -1;
+	regfree(&r);
+	return 0;
+}
+
 void plan_free(struct plan *p)
 {
 	for (size_t i = 0; i < p->n_args; i++)

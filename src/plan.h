@@ -61,6 +61,8 @@ struct plan {
 int plan_make(const struct est *e, const struct plan_device *dev, const struct plan_opts *o,
     struct plan *p, char *err, size_t errlen);
 void plan_free(struct plan *p);
+/* 0 if glob is a usable CPU pattern (it compiles to a regex), else -1. */
+int plan_check_pattern(const char *glob);
 /* Memory on the device and the CPU for a given placement (ngl, n_cpu_moe). */
 void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev, int ngl,
     int n_cpu_moe, struct plan_usage *dev, struct plan_usage *cpu);

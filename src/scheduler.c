@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "util.h"
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,6 +163,8 @@ static void answer_waiters(struct rt *m)
 static void on_ready(void *arg)
 {
 	struct rt *m = arg;
+	if (m->state != ST_LOADING)
+		return; /* asked to go while it loaded: its exit settles it */
 	m->state = ST_READY;
 	m->ready_ms = m->last_used_ms = daemon_now_ms();
 	json_decref(m->measured);
@@ -182,6 +185,8 @@ static void on_ready(void *arg)
 }
 
 static void process_queue(struct sched *s);
+static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
+    struct evhttp_request *req);
 
 static void on_exited(void *arg, int status, const char *tail)
 {
@@ -198,6 +203,11 @@ static void on_exited(void *arg, int status, const char *tail)
 			api_reply_json(m->unload_waiters[i], 200, json_pack("{s:s,s:s}", "model",
 			    m->id, "state", "unloaded"));
 		m->n_unload_waiters = 0;
+		if (m->n_waiters > 0) {
+			snprintf(m->error, sizeof m->error, "unloaded before it was ready");
+			answer_waiters(m);
+			m->error[0] = '\0';
+		}
 	} else {
 		m->state = ST_FAILED;
 		char how[64];
@@ -221,6 +231,10 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 {
 	if (s->d->cfg.llama_server == NULL) {
 		snprintf(err, errlen, "no llama-server binary configured (--llama-server)");
+		return -1;
+	}
+	if (m->l != NULL) {
+		snprintf(err, errlen, "%s already has a running llama-server", m->id);
 		return -1;
 	}
 	char **args = xcalloc(p->n_args + 1, sizeof *args);
@@ -301,8 +315,8 @@ static size_t group_mates(struct sched *s, const struct rt *m, struct rt **out, 
 {
 	size_t n = 0;
 	for (struct rt *r = s->models; r != NULL && n < max; r = r->next)
-		if (r != m && (r->state == ST_READY || r->state == ST_LOADING) &&
-		    exclusive(s, r->id, m->id))
+		if (r != m && (r->state == ST_READY || r->state == ST_LOADING ||
+		    r->state == ST_UNLOADING) && exclusive(s, r->id, m->id))
 			out[n++] = r;
 	return n;
 }
@@ -331,7 +345,10 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 		snprintf(pd.rpc, sizeof pd.rpc, "%s", g->rpc);
 		uint64_t avail = sched_available(s, g, m);
 		pd.budget = avail;
-		plan_make(e, &pd, &po, p, err, sizeof err);
+		if (plan_make(e, &pd, &po, p, err, sizeof err) < 0) {
+			snprintf(why, whylen, "%s", err);
+			return REFUSE;
+		}
 		if (p->fits)
 			return GO;
 		/* evict idle models, as few as make the whole model fit */
@@ -358,10 +375,16 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 		}
 		plan_free(p);
 		po.offload = PLAN_AUTO;
-		plan_make(e, &pd, &po, p, err, sizeof err);
+		if (plan_make(e, &pd, &po, p, err, sizeof err) < 0) {
+			snprintf(why, whylen, "%s", err);
+			return REFUSE;
+		}
 	} else {
 		po.offload = PLAN_CPU;
-		plan_make(e, NULL, &po, p, err, sizeof err);
+		if (plan_make(e, NULL, &po, p, err, sizeof err) < 0) {
+			snprintf(why, whylen, "%s", err);
+			return REFUSE;
+		}
 	}
 	uint64_t ram = ram_available(s);
 	if (p->cpu.total > ram) {
@@ -375,9 +398,48 @@ static enum decision decide(struct sched *s, struct rt *m, const struct sched_op
 	return GO;
 }
 
+/* A queue entry for id with a deep copy of o (its patterns may live in a request body
+ * that is freed when the handler returns). */
+static struct pending *pending_new(struct sched *s, const char *id,
+    const struct sched_opts *o, struct evhttp_request *req)
+{
+	struct pending *q = xcalloc(1, sizeof *q);
+	q->id = xstrdup(id);
+	q->o = *o;
+	for (size_t i = 0; i < o->n_cpu_patterns; i++)
+		q->o.cpu_patterns[i] = xstrdup(o->cpu_patterns[i]);
+	q->req = req;
+	q->since_ms = daemon_now_ms();
+	const struct device_info *gd = sched_gpu(s);
+	q->used_at_evict = gd ? gd->now.used : 0;
+	struct pending **t = &s->queue;
+	while (*t)
+		t = &(*t)->next;
+	*t = q;
+	s->n_queue++;
+	return q;
+}
+
+static struct pending *queued(struct sched *s, const char *id)
+{
+	for (struct pending *q = s->queue; q != NULL; q = q->next)
+		if (strcmp(q->id, id) == 0)
+			return q;
+	return NULL;
+}
+
+/* Asks m's child to stop, once (a second SIGTERM would push the SIGKILL back). */
+static void stop_rt(struct rt *m)
+{
+	if (m->state != ST_UNLOADING && m->l != NULL) {
+		m->state = ST_UNLOADING;
+		llama_stop(m->l, STOP_GRACE_MS);
+	}
+}
+
 /* Tries to load m now. Answers req unless it waits (in m's waiters or the queue). */
 static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
-    struct evhttp_request *req, struct pending *from)
+    struct evhttp_request *req)
 {
 	char err[GGUF_ERR_LEN + 4096], why[512];
 	struct gguf *g = gguf_open(m->path, err, sizeof err);
@@ -407,34 +469,24 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 		if (req)
 			api_reply_error(req, 507, "does_not_fit", "%s", why);
 	} else if (dcs == WAIT) {
-		if (s->n_queue >= MAX_PENDING && from == NULL) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-			api_reply_error(req, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
-		} else {
-			struct pending *q = from ? from : xcalloc(1, sizeof *q);
-			const struct device_info *gd = sched_gpu(s);
-			q->used_at_evict = gd ? gd->now.used : 0;
-			if (from == NULL) {
-				q->id = xstrdup(m->id);
-				q->o = *o;
-				q->req = o->wait ? req : NULL;
-				q->since_ms = daemon_now_ms();
-				struct pending **t = &s->queue;
-				while (*t)
-					t = &(*t)->next;
-				*t = q;
-				s->n_queue++;
+		if (s->n_queue >= MAX_PENDING) {
+			if (req) {
+				evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+				    "5");
+				api_reply_error(req, 503, "queue_full", "%d loads are waiting",
+				    MAX_PENDING);
 			}
+		} else {
+			struct pending *q = pending_new(s, m->id, o, o->wait ? req : NULL);
 			for (size_t i = 0; i < n_ev; i++) {
 				log_info("evicting %s to make room for %s", ev[i]->id, m->id);
-				ev[i]->state = ST_UNLOADING;
-				llama_stop(ev[i]->l, STOP_GRACE_MS);
+				stop_rt(ev[i]);
 				if (q->n_evict < MAX_EVICT) {
 					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
 					q->freed_bytes += ev[i]->dev.total;
 				}
 			}
-			if (!o->wait && from == NULL && req)
+			if (!o->wait && req)
 				api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
 				    "queued"));
 		}
@@ -457,6 +509,8 @@ static void pending_free(struct pending *q)
 {
 	for (size_t i = 0; i < q->n_evict; i++)
 		free(q->evict[i]);
+	for (size_t i = 0; i < q->o.n_cpu_patterns; i++)
+		free((char *)q->o.cpu_patterns[i]);
 	free(q->id);
 	free(q);
 }
@@ -509,13 +563,64 @@ static void process_queue(struct sched *s)
 				api_reply_error(q->req, 504, "timeout", "the models evicted for %s did not "
 				    "free their memory in %d s", q->id, PENDING_TIMEOUT_MS / 1000);
 		} else if (m != NULL) {
-			for (size_t i = 0; i < q->n_evict; i++)
-				free(q->evict[i]);
-			q->n_evict = 0;
-			try_load(s, m, &q->o, q->req, NULL);
+			load_rt(s, m, &q->o, q->req);
+		} else if (q->req) {
+			api_reply_error(q->req, 404, "model_not_found", "no local model with id '%s'",
+			    q->id);
 		}
 		pending_free(q);
 	}
+}
+
+/* Loads m as its state allows: ready answers at once, loading waits, unloading is a
+ * conflict, unloaded or failed starts (or queues) a load. */
+static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
+    struct evhttp_request *req)
+{
+	m->last_used_ms = daemon_now_ms();
+	if (s->shutting_down) {
+		if (req)
+			api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+	} else if (m->state == ST_READY) {
+		m->pinned = o->pin;
+		if (req)
+			answer_model(m, req, 200);
+	} else if (m->state == ST_LOADING) {
+		if (o->wait && req && m->n_waiters < MAX_WAITERS)
+			m->waiters[m->n_waiters++] = req;
+		else if (req)
+			answer_model(m, req, 202);
+	} else if (m->state == ST_UNLOADING) {
+		if (req)
+			api_reply_error(req, 409, "unloading", "%s is being unloaded; ask again when "
+			    "it is done", m->id);
+	} else if (queued(s, m->id) != NULL) {
+		if (req)
+			api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
+			    "queued"));
+	} else {
+		try_load(s, m, o, req);
+	}
+}
+
+/* The registry entry of a local model that can be loaded, or NULL after answering. */
+static json_t *usable(struct sched *s, const char *id, struct evhttp_request *req)
+{
+	json_t *info = registry_model(s->d->reg, id);
+	if (info == NULL) {
+		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		return NULL;
+	}
+	const char *path = json_string_value(json_object_get(info, "path"));
+	const char *state = json_string_value(json_object_get(info, "state"));
+	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
+		const char *e = json_string_value(json_object_get(info, "error"));
+		api_reply_error(req, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
+		    "not usable");
+		json_decref(info);
+		return NULL;
+	}
+	return info;
 }
 
 /* ---- requests ---- */
@@ -527,36 +632,12 @@ void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
 		sched_ollama_request(s, id, o, 0, req);
 		return;
 	}
-	json_t *info = registry_model(s->d->reg, id);
-	if (info == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+	json_t *info = usable(s, id, req);
+	if (info == NULL)
 		return;
-	}
-	const char *path = json_string_value(json_object_get(info, "path"));
-	const char *state = json_string_value(json_object_get(info, "state"));
-	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
-		api_reply_error(req, 409, "model_unusable", "%s: %s", id,
-		    json_string_value(json_object_get(info, "error")));
-		json_decref(info);
-		return;
-	}
-	struct rt *m = get(s, id, path);
+	struct rt *m = get(s, id, json_string_value(json_object_get(info, "path")));
 	json_decref(info);
-	m->last_used_ms = daemon_now_ms();
-	if (m->state == ST_READY) {
-		m->pinned = o->pin;
-		answer_model(m, req, 200);
-	} else if (m->state == ST_LOADING) {
-		if (o->wait && m->n_waiters < MAX_WAITERS)
-			m->waiters[m->n_waiters++] = req;
-		else
-			answer_model(m, req, 202);
-	} else if (m->state == ST_UNLOADING) {
-		api_reply_error(req, 409, "unloading", "%s is being unloaded; ask again when it "
-		    "is done", id);
-	} else {
-		try_load(s, m, o, req, NULL);
-	}
+	load_rt(s, m, o, req);
 }
 
 void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
@@ -565,6 +646,20 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 		struct sched_opts o = { .ttl_s = 0 };
 		sched_ollama_request(s, id, &o, 1, req);
 		return;
+	}
+	/* a load of it still waiting in the queue is cancelled */
+	for (struct pending **pp = &s->queue; *pp != NULL;) {
+		struct pending *q = *pp;
+		if (strcmp(q->id, id) != 0) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		s->n_queue--;
+		if (q->req)
+			api_reply_error(q->req, 409, "cancelled", "%s was unloaded while its load "
+			    "waited", id);
+		pending_free(q);
 	}
 	struct rt *m = sched_find(s, id);
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
@@ -581,50 +676,43 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 		m->unload_waiters[m->n_unload_waiters++] = req;
 	else
 		api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", id, "state", "unloading"));
-	if (m->state != ST_UNLOADING) {
-		m->state = ST_UNLOADING;
-		llama_stop(m->l, STOP_GRACE_MS);
-	}
+	stop_rt(m);
 }
 
 void sched_switch(struct sched *s, const char *from, const char *to,
     const struct sched_opts *o, struct evhttp_request *req)
 {
 	struct rt *a = sched_find(s, from);
-	json_t *info = registry_model(s->d->reg, to);
-	if (info == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", to);
-		return;
-	}
-	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
-	json_decref(info);
-	if (a == NULL || (a->state != ST_READY && a->state != ST_LOADING)) {
+	if (strcmp(from, to) == 0 || a == NULL || (a->state != ST_READY &&
+	    a->state != ST_LOADING)) {
 		sched_load(s, to, o, req);
 		return;
 	}
-	if (s->n_queue >= MAX_PENDING) {
+	json_t *info = usable(s, to, req);
+	if (info == NULL)
+		return;
+	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
+	json_decref(info);
+	if (b->state != ST_UNLOADED && b->state != ST_FAILED) {
+		/* B is resident or on its way: A leaves, B answers as its state allows */
+		stop_rt(a);
+		load_rt(s, b, o, req);
+		return;
+	}
+	if (s->n_queue >= MAX_PENDING || queued(s, to) != NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		api_reply_error(req, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
+		api_reply_error(req, 503, "queue_full", "%s", queued(s, to) ? "a load of it is "
+		    "already waiting" : "too many loads are waiting");
 		return;
 	}
 	/* B starts once A's child is gone and its memory free */
-	struct pending *q = xcalloc(1, sizeof *q);
-	q->id = xstrdup(b->id);
-	q->o = *o;
-	q->o.wait = 1;
-	q->req = req;
-	q->since_ms = daemon_now_ms();
+	struct sched_opts wo = *o;
+	wo.wait = 1;
+	struct pending *q = pending_new(s, b->id, &wo, req);
 	q->evict[q->n_evict++] = xstrdup(a->id);
-	q->freed_bytes = a->dev.total;
-	const struct device_info *gd = sched_gpu(s);
-	q->used_at_evict = gd ? gd->now.used : 0;
-	struct pending **t = &s->queue;
-	while (*t)
-		t = &(*t)->next;
-	*t = q;
-	s->n_queue++;
-	a->state = ST_UNLOADING;
-	llama_stop(a->l, STOP_GRACE_MS);
+	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
+	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
+	stop_rt(a);
 }
 
 /* Memory pressure from outside: this daemon keeps its models within total - reserve,
@@ -659,8 +747,7 @@ static void pressure(struct sched *s)
 			return; /* one at a time: wait for the last one to free its memory */
 	if (n > 0) {
 		log_info("pressure on %s: unloading %s", g->id, cand[0]->id);
-		cand[0]->state = ST_UNLOADING;
-		llama_stop(cand[0]->l, STOP_GRACE_MS);
+		stop_rt(cand[0]);
 	}
 }
 
@@ -672,8 +759,7 @@ void sched_tick(struct sched *s)
 		if (m->state == ST_READY && !m->pinned && m->ttl_s > 0 &&
 		    now - m->last_used_ms > (uint64_t)m->ttl_s * 1000) {
 			log_info("%s idle for %d s: unloading", m->id, m->ttl_s);
-			m->state = ST_UNLOADING;
-			llama_stop(m->l, STOP_GRACE_MS);
+			stop_rt(m);
 		} else if (m->state == ST_LOADING && now - m->started_ms > START_TIMEOUT_MS) {
 			snprintf(m->error, sizeof m->error, "did not become ready in %d s",
 			    START_TIMEOUT_MS / 1000);
@@ -711,6 +797,34 @@ void sched_reap_orphans(struct sched *s)
 		registry_load_update(s->d->reg, row, "stopped", NULL, "stopped at daemon start");
 	}
 	json_decref(open);
+}
+
+void sched_shutdown(struct sched *s)
+{
+	s->shutting_down = 1;
+	while (s->queue != NULL) {
+		struct pending *q = s->queue;
+		s->queue = q->next;
+		s->n_queue--;
+		if (q->req)
+			api_reply_error(q->req, 503, "shutting_down", "mloffloadd is stopping");
+		pending_free(q);
+	}
+	int running = 0;
+	for (struct rt *m = s->models; m != NULL; m = m->next) {
+		if (m->l != NULL) {
+			stop_rt(m);
+			running = 1;
+		}
+	}
+	for (int i = 0; running && i < 250; i++) {
+		event_base_loop(s->d->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+		running = 0;
+		for (struct rt *m = s->models; m != NULL; m = m->next)
+			running |= m->l != NULL;
+		if (running)
+			usleep(20 * 1000);
+	}
 }
 
 void sched_free(struct sched *s)

@@ -35,7 +35,10 @@ struct sched_opts {
 };
 
 struct sched *sched_new(struct daemon *d);
-/* Stops every child (SIGTERM, then SIGKILL) and frees. */
+/* Daemon shutdown, step one: refuses new loads, answers queued ones with 503, sends
+ * every child SIGTERM and runs the loop until they have exited (5 s at most). */
+void sched_shutdown(struct sched *s);
+/* Kills what is left (SIGKILL to each child's group, reaped) and frees. */
 void sched_free(struct sched *s);
 /* Stops the children an earlier run left behind (from the registry's loads). */
 void sched_reap_orphans(struct sched *s);

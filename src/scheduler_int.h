@@ -54,6 +54,7 @@ struct pending {
 
 struct sched {
 	struct daemon *d;
+	int shutting_down;
 	int pressured;
 	struct rt *models;
 	struct pending *queue;

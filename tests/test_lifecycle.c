@@ -92,9 +92,21 @@ static json_t *post(const char *path, const char *body, int want)
 	return j;
 }
 
+/* 1 while pid runs; a zombie (exited, not yet reaped by whoever adopted it) is gone. */
 static int pid_alive(int pid)
 {
-	return pid > 0 && kill(pid, 0) == 0;
+	if (pid <= 0 || kill(pid, 0) != 0)
+		return 0;
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *close_paren = strrchr(buf, ')');
+	return close_paren == NULL || close_paren[1] == '\0' || close_paren[2] != 'Z';
 }
 
 /* Waits (10 s at most) for pid to be gone; returns 1 when it is. */
@@ -256,6 +268,10 @@ static void switch_models(void **st)
 	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
 	int pid_a = (int)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
+	/* a switch to the same model keeps it */
+	j = post("/switch", "{\"from\":\"a\",\"to\":\"a\",\"ctx\":512}", 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "pid")), pid_a);
+	json_decref(j);
 	j = post("/switch", "{\"from\":\"a\",\"to\":\"b\",\"ctx\":512}", 200);
 	assert_string_equal(json_string_value(json_object_get(j, "model")), "b");
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
@@ -292,6 +308,12 @@ static int b_waits_for_memory(json_t *j, void *arg)
 	    !pid_alive(*(int *)arg);
 }
 
+static int gpu_used_is(json_t *j, void *arg)
+{
+	return (uint64_t)json_integer_value(du_at(j, "devices.0.used_bytes")) ==
+	    *(uint64_t *)arg;
+}
+
 static void switch_waits_until_memory_is_free(void **st)
 {
 	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
@@ -300,8 +322,7 @@ static void switch_waits_until_memory_is_free(void **st)
 	json_decref(j);
 	/* the driver shows a's memory in use, and keeps showing it after a exits */
 	set_gpu_used(gpu_total, held);
-	json_decref(du_get(port, "/vram")); /* let a sample of it be taken */
-	usleep(300 * 1000);
+	json_decref(du_poll(port, "/vram", gpu_used_is, &held)); /* a sample shows it */
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -322,7 +343,8 @@ static void switch_waits_until_memory_is_free(void **st)
 	unload_all();
 }
 
-/* Reads the SSE stream (replayed from the start) until it holds needle; 1 if found. */
+/* Reads the SSE stream (replayed from the start, then live) until it holds needle,
+ * 30 s at most; 1 if found. */
 static int sse_has(const char *needle)
 {
 	int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -338,7 +360,7 @@ static int sse_has(const char *needle)
 		return 0;
 	}
 	char buf[65536];
-	int found = read_sock(s, buf, sizeof buf, needle, 100);
+	int found = read_sock(s, buf, sizeof buf, needle, 300);
 	close(s);
 	return found;
 }
@@ -432,8 +454,6 @@ static void outside_pressure_unloads_idle(void **st)
 	json_decref(du_poll(port, "/status", nothing_loaded, NULL));
 	assert_true(sse_has("event: vram.pressure"));
 	set_gpu_used(gpu_total, 0);
-	for (int i = 0; i < 200 && !sse_has("event: vram.recovered"); i++)
-		usleep(50 * 1000);
 	assert_true(sse_has("event: vram.recovered"));
 }
 
@@ -514,6 +534,7 @@ static void bad_requests(void **st)
 	json_decref(post("/load", "{\"model\":", 400));
 	json_decref(post("/load", "{\"model\":\"a\",\"offload\":\"moon\"}", 400));
 	json_decref(post("/load", "{\"model\":\"a\",\"ctx\":-5}", 400));
+	json_decref(post("/load", "{\"model\":\"a\",\"cpu\":[\"[\"]}", 400));
 	json_decref(post("/unload", "{\"model\":\"nope\"}", 404));
 	json_decref(post("/switch", "{\"from\":\"a\"}", 400));
 	json_t *j = du_get(port, "/status");
