@@ -1,6 +1,7 @@
 /*
- * scheduler_int: what the scheduler's files share (scheduler.c: lifecycle and budget;
- * scheduler_view.c: its JSON views; scheduler_ollama.c: Ollama's models).
+ * scheduler_int: what the scheduler's files share (scheduler.c: the lifecycle;
+ * scheduler_budget.c: budget and decisions; scheduler_view.c: JSON views;
+ * scheduler_ollama.c: Ollama's models).
  */
 #ifndef MLO_SCHEDULER_INT_H
 #define MLO_SCHEDULER_INT_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "estimate.h"
 #include "plan.h"
 #include "scheduler.h"
 
@@ -82,6 +84,13 @@ int sched_target(struct sched *s, struct target *t);
 uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but);
 /* Ready, unpinned models other than m in eviction order; returns their count. */
 size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max);
+enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_REFUSE };
+/* Plans m (estimate e, options o) on the current budget and decides: start now
+ * (SCHED_GO, with *p), evict first (SCHED_WAIT, with the models in evict[]), or refuse
+ * (SCHED_REFUSE, with why). */
+enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
+    const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
+    size_t whylen);
 /* Loads (unload 0) or unloads an "ollama:NAME" model through Ollama; answers req. */
 void sched_ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
     int unload, struct evhttp_request *req);
