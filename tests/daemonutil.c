@@ -48,17 +48,7 @@ json_t *du_poll(int port, const char *path, int (*pred)(json_t *, void *), void 
 
 int du_port(const struct tu_proc *p)
 {
-	assert_int_equal(tu_wait_log(p, "listening on http://", 60), 1);
-	size_t len;
-	char *log = (char *)tu_read_file(p->log, &len);
-	log = xrealloc(log, len + 1);
-	log[len] = '\0';
-	const char *s = strstr(log, "listening on http://");
-	const char *colon = s ? strchr(s + strlen("listening on http://"), ':') : NULL;
-	int n = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
-	free(log);
-	assert_true(n > 0);
-	return n;
+	return tu_log_port(p, "listening on http://127.0.0.1:", 60);
 }
 
 json_t *du_at(json_t *j, const char *path)

@@ -135,14 +135,7 @@ static int setup(void **st)
 	char *olog = tu_path("ollama.log");
 	char *oargv[] = { "/usr/bin/python3", script, "--port", "0", NULL };
 	assert_int_equal(tu_spawn(&ollama, oargv, olog), 0);
-	assert_int_equal(tu_wait_log(&ollama, "listening ", 60), 1);
-	size_t len;
-	char *ol = (char *)tu_read_file(olog, &len);
-	ol = xrealloc(ol, len + 1);
-	ol[len] = '\0';
-	ollama_port = (int)strtol(strstr(ol, "listening ") + 10, NULL, 10);
-	free(ol);
-	assert_true(ollama_port > 0);
+	ollama_port = tu_log_port(&ollama, "listening ", 60);
 	free(script);
 	free(olog);
 	start_daemon(NULL);

@@ -103,8 +103,8 @@ static char *python3(void)
 static int start_double(struct tu_proc *p, const char *logname, const char *const *extra)
 {
 	const char *src = getenv("MLO_SOURCE_DIR"), *slash = strrchr(__FILE__, '/');
-	char *py = python3(), *script, *log, *argv[16], *text, *at;
-	size_t n = 0, len;
+	char *py = python3(), *script, *log, *argv[16];
+	size_t n = 0;
 	int port = -1;
 
 	if (src != NULL && *src != '\0')
@@ -122,17 +122,7 @@ static int start_double(struct tu_proc *p, const char *logname, const char *cons
 	argv[n] = NULL;
 	log = tu_path(logname);
 	assert_int_equal(tu_spawn(p, argv, log), 0);
-	if (tu_wait_log(p, "listening ", 20) != 1)
-		fail_msg("the Ollama double did not start (see %s)", log);
-	text = (char *)tu_read_file(log, &len);
-	assert_non_null(text);
-	text = xrealloc(text, len + 1);
-	text[len] = '\0';
-	at = strstr(text, "listening ");
-	assert_non_null(at);
-	port = (int)strtol(at + strlen("listening "), NULL, 10);
-	assert_true(port > 0 && port < 65536);
-	free(text);
+	port = tu_log_port(p, "listening ", 20);
 	free(log);
 	free(script);
 	free(py);

@@ -156,13 +156,7 @@ static int setup(void **st)
 	char *script = xasprintf("%s/tests/webhook_sink.py", sd), *slog = tu_path("sink.log");
 	char *sargv[] = { "/usr/bin/python3", script, "--out", hooks, NULL };
 	assert_int_equal(tu_spawn(&sink, sargv, slog), 0);
-	assert_int_equal(tu_wait_log(&sink, "listening ", 60), 1);
-	size_t len;
-	char *l = (char *)tu_read_file(slog, &len);
-	l = xrealloc(l, len + 1);
-	l[len] = '\0';
-	sink_port = (int)strtol(strstr(l, "listening ") + 10, NULL, 10);
-	free(l);
+	sink_port = tu_log_port(&sink, "listening ", 60);
 	free(script);
 	free(slog);
 	start();

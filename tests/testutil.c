@@ -205,6 +205,22 @@ int tu_wait_log(const struct tu_proc *p, const char *needle, int timeout_s)
 	}
 }
 
+int tu_log_port(const struct tu_proc *p, const char *prefix, int timeout_s)
+{
+	if (tu_wait_log(p, prefix, timeout_s) != 1)
+		fail_msg("no '%s' in %s within %d s", prefix, p->log, timeout_s);
+	size_t len;
+	char *log = (char *)tu_read_file(p->log, &len);
+	assert_non_null(log);
+	log = xrealloc(log, len + 1);
+	log[len] = '\0';
+	const char *at = strstr(log, prefix);
+	int port = at ? (int)strtol(at + strlen(prefix), NULL, 10) : 0;
+	free(log);
+	assert_true(port > 0 && port < 65536);
+	return port;
+}
+
 void tu_stop(struct tu_proc *p)
 {
 	for (int i = 0; i < MAX_CHILDREN; i++) {

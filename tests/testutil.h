@@ -40,6 +40,10 @@ int tu_spawn(struct tu_proc *p, char *const argv[], const char *log);
 /* Waits until the log holds `needle` (returns 1), the child exits (0) or timeout_s
  * passes (-1). */
 int tu_wait_log(const struct tu_proc *p, const char *needle, int timeout_s);
+/* Waits (timeout_s) for `prefix` in p's log and returns the number right after it,
+ * as a server prints the port it chose ("listening 4242"); fails the test on a
+ * timeout or when no port in 1..65535 follows. */
+int tu_log_port(const struct tu_proc *p, const char *prefix, int timeout_s);
 /* Kills the child's process group (SIGKILL) and reaps it. */
 void tu_stop(struct tu_proc *p);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
