@@ -19,12 +19,11 @@
 #   MLOFFLOAD_CACHE as in scripts/setup-llama.sh
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BB="$ROOT/build-bench"
-NLC_VERSION=3.22.1 # keep in step with scripts/setup-llama.sh
-CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
-LLAMA="$CACHE/llama-$NLC_VERSION"
-LLAMA_BIN="${MLOFFLOAD_LLAMA_BIN:-$LLAMA/build/bin/llama-server}"
+log() { printf 'http.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-1}"
 CONNECTIONS="${CONNECTIONS:-1 64}"
@@ -32,11 +31,6 @@ THREADS="${THREADS:-2}"
 N_MODELS="${N_MODELS:-200}"
 VOCAB="${BENCH_VOCAB:-$LLAMA/llama.cpp/models/ggml-vocab-llama-spm.gguf}"
 START_S="${START_S:-120}"
-
-log() { printf 'http.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-# shellcheck source=bench/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in DURATION WARMUP THREADS N_MODELS START_S; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"

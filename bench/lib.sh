@@ -1,5 +1,12 @@
-# Shared by the bench scripts (sourced): process stopping and tool checks. The sourcing
-# script defines log() and die() first.
+# Shared by the bench scripts (sourced): where things are, process stopping and tool
+# checks. The sourcing script defines log() and die() first.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BB="$ROOT/build-bench"
+NLC_VERSION="$(sed -n 's/^NLC_VERSION=//p' "$ROOT/scripts/setup-llama.sh")" # the pinned release
+CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
+LLAMA="$CACHE/llama-$NLC_VERSION"
+LLAMA_BIN="${MLOFFLOAD_LLAMA_BIN:-$LLAMA/build/bin/llama-server}"
 
 # stop_pid PID [SECONDS]: SIGTERM, then waits up to SECONDS (10), then SIGKILL. Reaps it.
 stop_pid() {

@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
 BB="$ROOT/build-bench"
-NLC_VERSION=3.22.1 # keep in step with scripts/setup-llama.sh
+NLC_VERSION="$(sed -n 's/^NLC_VERSION=//p' "$ROOT/scripts/setup-llama.sh")" # the pinned release
 CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
 LLAMA="$CACHE/llama-$NLC_VERSION"
 ITERS="${BENCH_ITERS:-300}"

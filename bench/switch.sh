@@ -16,22 +16,16 @@
 #   MLOFFLOAD_CACHE as in scripts/setup-llama.sh
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BB="$ROOT/build-bench"
-NLC_VERSION=3.22.1 # keep in step with scripts/setup-llama.sh
-CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
-LLAMA="$CACHE/llama-$NLC_VERSION"
-LLAMA_BIN="${MLOFFLOAD_LLAMA_BIN:-$LLAMA/build/bin/llama-server}"
+log() { printf 'switch.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 SWITCHES="${SWITCHES:-10}"
 PAIRS="${PAIRS:-tiny small-moe}"
 CTX="${CTX:-512}"
 START_S="${START_S:-120}"
 MATCHED="${MATCHED:-1}"
-
-log() { printf 'switch.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-# shellcheck source=bench/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in SWITCHES CTX START_S MATCHED; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
