@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LLAMA_PIN "3.22.1" /* node-llama-cpp version of scripts/setup-llama.sh */
+#define LLAMA_PIN MLO_LLAMA_PIN /* node-llama-cpp version of scripts/setup-llama.sh */
 
 enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 

@@ -59,11 +59,11 @@ char *tu_llama_root(void)
 		const char *home = getenv("HOME"), *xdg = getenv("XDG_CACHE_HOME");
 		const char *cache = getenv("MLOFFLOAD_CACHE");
 		if (cache != NULL && *cache != '\0')
-			p = xasprintf("%s/llama-3.22.1", cache);
+			p = xasprintf("%s/llama-" MLO_LLAMA_PIN, cache);
 		else if (xdg != NULL && *xdg != '\0')
-			p = xasprintf("%s/mloffload/llama-3.22.1", xdg);
+			p = xasprintf("%s/mloffload/llama-" MLO_LLAMA_PIN, xdg);
 		else
-			p = xasprintf("%s/.cache/mloffload/llama-3.22.1", home ? home : "");
+			p = xasprintf("%s/.cache/mloffload/llama-" MLO_LLAMA_PIN, home ? home : "");
 	}
 	char *bin = xasprintf("%s/build/bin/llama-server", p);
 	int ok = access(bin, X_OK) == 0;
