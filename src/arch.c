@@ -26,6 +26,14 @@ const char *arch_ftype_name(int64_t ftype)
 	return ftypes[ftype];
 }
 
+/* Indexed by llama_pooling_type; the names are llama-server's --pooling values. */
+static const char *const poolings[] = { NULL, "mean", "cls", "last", "rank" };
+
+const char *arch_pooling_name(uint32_t pooling)
+{
+	return pooling < sizeof poolings / sizeof poolings[0] ? poolings[pooling] : NULL;
+}
+
 int arch_tensor_layer(const char *name)
 {
 	if (strncmp(name, "blk.", 4) != 0)
@@ -176,6 +184,12 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 	key(a, "expert_feed_forward_length", k, sizeof k);
 	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 24))
 		a->n_ff_exp = (uint32_t)v;
+	/* llama.cpp reads this key for every architecture. A value with no --pooling name
+	 * (none, or one this release does not know) leaves the model generative here. */
+	key(a, "pooling_type", k, sizeof k);
+	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v <= UINT32_MAX &&
+	    arch_pooling_name((uint32_t)v) != NULL)
+		a->pooling = (uint32_t)v;
 	key(a, "vocab_size", k, sizeof k);
 	int64_t ti = gguf_find(g, "tokenizer.ggml.tokens");
 	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1LL << 31))

@@ -25,6 +25,9 @@ struct arch_info {
 	uint32_t n_expert, n_expert_used;
 	uint32_t n_ff_exp;          /* width of one expert's FFN */
 	uint32_t n_swa;             /* sliding window in tokens; 0 when none */
+	uint32_t pooling;           /* <arch>.pooling_type, llama.cpp's llama_pooling_type:
+	                             * 1 mean, 2 cls, 3 last, 4 rank make it an embedding
+	                             * model; 0 when absent, none or unknown */
 	uint64_t n_params;          /* elements of all tensors */
 	uint64_t model_bytes;       /* bytes of all tensors */
 	/* per layer; arrays of n_layer, heap, freed by arch_free */
@@ -40,6 +43,9 @@ int arch_read(const struct gguf *g, struct arch_info *info, char *err, size_t er
 void arch_free(struct arch_info *info);
 /* Human label of llama.cpp's general.file_type (LLAMA_FTYPE_*), or NULL. */
 const char *arch_ftype_name(int64_t ftype);
+/* llama-server's --pooling name of a pooling type ("mean", "cls", "last", "rank"), or
+ * NULL for 0 (not an embedding model). */
+const char *arch_pooling_name(uint32_t pooling);
 /* Layer index of a tensor name "blk.N.*", or -1. */
 int arch_tensor_layer(const char *name);
 

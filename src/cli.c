@@ -105,6 +105,9 @@ static int cmd_inspect(int argc, char **argv)
 		json_object_set_new(j, "experts", json_integer(a.n_expert));
 		json_object_set_new(j, "experts_used", json_integer(a.n_expert_used));
 		json_object_set_new(j, "sliding_window", json_integer(a.n_swa));
+		json_object_set_new(j, "embedding", json_boolean(a.pooling != 0));
+		json_object_set_new(j, "pooling", a.pooling ?
+		    json_string(arch_pooling_name(a.pooling)) : json_null());
 		json_object_set_new(j, "tensors", json_integer((json_int_t)g->n_tensors));
 		json_object_set_new(j, "tensor_bytes", json_integer((json_int_t)a.model_bytes));
 		json_object_set_new(j, "file_bytes", json_integer((json_int_t)g->total_file_size));
@@ -138,6 +141,9 @@ static int cmd_inspect(int argc, char **argv)
 			printf("experts        %u (%u used)\n", a.n_expert, a.n_expert_used);
 		if (a.n_swa)
 			printf("sliding window %u\n", a.n_swa);
+		if (a.pooling)
+			printf("pooling        %s (an embedding model)\n",
+			    arch_pooling_name(a.pooling));
 		printf("tensors        %llu, %s\n", (unsigned long long)g->n_tensors,
 		    fmt(a.model_bytes, b1, sizeof b1));
 		for (uint32_t t = 0; t < 64; t++)

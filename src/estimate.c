@@ -54,6 +54,10 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 		return -1;
 	e->g = g;
 	e->o = *o;
+	/* llama-server runs an embedding model's whole input in one micro-batch: it lowers
+	 * n_batch to n_ubatch (tools/server/server.cpp), and so do we */
+	if (e->a.pooling != 0 && e->o.n_batch > e->o.n_ubatch)
+		e->o.n_batch = e->o.n_ubatch;
 	uint64_t ctx = o->n_ctx ? o->n_ctx : e->a.n_ctx_train;
 	if (ctx == 0)
 		ctx = 4096;

@@ -71,13 +71,17 @@ static int forced_cpu(const struct ctx *c, const char *name)
  *   a device running layers: mask + max(FFN + 2E (+E when it runs them all), ATTN),
  *     where a MoE FFN counts only if the device runs experts of some layer;
  *     without flash attention at least kv x T x heads x 4 (the KQ scores) + mask + 4.5E
- *   the device running the output head: at least the logits, vocab x slots x 4
+ *   the backend running the output head: at least the logits, vocab x slots x 4; for
+ *     an embedding model, whose outputs are all T tokens, vocab x T x 4 + 2E, + the
+ *     mask when that backend runs layers too (measured: the slots' few logits fit in
+ *     space freed by the layers, the logits of T tokens land above it)
  *   the CPU: mask + 2E for the inputs, or mask + FFN + 4E when it runs layers,
  *     + max(2F, 2 x used x E) when it runs experts of device layers, + its host
- *     logits buffer.
+ *     output buffer: (vocab, + n_embd for an embedding model) x slots x 4.
  */
 struct shape_sizes {
-	uint64_t T, E, F, ffn, dense_ffn, moe_out, attn, mask, kq, logits;
+	uint64_t T, E, F, ffn, dense_ffn, moe_out, attn, mask, kq;
+	uint64_t logits, out_rows, out_mask, host_out;
 	int fa;
 };
 
@@ -112,7 +116,23 @@ static void sizes(const struct est *e, struct shape_sizes *s)
 	uint64_t kv = e->kv_cells;
 	s->mask = kv * s->T * (s->fa ? 2 : 4);
 	s->kq = s->fa ? 0 : kv * s->T * a->n_head[0] * 4;
-	s->logits = (uint64_t)a->n_vocab * (e->o.n_seq ? e->o.n_seq : 1) * 4;
+	/* llama-server reserves the graph for one output per slot; an embedding model
+	 * outputs every token of the batch (n_outputs_max = n_batch, server-context.cpp),
+	 * so its worst case holds the logits of all T tokens: vocab x 512 x 4 bytes */
+	uint64_t slots = e->o.n_seq ? e->o.n_seq : 1;
+	uint64_t outs = a->pooling ? e->o.n_batch : slots;
+	if (outs > s->T)
+		outs = s->T;
+	s->logits = (uint64_t)a->n_vocab * outs * 4;
+	s->out_rows = a->pooling ? 2 * outs * a->n_embd * 4 : 0;
+	s->out_mask = a->pooling ? s->mask : 0;
+	s->host_out = ((uint64_t)a->n_vocab + (a->pooling ? a->n_embd : 0)) * slots * 4;
+}
+
+/* Peak of the output head's phase on a backend that runs it (and layers, or not). */
+static uint64_t output_phase(const struct shape_sizes *s, int layers)
+{
+	return s->logits + s->out_rows + (layers > 0 ? s->out_mask : 0);
 }
 
 static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, int experts,
@@ -125,10 +145,10 @@ static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, in
 		if (!s->fa)
 			b = max64(b, s->kq + s->mask + s->E * 9 / 2);
 	}
-	return output ? max64(b, s->logits) : b;
+	return output ? max64(b, output_phase(s, layers)) : b;
 }
 
-static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts)
+static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts, int output)
 {
 	uint64_t b = s->mask + 2 * s->E;
 	if (layers > 0) {
@@ -136,9 +156,11 @@ static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts
 		if (!s->fa)
 			b = max64(b, s->kq + s->mask + s->E * 11 / 2);
 	}
+	if (output)
+		b = max64(b, output_phase(s, layers));
 	if (experts)
 		b += max64(2 * s->F, s->moe_out);
-	return b + s->logits;
+	return b + s->host_out;
 }
 
 void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev, int ngl,
@@ -180,7 +202,7 @@ void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev,
 	sizes(e, &s);
 	dev->compute = dev_compute(&s, dev_layers, dev_layers == n, dev_experts, out_dev);
 	cpu->compute = cpu_compute(&s, n - dev_layers, dev_layers > 0 && n_cpu_moe > 0 &&
-	    e->a.n_expert > 0);
+	    e->a.n_expert > 0, !out_dev);
 	dev->total = dev->model + dev->kv + dev->compute;
 	cpu->total = cpu->model + cpu->kv + cpu->compute;
 }
@@ -328,6 +350,13 @@ static void build_args(const struct ctx *c, const struct plan_device *dev, struc
 	if (e->o.flash_attn >= 0) {
 		add_arg(p, "-fa");
 		add_arg(p, e->o.flash_attn ? "on" : "off");
+	}
+	if (e->a.pooling != 0) {
+		/* an embedding model: llama-server serves /v1/embeddings only with
+		 * --embeddings, and the pooling is said again so that it is explicit */
+		add_arg(p, "--embeddings");
+		add_arg(p, "--pooling");
+		add_arg(p, arch_pooling_name(e->a.pooling));
 	}
 	if (dev != NULL && dev->rpc[0] != '\0') {
 		add_arg(p, "--rpc");

@@ -19,24 +19,26 @@ enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 
 const struct shape shapes_all[] = {
 	{ "tiny", "llama", "llama-spm", "2-layer llama, random F32 weights; answers requests",
-	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32" },
+	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 0 },
+	{ "tiny-embed", "llama", "llama-spm", "tiny with mean pooling: answers /v1/embeddings",
+	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 1 },
 	{ "tiny-moe", "qwen3moe", "qwen2", "2-layer qwen3moe, 4 experts, random F32 weights",
-	  2, 64, 0, 4, 2, 16, 4, 2, 32, 4096, 0, 1, 0, 1, "F32" },
+	  2, 64, 0, 4, 2, 16, 4, 2, 32, 4096, 0, 1, 0, 1, "F32", 0 },
 	{ "small-llama", "llama", "llama-spm", "8-layer llama, n_embd 256",
-	  8, 256, 768, 8, 2, 32, 0, 0, 0, 8192, 0, 0, 0, 0, "Q4_K_M" },
+	  8, 256, 768, 8, 2, 32, 0, 0, 0, 8192, 0, 0, 0, 0, "Q4_K_M", 0 },
 	{ "small-qwen2", "qwen2", "qwen2", "6-layer qwen2 with attention biases, n_embd 256",
-	  6, 256, 1024, 4, 2, 64, 0, 0, 0, 8192, 1, 0, 1, 0, "Q8_0" },
+	  6, 256, 1024, 4, 2, 64, 0, 0, 0, 8192, 1, 0, 1, 0, "Q8_0", 0 },
 	{ "small-moe", "qwen3moe", "qwen2", "6-layer qwen3moe, 16 experts of 256, n_embd 256",
-	  6, 256, 0, 4, 2, 64, 16, 4, 256, 8192, 0, 1, 0, 0, "Q4_K_M" },
+	  6, 256, 0, 4, 2, 64, 16, 4, 256, 8192, 0, 1, 0, 0, "Q4_K_M", 0 },
 	{ "llama3-8b", "llama", "llama-bpe", "Llama-3.1-8B tensor table",
-	  32, 4096, 14336, 32, 8, 128, 0, 0, 0, 131072, 0, 0, 0, 0, "Q4_K_M" },
+	  32, 4096, 14336, 32, 8, 128, 0, 0, 0, 131072, 0, 0, 0, 0, "Q4_K_M", 0 },
 	{ "llama3.2-1b", "llama", "llama-bpe", "Llama-3.2-1B tensor table (tied output)",
-	  16, 2048, 8192, 32, 8, 64, 0, 0, 0, 131072, 0, 0, 1, 0, "Q8_0" },
+	  16, 2048, 8192, 32, 8, 64, 0, 0, 0, 131072, 0, 0, 1, 0, "Q8_0", 0 },
 	{ "qwen2-7b", "qwen2", "qwen2", "Qwen2.5-7B tensor table (attention biases)",
-	  28, 3584, 18944, 28, 4, 128, 0, 0, 0, 32768, 1, 0, 0, 0, "Q4_K_M" },
+	  28, 3584, 18944, 28, 4, 128, 0, 0, 0, 32768, 1, 0, 0, 0, "Q4_K_M", 0 },
 	{ "qwen3moe-30b", "qwen3moe", "qwen2", "Qwen3-30B-A3B tensor table, 128 experts",
-	  48, 2048, 6144, 32, 4, 128, 128, 8, 768, 40960, 0, 1, 0, 0, "Q4_K_M" },
-	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	  48, 2048, 6144, 32, 4, 128, 128, 8, 768, 40960, 0, 1, 0, 0, "Q4_K_M", 0 },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0 },
 };
 
 const struct shape *shapes_find(const char *name)
@@ -185,6 +187,8 @@ static void metadata(struct ggufw *w, const struct shape *s, const struct mix *m
 		ggufw_u32(w, K("expert_used_count"), s->n_expert_used);
 		ggufw_u32(w, K("expert_feed_forward_length"), s->n_ff_exp);
 	}
+	if (s->pooling != 0)
+		ggufw_u32(w, K("pooling_type"), s->pooling);
 #undef K
 	for (uint64_t i = 0; i < vocab->n_kv; i++) {
 		const struct gguf_kv *kv = &vocab->kv[i];

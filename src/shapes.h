@@ -23,6 +23,8 @@ struct shape {
 	int qkv_bias, qk_norm, tied_output;
 	int random;                /* weights filled with random values by default */
 	const char *quant;         /* default quantization */
+	uint32_t pooling;          /* <arch>.pooling_type: 0 none (a generative model); 1 mean
+	                            * makes llama.cpp treat it as an embedding model */
 };
 
 /* All shapes, terminated by an entry with name NULL. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char *exe;
 static char *model;
@@ -155,6 +156,51 @@ static void bad_input_is_one_clear_line(void **state)
 	free(cut);
 }
 
+/* gen --list names tiny-embed; inspect says an embedding model is one. */
+static void embedding_model_inspected(void **state)
+{
+	char *out;
+	assert_int_equal(run(&out, "gen --list"), 0);
+	assert_non_null(strstr(out, "tiny-embed"));
+	free(out);
+	char *path = tu_path("te.gguf"), *args = xasprintf("gen tiny-embed %s", path);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	args = xasprintf("inspect %s", path);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "pooling        mean"));
+	free(out);
+	free(args);
+	args = xasprintf("inspect %s --json", path);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "embedding")));
+	assert_string_equal(json_string_value(json_object_get(j, "pooling")), "mean");
+	json_decref(j);
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --vram 1G", path);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, " --embeddings --pooling mean"));
+	free(out);
+	free(args);
+	/* a generative model says neither */
+	args = xasprintf("inspect %s --json", model);
+	assert_int_equal(run(&out, args), 0);
+	j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_false(json_object_get(j, "embedding")));
+	assert_true(json_is_null(json_object_get(j, "pooling")));
+	json_decref(j);
+	free(out);
+	free(args);
+	unlink(path);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +208,7 @@ int main(void)
 		cmocka_unit_test(plan_json_for_scripts),
 		cmocka_unit_test(plan_that_does_not_fit),
 		cmocka_unit_test(bad_input_is_one_clear_line),
+		cmocka_unit_test(embedding_model_inspected),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

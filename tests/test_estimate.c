@@ -249,6 +249,53 @@ static void bad_options_refused(void **state)
 	gguf_close(g);
 }
 
+/* An embedding model (tiny-embed: <arch>.pooling_type 1) is planned as llama-server runs
+ * it: started with --embeddings and its pooling, n_batch lowered to n_ubatch, and a
+ * compute buffer that holds the logits of every token of the micro-batch (measured:
+ * 64.6 MiB on the CPU for tiny-embed at -c 2048, 3.0 MiB for tiny). */
+static void embedding_model_plans_embeddings(void **state)
+{
+	struct gguf *ge = gen("tiny-embed", NULL), *gt = gen("tiny", NULL);
+	struct est_opts o;
+	struct est ee, et;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 2048;
+	assert_int_equal(est_build(ge, &o, &ee, err, sizeof err), 0);
+	assert_int_equal(est_build(gt, &o, &et, err, sizeof err), 0);
+	assert_int_equal(ee.a.pooling, 1);
+	assert_int_equal(et.a.pooling, 0);
+	assert_int_equal(ee.o.n_batch, ee.o.n_ubatch);
+	assert_int_equal(et.o.n_batch, 2048);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan_device d = { "GPU0", GiB, "" };
+	struct plan pe, pt;
+	assert_int_equal(plan_make(&ee, &d, &po, &pe, err, sizeof err), 0);
+	assert_int_equal(plan_make(&et, &d, &po, &pt, err, sizeof err), 0);
+	assert_true(has_arg(&pe, "--embeddings", NULL));
+	assert_true(has_arg(&pe, "--pooling", "mean"));
+	assert_false(has_arg(&pt, "--embeddings", NULL));
+	assert_false(has_arg(&pt, "--pooling", NULL));
+	/* the weights and the KV cache are the same; the logits of 512 tokens are not */
+	assert_int_equal(pe.dev.model, pt.dev.model);
+	assert_int_equal(pe.dev.kv, pt.dev.kv);
+	uint64_t logits = 32000ull * 512 * 4;
+	assert_true(pe.dev.compute >= logits && pe.dev.compute < logits + 3 * MiB);
+	assert_true(pt.dev.compute < 4 * MiB);
+	plan_free(&pe);
+	plan_free(&pt);
+	/* all on the CPU, the CPU runs the output head and holds those logits */
+	po.offload = PLAN_CPU;
+	assert_int_equal(plan_make(&ee, &d, &po, &pe, err, sizeof err), 0);
+	assert_true(has_arg(&pe, "--embeddings", NULL));
+	assert_true(pe.cpu.compute >= logits);
+	plan_free(&pe);
+	est_free(&ee);
+	est_free(&et);
+	gguf_close(ge);
+	gguf_close(gt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +305,7 @@ int main(void)
 		cmocka_unit_test(tied_output_and_bias),
 		cmocka_unit_test(projector_counted),
 		cmocka_unit_test(bad_options_refused),
+		cmocka_unit_test(embedding_model_plans_embeddings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,8 @@ struct tcase {
 static const struct tcase cases[] = {
 	{ "tiny", NULL, 2048, 1024, -1, 0, -1, NULL, 0, NULL },
 	{ "tiny-moe", NULL, 1024, 1024, -1, 0, -1, NULL, 0, NULL },
+	{ "tiny-embed", NULL, 2048, 1024, -1, 0, -1, NULL, 0, NULL },
+	{ "tiny-embed", NULL, 2048, 0, 1, 0, -1, NULL, 0, NULL },
 	{ "small-llama", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL },
 	{ "small-llama", NULL, 8192, 60, -1, 0, 0, NULL, 0, NULL },
 	{ "small-llama", "F16", 4096, 1024, -1, 0, -1, NULL, 0, "ffn_down" },
@@ -298,6 +300,52 @@ static void tiny_model_answers(void **state)
 	free(path);
 }
 
+/* An embedding model started with nothing but the plan's arguments answers the
+ * OpenAI embeddings route with one vector of n_embd values. */
+static void tiny_embed_answers(void **state)
+{
+	char *path = gen_model("tiny-embed", NULL, 1), err[4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	assert_non_null(g);
+	struct est_opts eo;
+	est_defaults(&eo);
+	eo.n_ctx = 512;
+	struct est e;
+	assert_int_equal(est_build(g, &eo, &e, err, sizeof err), 0);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan p;
+	assert_int_equal(plan_make(&e, NULL, &po, &p, err, sizeof err), 0);
+	char port[16], *exe = xasprintf("%s/llama-server", bin_dir), *logp = tu_path("embed.log");
+	int portn = tu_free_port();
+	snprintf(port, sizeof port, "%d", portn);
+	char *argv[64] = { exe, "-m", path, "--port", port, "--host", "127.0.0.1", "-t", "2" };
+	size_t n = 9;
+	for (size_t i = 0; i < p.n_args && n < 63; i++)
+		argv[n++] = p.args[i];
+	argv[n] = NULL;
+	struct tu_proc srv;
+	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
+	assert_int_equal(tu_wait_log(&srv, "listening on", 60), 1);
+	char *r = tu_http(portn, "POST", "/v1/embeddings", "{\"input\":\"hello\",\"model\":\"x\"}");
+	tu_stop(&srv);
+	assert_non_null(r);
+	assert_non_null(strstr(r, " 200 "));
+	const char *v = strstr(r, "\"embedding\":[");
+	assert_non_null(v);
+	size_t commas = 0;
+	for (; *v != ']' && *v != '\0'; v++)
+		commas += *v == ',';
+	assert_int_equal(commas + 1, e.a.n_embd);
+	free(r);
+	plan_free(&p);
+	est_free(&e);
+	gguf_close(g);
+	free(logp);
+	free(exe);
+	unlink(path);
+	free(path);
+}
+
 static void split_model_loads(void **state)
 {
 	char *path = gen_model("small-llama", NULL, 3);
@@ -333,6 +381,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tiny_model_answers),
+		cmocka_unit_test(tiny_embed_answers),
 		cmocka_unit_test(split_model_loads),
 		cmocka_unit_test(plans_match_llama_server),
 	};
