@@ -13,9 +13,18 @@ models (/api/tags) and the set of loaded ones (/api/ps), and serves:
   POST /api/generate     no prompt: load (keep_alive 0: unload); a prompt: a canned answer
   POST /api/chat         no messages: load (keep_alive 0: unload); messages: a canned answer
 
+and the OpenAI-compatible routes (docs/openai.md), which load the model for the default
+keep_alive and answer errors as {"error": {"message", "type", "param", "code"}}:
+
+  POST /v1/chat/completions  a canned chat.completion (max_tokens: at most that many words)
+  POST /v1/completions       a canned text_completion (likewise)
+  POST /v1/embeddings        one embedding of 8 floats, derived from the text, per input
+  GET  /v1/models            the local models
+
 Loading is instant and takes no memory; a loaded model expires after keep_alive as in
 Ollama (default 5m, a negative value keeps it forever). Answers are streamed as NDJSON
-unless the request says "stream": false, as in Ollama.
+unless the request says "stream": false, as in Ollama; the /v1 routes stream only when
+it says "stream": true, as server-sent events ending with "data: [DONE]".
 
 Options:
   --port P        port on 127.0.0.1 (0: any free one; "listening PORT" is printed)
@@ -34,6 +43,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import random
 import re
 import sys
 import threading
@@ -178,6 +188,10 @@ class Handler(BaseHTTPRequestHandler):
         ("GET", "/api/ps"): "ps",
         ("POST", "/api/generate"): "generate",
         ("POST", "/api/chat"): "chat",
+        ("POST", "/v1/chat/completions"): "v1_chat",
+        ("POST", "/v1/completions"): "v1_completions",
+        ("POST", "/v1/embeddings"): "v1_embeddings",
+        ("GET", "/v1/models"): "v1_models",
     }
 
     # -- plumbing
@@ -199,7 +213,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(status, json.dumps(obj), "application/json; charset=utf-8")
 
     def send_error_json(self, status, message):
-        self.send_json(status, {"error": message})
+        if not self.path.startswith("/v1/"):
+            self.send_json(status, {"error": message})
+            return
+        # the OpenAI shape, with Ollama's types (openai.NewError)
+        etype = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
+        self.send_json(status, {"error": {"message": message, "type": etype,
+                                          "param": None, "code": None}})
 
     def send_ndjson(self, objs):
         """A streamed answer: one JSON object a line, the connection closed after."""
@@ -210,6 +230,18 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         for o in objs:
             self.wfile.write((json.dumps(o) + "\n").encode())
+            self.wfile.flush()
+
+    def send_sse(self, objs):
+        """An OpenAI stream: one server-sent event a chunk, then [DONE], then close."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for data in [json.dumps(o) for o in objs] + ["[DONE]"]:
+            self.wfile.write(("data: %s\n\n" % data).encode())
             self.wfile.flush()
 
     def read_json(self):
@@ -349,6 +381,106 @@ class Handler(BaseHTTPRequestHandler):
         final.update(stats)
         objs.append(final)
         self.send_ndjson(objs)
+
+    # -- the OpenAI-compatible routes
+
+    def route_v1_chat(self):
+        self.v1_complete(chat=True)
+
+    def route_v1_completions(self):
+        self.v1_complete(chat=False)
+
+    def v1_model(self):
+        """(body, model) of a /v1 request, or (None, None) after answering the error."""
+        body = self.read_json()
+        if body is None:
+            return None, None
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            self.send_error_json(400, "model is required")
+            return None, None
+        model = self.state.find(name)
+        if model is None:
+            self.send_error_json(404, "model \"%s\" not found, try pulling it first" % name)
+            return None, None
+        self.state.load(model, DEFAULT_KEEP_ALIVE)
+        return body, model
+
+    def v1_complete(self, chat):
+        """/v1/chat/completions and /v1/completions: the canned answer, OpenAI-style."""
+        body, model = self.v1_model()
+        if body is None:
+            return
+        max_tokens = body.get("max_tokens")
+        if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 0):
+            self.send_error_json(400, "max_tokens must be a non-negative integer")
+            return
+        if chat:
+            messages = body.get("messages")
+            if not isinstance(messages, list):
+                self.send_error_json(400, "messages must be a list")
+                return
+            prompt = " ".join(m.get("content") for m in messages if isinstance(m, dict)
+                              and isinstance(m.get("content"), str))
+        else:
+            prompt = body.get("prompt")
+            prompt = prompt if isinstance(prompt, str) else ""
+        words = CANNED.split(" ")
+        reason = "stop"
+        if max_tokens is not None and max_tokens < len(words):
+            words, reason = words[:max_tokens], "length"
+        base = {"id": ("chatcmpl-%d" if chat else "cmpl-%d") % random.randrange(1000),
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()), "model": model.name,
+                "system_fingerprint": "fp_ollama"}
+        stream = body.get("stream") is True
+
+        def choice(text, finish):
+            if not chat:
+                return {"text": text, "index": 0, "finish_reason": finish}
+            return {"index": 0, "delta" if stream else "message":
+                    {"role": "assistant", "content": text}, "finish_reason": finish}
+
+        if not stream:
+            n = len(prompt.split())
+            out = dict(base, choices=[choice(" ".join(words), reason)],
+                       usage={"prompt_tokens": n, "completion_tokens": len(words),
+                              "total_tokens": n + len(words)})
+            self.send_json(200, out)
+            return
+        if chat:
+            base["object"] = "chat.completion.chunk"
+        chunks = [dict(base, choices=[choice(w if i == 0 else " " + w, None)])
+                  for i, w in enumerate(words)]
+        chunks.append(dict(base, choices=[choice("", reason)]))
+        self.send_sse(chunks)
+
+    def route_v1_embeddings(self):
+        body, model = self.v1_model()
+        if body is None:
+            return
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if (not isinstance(inputs, list) or not inputs
+                or not all(isinstance(t, str) for t in inputs)):
+            self.send_error_json(400, "invalid input")
+            return
+        data = []
+        for i, text in enumerate(inputs):
+            digest = hashlib.sha256(text.encode()).digest()
+            vec = [round(b / 127.5 - 1.0, 6) for b in digest[:8]]
+            data.append({"object": "embedding", "embedding": vec, "index": i})
+        n = sum(len(t.split()) for t in inputs)
+        self.send_json(200, {"object": "list", "data": data, "model": model.name,
+                             "usage": {"prompt_tokens": n, "total_tokens": n}})
+
+    def route_v1_models(self):
+        self.send_json(200, {"object": "list", "data": [
+            {"id": m.name, "object": "model",
+             "created": int(datetime.datetime.fromisoformat(m.modified_at).timestamp()),
+             "owned_by": "library"}
+            for m in self.state.models.values()]})
 
 
 def load_models(path):
