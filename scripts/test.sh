@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds llama.cpp (cached), builds mloffload,
-# runs the test suite, runs it again under ASan+UBSan, replays the fuzz corpus and fuzzes
-# briefly. FUZZ_SECONDS (default 30) bounds the fuzzing.
+# Runs every test: installs what is missing, builds llama.cpp and installs the openai npm
+# package (both cached), builds mloffload, runs the test suite, runs it again under
+# ASan+UBSan, replays the fuzz corpus and fuzzes briefly. FUZZ_SECONDS (default 30) bounds
+# the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 LLAMA_ROOT="$(bash scripts/setup-llama.sh | tail -n 1)"
 export MLOFFLOAD_LLAMA_DIR="$LLAMA_ROOT/llama.cpp"
 export MLOFFLOAD_LLAMA_BIN="$LLAMA_ROOT/build/bin"
+# the official openai npm package (pinned), the real third-party client of the endpoint
+MLO_OPENAI_DIR="$(bash scripts/setup-openai.sh | tail -n 1)"
+export MLO_OPENAI_DIR
 
 echo "== banned calls" >&2
 if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c'; then

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "plan.h"
 #include "notify.h"
+#include "proxy.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "scan.h"
@@ -57,6 +58,10 @@ static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg
 static void h_unload(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_switch(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_events(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg);
 
 static const struct route routes[] = {
 	{ "/", "/", EVHTTP_REQ_GET, h_root },
@@ -74,6 +79,10 @@ static const struct route routes[] = {
 	{ "/unload", "/unload", EVHTTP_REQ_POST, h_unload },
 	{ "/switch", "/switch", EVHTTP_REQ_POST, h_switch },
 	{ "/events", "/events", EVHTTP_REQ_GET, h_events },
+	{ "/v1/models", "/v1/models", EVHTTP_REQ_GET, h_v1_models },
+	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST, h_v1_chat },
+	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST, h_v1_completions },
+	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST, h_v1_embeddings },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 static const char *route_names[N_ROUTES];
@@ -109,8 +118,10 @@ void api_reply_error(struct evhttp_request *req, int status, const char *code,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	/* the message may quote the client's bytes: never let them break the JSON */
-	json_t *e = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
-	    scan_json_str(msg));
+	/* OpenAI's shape, so that its clients read our errors too */
+	json_t *e = json_pack("{s:{s:s,s:o,s:s,s:n}}", "error", "code", code, "message",
+	    scan_json_str(msg), "type", status >= 500 ? "server_error" : "invalid_request_error",
+	    "param");
 	api_reply_json(req, status, e);
 }
 
@@ -501,7 +512,9 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 
 static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	api_reply_json(req, 200, sched_queue_json(d->sched));
+	json_t *q = sched_queue_json(d->sched);
+	json_object_set_new(q, "requests", d->proxy ? proxy_queue_json(d->proxy) : json_array());
+	api_reply_json(req, 200, q);
 }
 
 /* The JSON object body of req (new), or NULL after answering 400. */
@@ -625,6 +638,26 @@ static void h_events(struct daemon *d, struct evhttp_request *req, const char *a
 	notify_sse_attach(d->notify, req);
 }
 
+static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	proxy_models(d->proxy, req);
+}
+
+static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	proxy_forward(d->proxy, req, "chat/completions");
+}
+
+static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	proxy_forward(d->proxy, req, "completions");
+}
+
+static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg)
+{
+	proxy_forward(d->proxy, req, "embeddings");
+}
+
 static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -704,7 +737,7 @@ int api_init(struct daemon *d)
 	evhttp_set_max_headers_size(d->http, 16384);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(d->http, 60);
+	evhttp_set_timeout(d->http, 60); /* PROXY_IDLE_TIMEOUT_S */
 	evhttp_set_gencb(d->http, dispatch, d);
 	return 0;
 }

@@ -49,6 +49,9 @@ void config_defaults(struct config *c)
 	c->idle_ttl_s = 300;
 	c->pressure_high = 95;
 	c->pressure_low = 85;
+	c->parallel = 4;      /* llama-server's own default: 4 slots sharing one KV cache */
+	c->queue_max = 64;
+	c->max_overtake = 8;
 }
 
 static void free_list(char **l, size_t *n)
@@ -71,6 +74,7 @@ void config_free(struct config *c)
 	free(c->ollama_url);
 	free_list(c->webhooks, &c->n_webhooks);
 	free_list(c->exclusive, &c->n_exclusive);
+	free_list(c->aliases, &c->n_aliases);
 	free(c->rpc_device);
 	memset(c, 0, sizeof *c);
 }
@@ -130,7 +134,7 @@ static int parse_level(const char *v, int *out)
 
 /* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
 struct lists_seen {
-	int dirs, urls, hooks, groups;
+	int dirs, urls, hooks, groups, aliases;
 };
 
 static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
@@ -220,6 +224,21 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		return parse_uint(key, v, 1, 100, &c->pressure_low, err, errlen);
 	if (strcmp(key, "idle_ttl_s") == 0)
 		return parse_uint(key, v, 0, 30 * 86400, &c->idle_ttl_s, err, errlen);
+	if (strcmp(key, "parallel") == 0)
+		return parse_uint(key, v, 1, 256, &c->parallel, err, errlen);
+	if (strcmp(key, "queue_max") == 0)
+		return parse_uint(key, v, 1, 100000, &c->queue_max, err, errlen);
+	if (strcmp(key, "max_overtake") == 0)
+		return parse_uint(key, v, 0, 100000, &c->max_overtake, err, errlen);
+	if (strcmp(key, "alias") == 0) {
+		const char *sp = strchr(v, ' ');
+		if (sp == NULL || sp == v || sp[1] == '\0' || strchr(sp + 1, ' ') != NULL) {
+			snprintf(err, errlen, "alias: '%s' is not 'NAME MODEL_ID'", v);
+			return -1;
+		}
+		return add_list(c->aliases, &c->n_aliases, CONFIG_MAX_ALIASES, &ls->aliases, key,
+		    v, err, errlen);
+	}
 	if (strcmp(key, "webhook") == 0) {
 		if (strncmp(v, "http://", 7) != 0) {
 			snprintf(err, errlen, "webhook: '%s' is not an http:// URL", v);
@@ -250,7 +269,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 		return -1;
 	}
 	char line[LINE_MAX_LEN], section[64] = "daemon", msg[512];
-	struct lists_seen ls = { 0, 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0, 0 };
 	int lineno = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
 		lineno++;
@@ -307,6 +326,8 @@ void config_usage(void *fp)
 	    "                  [--llama-url URL]... [--ollama-url URL] [--reserve SIZE]\n"
 	    "                  [--rescan SECONDS] [--idle-ttl SECONDS] [--webhook URL]...\n"
 	    "                  [--exclusive \"ID ID...\"]... [--rpc-device \"HOST:PORT SIZE\"]\n"
+	    "                  [--parallel N] [--queue-max N] [--max-overtake N]\n"
+	    "                  [--alias \"NAME ID\"]...\n"
 	    "                  [--sample-ms MS] [--sysfs-root DIR] [-n] [-v]...\n"
 	    "  -n   check the configuration and exit\n"
 	    "  -v   more log (repeat for debug)\n");
@@ -334,9 +355,11 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
 		{ "--sample-ms", "sample_interval_ms" }, { "--idle-ttl", "idle_ttl_s" },
 		{ "--webhook", "webhook" }, { "--exclusive", "exclusive" },
-		{ "--rpc-device", "rpc_device" },
+		{ "--rpc-device", "rpc_device" }, { "--parallel", "parallel" },
+		{ "--queue-max", "queue_max" }, { "--max-overtake", "max_overtake" },
+		{ "--alias", "alias" },
 	};
-	struct lists_seen ls = { 0, 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0, 0 };
 	char msg[512];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

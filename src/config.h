@@ -11,6 +11,7 @@
 
 #define CONFIG_MAX_DIRS 32
 #define CONFIG_MAX_URLS 16
+#define CONFIG_MAX_ALIASES 64
 
 struct config {
 	char *config_path;         /* NULL when no file was read */
@@ -41,6 +42,13 @@ struct config {
 	char *rpc_device;          /* "HOST:PORT SIZE": a ggml-rpc-server used as the GPU */
 	unsigned pressure_high;    /* % of a GPU in use above which idle models leave */
 	unsigned pressure_low;     /* % under which the pressure is over */
+	/* the OpenAI routes (/v1): requests per model at once, requests waiting in all,
+	 * how many later requests may go before a waiting one, names for models */
+	unsigned parallel;
+	unsigned queue_max;
+	unsigned max_overtake;
+	char *aliases[CONFIG_MAX_ALIASES]; /* "NAME ID" */
+	size_t n_aliases;
 	int check_only;            /* -n */
 };
 

@@ -14,6 +14,7 @@
 #include "discover.h"
 #include "metrics.h"
 #include "notify.h"
+#include "proxy.h"
 #include "registry.h"
 #include "scan.h"
 #include "scheduler.h"
@@ -377,6 +378,9 @@ static int start(struct daemon *d)
 	/* answers go out whole, not held back by Nagle (accepted sockets inherit this) */
 	int one = 1, lfd = evhttp_bound_socket_get_fd(bs);
 	setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* libevent listens with a backlog of 128: a burst of clients (tools opening many
+	 * requests at once) would see SYNs dropped and a second's delay */
+	listen(lfd, 1024);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
@@ -407,6 +411,11 @@ static int start(struct daemon *d)
 	}
 	d->sched = sched_new(d);
 	sched_reap_orphans(d->sched);
+	d->proxy = proxy_new(d);
+	if (d->proxy == NULL) {
+		log_error("cannot set up the /v1 routes (curl)");
+		return -1;
+	}
 	d->tick_ev = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	every(d->tick_ev, 1000);
 	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
@@ -449,8 +458,11 @@ static void stop(struct daemon *d)
 		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
 			scan_job_free(j);
 	}
+	proxy_shutdown(d->proxy); /* waiting and running /v1 requests answered */
 	if (d->sched != NULL)
 		sched_shutdown(d->sched); /* SIGTERM to every llama-server child, reaped */
+	proxy_free(d->proxy);
+	d->proxy = NULL;
 	sched_free(d->sched);
 	struct event *evs[] = { d->scan_ev, d->sample_ev, d->rescan_ev, d->discover_ev,
 	    d->watchdog_ev, d->sig_term, d->sig_int, d->sig_hup, d->tick_ev };

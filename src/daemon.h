@@ -24,6 +24,7 @@ struct discover;
 struct metrics;
 struct notify;
 struct sched;
+struct proxy;
 
 #define DAEMON_MAX_SCAN_WAITERS 64
 
@@ -37,6 +38,7 @@ struct daemon {
 	struct metrics *metrics;
 	struct notify *notify;
 	struct sched *sched;
+	struct proxy *proxy;
 	struct event *tick_ev;
 	time_t started;
 	uint64_t started_ms;

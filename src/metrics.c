@@ -4,6 +4,7 @@
  */
 #include "metrics.h"
 #include "daemon.h"
+#include "proxy.h"
 #include "device.h"
 #include "notify.h"
 #include "registry.h"
@@ -189,6 +190,40 @@ static void requests(const struct metrics *m, struct evbuffer *out)
 	}
 }
 
+/* The /v1 routes: their duration above counts the handler only, these the outcome. */
+static void proxied(struct daemon *d, struct evbuffer *out)
+{
+	if (d->proxy == NULL)
+		return;
+	head(out, "mloffload_model_loads_total", "counter", "llama-server children started "
+	    "(loads, reloads and switches).");
+	evbuffer_add_printf(out, "mloffload_model_loads_total %llu\n",
+	    (unsigned long long)sched_loads_total(d->sched));
+	json_t *st = proxy_stats_json(d->proxy);
+	static const struct { const char *key, *name, *type, *help; } k[] = {
+		{ "requests", "mloffload_v1_requests_total", "counter", "Requests to the /v1 "
+		  "routes that named a model." },
+		{ "answered", "mloffload_v1_answered_total", "counter", "Answers relayed from a "
+		  "backend." },
+		{ "refused", "mloffload_v1_refused_total", "counter", "Requests refused with 503: "
+		  "the queue was full." },
+		{ "upstream_errors", "mloffload_v1_upstream_errors_total", "counter", "Backend "
+		  "transfers that failed." },
+		{ "cancelled", "mloffload_v1_cancelled_total", "counter", "Requests whose client "
+		  "went away first." },
+		{ "paused", "mloffload_v1_paused_total", "counter", "Times a backend was paused "
+		  "because its client read too slowly (backpressure)." },
+		{ "waiting", "mloffload_v1_waiting", "gauge", "Requests waiting in the queue." },
+		{ "in_flight", "mloffload_v1_in_flight", "gauge", "Requests at a backend now." },
+	};
+	for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+		head(out, k[i].name, k[i].type, k[i].help);
+		evbuffer_add_printf(out, "%s %lld\n", k[i].name,
+		    (long long)json_integer_value(json_object_get(st, k[i].key)));
+	}
+	json_decref(st);
+}
+
 void metrics_render(const struct metrics *m, struct daemon *d, struct evbuffer *out)
 {
 	head(out, "mloffload_uptime_seconds", "gauge", "Seconds since the daemon started.");
@@ -197,4 +232,5 @@ void metrics_render(const struct metrics *m, struct daemon *d, struct evbuffer *
 	devices(d, out);
 	models(d, out);
 	requests(m, out);
+	proxied(d, out);
 }

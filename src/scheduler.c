@@ -18,12 +18,14 @@
 #include "gguf.h"
 #include "llama.h"
 #include "notify.h"
+#include "proxy.h"
 #include "registry.h"
 #include "util.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,8 @@ void sched_emit(struct sched *s, const char *type, json_t *data)
 	if (s->d->notify != NULL)
 		notify_emit(s->d->notify, type, data);
 	json_decref(data);
+	if (s->d->proxy != NULL)
+		proxy_kick(s->d->proxy); /* waiting requests look again */
 }
 
 struct rt *sched_find(struct sched *s, const char *id)
@@ -172,12 +176,18 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 		snprintf(err, errlen, "%s already has a running llama-server", m->id);
 		return -1;
 	}
-	char **args = xcalloc(p->n_args + 1, sizeof *args);
+	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
+	 * count keeps that sharing, so the plan's KV size holds */
+	char np[16];
+	snprintf(np, sizeof np, "%u", s->d->cfg.parallel);
+	const char *extra[] = { "-np", np, "--kv-unified" };
+	size_t n_extra = s->d->cfg.parallel != 4 ? 3 : 0;
+	char **args = xcalloc(p->n_args + n_extra + 1, sizeof *args);
 	json_decref(m->args);
 	m->args = json_array();
-	for (size_t i = 0; i < p->n_args; i++) {
-		args[i] = p->args[i];
-		json_array_append_new(m->args, json_string(p->args[i]));
+	for (size_t i = 0; i < p->n_args + n_extra; i++) {
+		args[i] = i < p->n_args ? p->args[i] : (char *)extra[i - p->n_args];
+		json_array_append_new(m->args, json_string(args[i]));
 	}
 	char *log = xasprintf("%s/llama-%s.log", s->d->cfg.state_dir, m->id);
 	struct llama_cb cb = { on_ready, on_exited, m };
@@ -188,6 +198,7 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	if (m->l == NULL)
 		return -1;
 	m->state = ST_LOADING;
+	s->loads_total++;
 	m->error[0] = '\0';
 	m->dev = p->dev;
 	m->cpu = p->cpu;
@@ -247,9 +258,33 @@ static void stop_rt(struct rt *m)
 	}
 }
 
-/* Tries to load m now. Answers req unless it waits (in m's waiters or the queue). */
-static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
-    struct evhttp_request *req)
+/* An outcome that is not a plain answer: sent on req, or kept in u for the caller. */
+static void settle(struct evhttp_request *req, struct sched_use *u, int status,
+    const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void settle(struct evhttp_request *req, struct sched_use *u, int status,
+    const char *code, const char *fmt, ...)
+{
+	char msg[sizeof u->msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (req != NULL) {
+		if (status == 503)
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+		api_reply_error(req, status, code, "%s", msg);
+	}
+	if (u != NULL) {
+		u->status = status;
+		snprintf(u->code, sizeof u->code, "%s", code);
+		snprintf(u->msg, sizeof u->msg, "%s", msg);
+	}
+}
+
+/* Tries to load m now. Answers req unless it waits (in m's waiters or the queue); with
+ * u (and no req) says how it went instead. */
+static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
+    struct evhttp_request *req, struct sched_use *u)
 {
 	char err[GGUF_ERR_LEN + 4096], why[512];
 	struct gguf *g = gguf_open(m->path, err, sizeof err);
@@ -258,10 +293,9 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 	eo.n_ctx = o->ctx;
 	struct est e;
 	if (g == NULL || est_build(g, &eo, &e, err, sizeof err) < 0) {
-		if (req)
-			api_reply_error(req, 409, "model_unreadable", "%s", err);
+		settle(req, u, 409, "model_unreadable", "%s", err);
 		gguf_close(g);
-		return;
+		return SA_ERROR;
 	}
 	if (o->ctx == 0 && e.n_ctx > 8192) { /* a default that fits: min(train, 8192) */
 		est_free(&e);
@@ -271,21 +305,20 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 	struct plan p;
 	struct rt *ev[MAX_EVICT];
 	size_t n_ev = 0;
+	enum sched_avail r = SA_WAIT;
 	enum sched_decision dcs = sched_decide(s, m, o, &e, &p, ev, &n_ev, why, sizeof why);
 	m->pinned = o->pin;
 	m->priority = o->priority;
 	m->ttl_s = o->ttl_s >= 0 ? o->ttl_s : (int)s->d->cfg.idle_ttl_s;
 	if (dcs == SCHED_REFUSE) {
-		if (req)
-			api_reply_error(req, 507, "does_not_fit", "%s", why);
+		settle(req, u, 507, "does_not_fit", "%s", why);
+		r = SA_ERROR;
+	} else if (dcs == SCHED_BUSY) {
+		r = SA_BUSY;
 	} else if (dcs == SCHED_WAIT) {
 		if (s->n_queue >= MAX_PENDING) {
-			if (req) {
-				evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-				    "5");
-				api_reply_error(req, 503, "queue_full", "%d loads are waiting",
-				    MAX_PENDING);
-			}
+			settle(req, u, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
+			r = SA_ERROR;
 		} else {
 			struct pending *q = pending_new(s, m->id, o, o->wait ? req : NULL);
 			for (size_t i = 0; i < n_ev; i++) {
@@ -301,9 +334,9 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 				    "queued"));
 		}
 	} else if (start(s, m, &p, &e, err, sizeof err) < 0) {
-		if (req)
-			api_reply_error(req, 500, "start_failed", "%s", err);
+		settle(req, u, 500, "start_failed", "%s", err);
 		plan_free(&p);
+		r = SA_ERROR;
 	} else {
 		if (o->wait && req && m->n_waiters < MAX_WAITERS)
 			m->waiters[m->n_waiters++] = req;
@@ -313,6 +346,7 @@ static void try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
 	}
 	est_free(&e);
 	gguf_close(g);
+	return r;
 }
 
 static void pending_free(struct pending *q)
@@ -379,6 +413,8 @@ static void process_queue(struct sched *s)
 			    q->id);
 		}
 		pending_free(q);
+		if (s->d->proxy != NULL)
+			proxy_kick(s->d->proxy);
 	}
 }
 
@@ -409,23 +445,25 @@ static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
 			api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
 			    "queued"));
 	} else {
-		try_load(s, m, o, req);
+		try_load(s, m, o, req, NULL);
 	}
 }
 
-/* The registry entry of a local model that can be loaded, or NULL after answering. */
-static json_t *usable(struct sched *s, const char *id, struct evhttp_request *req)
+/* The registry entry of a local model that can be loaded, or NULL after answering
+ * (req) or saying why (u). */
+static json_t *usable(struct sched *s, const char *id, struct evhttp_request *req,
+    struct sched_use *u)
 {
 	json_t *info = registry_model(s->d->reg, id);
 	if (info == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		settle(req, u, 404, "model_not_found", "no local model with id '%s'", id);
 		return NULL;
 	}
 	const char *path = json_string_value(json_object_get(info, "path"));
 	const char *state = json_string_value(json_object_get(info, "state"));
 	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
 		const char *e = json_string_value(json_object_get(info, "error"));
-		api_reply_error(req, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
+		settle(req, u, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
 		    "not usable");
 		json_decref(info);
 		return NULL;
@@ -442,7 +480,7 @@ void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
 		sched_ollama_request(s, id, o, 0, req);
 		return;
 	}
-	json_t *info = usable(s, id, req);
+	json_t *info = usable(s, id, req, NULL);
 	if (info == NULL)
 		return;
 	struct rt *m = get(s, id, json_string_value(json_object_get(info, "path")));
@@ -498,7 +536,7 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 		sched_load(s, to, o, req);
 		return;
 	}
-	json_t *info = usable(s, to, req);
+	json_t *info = usable(s, to, req, NULL);
 	if (info == NULL)
 		return;
 	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
@@ -523,6 +561,53 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
 	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
 	stop_rt(a);
+}
+
+enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sched_opts *o,
+    struct sched_use *u)
+{
+	struct rt *m = sched_find(s, id);
+	if (m != NULL && m->state == ST_FAILED && o->keep_failed) {
+		settle(NULL, u, 502, "backend_failed", "%s: %s", id, m->error[0] ? m->error :
+		    "the model did not load");
+		return SA_ERROR;
+	}
+	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
+		/* the file may have changed or gone since the last load */
+		json_t *info = usable(s, id, NULL, u);
+		if (info == NULL)
+			return SA_ERROR;
+		m = get(s, id, json_string_value(json_object_get(info, "path")));
+		json_decref(info);
+	}
+	m->last_used_ms = daemon_now_ms();
+	if (s->shutting_down) {
+		settle(NULL, u, 503, "shutting_down", "mloffloadd is stopping");
+		return SA_ERROR;
+	}
+	if (m->state == ST_READY) {
+		u->port = llama_port(m->l);
+		return SA_READY;
+	}
+	if (m->state == ST_LOADING || m->state == ST_UNLOADING || queued(s, id) != NULL)
+		return SA_WAIT;
+	return try_load(s, m, o, NULL, u);
+}
+
+uint64_t sched_loads_total(struct sched *s)
+{
+	return s->loads_total;
+}
+
+void sched_hold(struct sched *s, const char *id, int delta)
+{
+	struct rt *m = sched_find(s, id);
+	if (m == NULL)
+		return;
+	m->busy += delta;
+	if (m->busy < 0)
+		m->busy = 0;
+	m->last_used_ms = daemon_now_ms();
 }
 
 /* Memory pressure from outside: this daemon keeps its models within total - reserve,
@@ -566,7 +651,7 @@ void sched_tick(struct sched *s)
 	uint64_t now = daemon_now_ms();
 	pressure(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
-		if (m->state == ST_READY && !m->pinned && m->ttl_s > 0 &&
+		if (m->state == ST_READY && !m->pinned && m->busy == 0 && m->ttl_s > 0 &&
 		    now - m->last_used_ms > (uint64_t)m->ttl_s * 1000) {
 			log_info("%s idle for %d s: unloading", m->id, m->ttl_s);
 			stop_rt(m);

@@ -32,6 +32,8 @@ struct sched_opts {
 	int ttl_s;                 /* -1: the daemon's idle_ttl_s; 0: never */
 	int priority;
 	int wait;                  /* answer when ready (1) or at once with the state (0) */
+	int queue_busy;            /* wait for busy models to finish rather than offload */
+	int keep_failed;           /* sched_acquire: a failed model answers 502, no reload */
 };
 
 struct sched *sched_new(struct daemon *d);
@@ -62,6 +64,26 @@ int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
     uint64_t *avail, char *rpc, size_t rpclen);
 /* The models a load may evict, in eviction order: new array of {model, bytes}. */
 json_t *sched_evictable_json(struct sched *s);
+/* For the OpenAI routes (proxy.c). sched_acquire makes id resident if it is not (a
+ * load with o, as POST /load would, never answering a request itself): SA_READY with
+ * the port of its llama-server; SA_WAIT while it loads, waits for memory or leaves;
+ * SA_BUSY when it would fit once busy models (requests in flight, or loading) are done,
+ * and nothing was started; SA_ERROR with an HTTP status, error code and message. Each
+ * change of a model's state afterwards calls proxy_kick. */
+enum sched_avail { SA_READY, SA_WAIT, SA_BUSY, SA_ERROR };
+struct sched_use {
+	int port;
+	int status;
+	char code[32];
+	char msg[1024];
+};
+enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sched_opts *o,
+    struct sched_use *u);
+/* A request to id starts (delta 1) or ends (-1): a model with requests in flight is
+ * busy (never evicted or expired) and its idle clock restarts. */
+void sched_hold(struct sched *s, const char *id, int delta);
+/* llama-server children started since the daemon started (loads and reloads). */
+uint64_t sched_loads_total(struct sched *s);
 /* Counts by state for /metrics: new object {"loading": n, "ready": n, ...}. */
 json_t *sched_state_counts(struct sched *s);
 

@@ -85,10 +85,22 @@ size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, siz
 {
 	size_t n = 0;
 	for (struct rt *r = s->models; r != NULL && n < max; r = r->next)
-		if (r != m && r->state == ST_READY && !r->pinned)
+		if (r != m && r->state == ST_READY && !r->pinned && r->busy == 0)
 			out[n++] = r;
 	qsort(out, n, sizeof *out, by_eviction_order);
 	return n;
+}
+
+/* What unpinned models other than m hold on the device while they are busy (requests
+ * in flight) or loading: free for m once they are done and idle. */
+static uint64_t busy_bytes(struct sched *s, const struct rt *m)
+{
+	uint64_t b = 0;
+	for (struct rt *r = s->models; r != NULL; r = r->next)
+		if (r != m && !r->pinned && ((r->state == ST_READY && r->busy > 0) ||
+		    r->state == ST_LOADING))
+			b += r->dev.total;
+	return b;
 }
 
 /* 1 if ids a and b share an exclusive group of the configuration. */
@@ -134,6 +146,11 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 	memset(&pd, 0, sizeof pd);
 	char err[256];
 	*n_evict = group_mates(s, m, evict, MAX_EVICT);
+	for (size_t i = 0; o->queue_busy && i < *n_evict; i++)
+		if (evict[i]->busy > 0 || evict[i]->state == ST_LOADING) {
+			*n_evict = 0;
+			return SCHED_BUSY; /* a mate still answers requests: they finish first */
+		}
 	if (*n_evict > 0)
 		return SCHED_WAIT; /* the group leaves first; planning follows once it is gone */
 	if (g != NULL) {
@@ -161,6 +178,12 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 			}
 		}
 		*n_evict = 0;
+		if (o->queue_busy && o->offload != PLAN_CPU &&
+		    avail + freed + busy_bytes(s, m) >= p->dev.total) {
+			plan_free(p);
+			memset(p, 0, sizeof *p);
+			return SCHED_BUSY; /* whole once busy models are done: better than offload */
+		}
 		if (o->offload == PLAN_GPU) {
 			char need[32], have[32];
 			snprintf(why, whylen, "%s needs %s on %s; %s is free for it after evicting "

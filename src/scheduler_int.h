@@ -33,6 +33,7 @@ struct rt {
 	json_t *args, *measured;
 	uint64_t started_ms, ready_ms, last_used_ms;
 	int ttl_s, pinned, priority;
+	int busy;                    /* requests of the OpenAI routes in flight */
 	char error[1024];
 	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
 	size_t n_waiters;
@@ -61,6 +62,7 @@ struct sched {
 	struct rt *models;
 	struct pending *queue;
 	size_t n_queue;
+	uint64_t loads_total;        /* llama-server children started */
 };
 
 /* The device models are planned for: a configured RPC server, else the first GPU
@@ -84,9 +86,10 @@ int sched_target(struct sched *s, struct target *t);
 uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but);
 /* Ready, unpinned models other than m in eviction order; returns their count. */
 size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max);
-enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_REFUSE };
+enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_BUSY, SCHED_REFUSE };
 /* Plans m (estimate e, options o) on the current budget and decides: start now
- * (SCHED_GO, with *p), evict first (SCHED_WAIT, with the models in evict[]), or refuse
+ * (SCHED_GO, with *p), evict first (SCHED_WAIT, with the models in evict[]), wait for
+ * busy models to finish (SCHED_BUSY, only with o->queue_busy), or refuse
  * (SCHED_REFUSE, with why). */
 enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
     const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,

@@ -544,6 +544,13 @@ static void config_checked(void **st)
 	tu_write_file(conf, good, strlen(good));
 	assert_int_equal(tu_sh("%s -n --config %s >/dev/null", bin, conf), 0);
 	assert_int_equal(tu_sh("%s --listen nowhere -n 2>/dev/null", bin), 1);
+	/* the /v1 settings: an alias needs a name and a model id, limits are numbers */
+	assert_int_equal(tu_sh("%s -n --alias lonely 2>&1 | grep -q \"not 'NAME MODEL_ID'\"",
+	    bin), 0);
+	assert_int_equal(tu_sh("%s -n --parallel 0 2>/dev/null", bin), 1);
+	assert_int_equal(tu_sh("%s -n --queue-max many 2>/dev/null", bin), 1);
+	assert_int_equal(tu_sh("%s -n --alias 'gpt x' --parallel 2 --queue-max 9 "
+	    "--max-overtake 0 >/dev/null", bin), 0);
 	/* the configuration shipped for systemd is valid */
 	assert_int_equal(tu_sh("%s -n --config %s/contrib/mloffloadd.conf | grep -q "
 	    "'configuration OK'", bin, getenv("MLO_SOURCE_DIR")), 0);

@@ -75,6 +75,54 @@ char *tu_llama_root(void)
 	return p;
 }
 
+char *tu_openai_dir(void)
+{
+	const char *dir = getenv("MLO_OPENAI_DIR");
+	char *p;
+	if (dir != NULL && *dir != '\0') {
+		p = xstrdup(dir);
+	} else {
+		/* the folder scripts/setup-openai.sh installs to */
+		const char *home = getenv("HOME"), *xdg = getenv("XDG_CACHE_HOME");
+		const char *cache = getenv("MLOFFLOAD_CACHE");
+		if (cache != NULL && *cache != '\0')
+			p = xasprintf("%s/openai-" MLO_OPENAI_PIN, cache);
+		else if (xdg != NULL && *xdg != '\0')
+			p = xasprintf("%s/mloffload/openai-" MLO_OPENAI_PIN, xdg);
+		else
+			p = xasprintf("%s/.cache/mloffload/openai-" MLO_OPENAI_PIN, home ? home : "");
+	}
+	char *pkg = xasprintf("%s/node_modules/openai/package.json", p);
+	int ok = access(pkg, R_OK) == 0;
+	free(pkg);
+	if (!ok) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+char *tu_node(void)
+{
+	const char *env = getenv("MLO_NODE");
+	if (env != NULL && *env != '\0')
+		return access(env, X_OK) == 0 ? xstrdup(env) : NULL;
+	if (MLO_NODE[0] != '\0' && access(MLO_NODE, X_OK) == 0)
+		return xstrdup(MLO_NODE);
+	const char *path = getenv("PATH");
+	char *dirs = xstrdup(path != NULL ? path : "/usr/bin:/bin"), *save = NULL, *d;
+	for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/node", d);
+		if (access(p, X_OK) == 0) {
+			free(dirs);
+			return p;
+		}
+		free(p);
+	}
+	free(dirs);
+	return NULL;
+}
+
 int tu_write_file(const char *path, const void *p, size_t n)
 {
 	/* written beside and renamed, so a reader never sees half a file */

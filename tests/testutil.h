@@ -1,6 +1,7 @@
 /*
  * testutil: helpers shared by the tests: a private temporary folder per test run
- * (removed at exit), paths of built binaries and of the cached llama.cpp.
+ * (removed at exit), paths of built binaries, of the cached llama.cpp and of the openai
+ * npm package with the node that runs it.
  */
 #ifndef MLO_TESTUTIL_H
 #define MLO_TESTUTIL_H
@@ -18,6 +19,13 @@ char *tu_path(const char *name);
 /* Folder of the cached llama.cpp build (MLOFFLOAD_LLAMA_DIR's parent layout), or NULL
  * when it is not there. Heap string; free(). */
 char *tu_llama_root(void);
+/* Folder of the installed openai npm package (scripts/setup-openai.sh prints it;
+ * MLO_OPENAI_DIR, else the cache for the pinned version), for tests/openai_client.mjs,
+ * or NULL when it is not installed. Heap string; free(). */
+char *tu_openai_dir(void);
+/* The node executable (MLO_NODE, else the one CMake found, else PATH), or NULL.
+ * Heap string; free(). */
+char *tu_node(void);
 /* Writes n bytes to path. Returns 0 or -1. */
 int tu_write_file(const char *path, const void *p, size_t n);
 /* Reads a whole file into a heap buffer. Returns NULL on error. */

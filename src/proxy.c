@@ -1,0 +1,559 @@
+/*
+ * proxy: the /v1 routes (see proxy.h): which model a request names, the queue, and
+ * when a waiting request goes upstream (the transfer itself is in proxy_up.c).
+ *
+ * Every request waits in its model's list, oldest first; the lists together hold at
+ * most queue_max requests (beyond: 503 with Retry-After). A look at the queue (a
+ * "pass", on the loop turn after anything changed) asks the scheduler about each
+ * model with waiting requests: a ready model takes as many as it has free slots
+ * (parallel); a model that cannot load until busy models finish is "blocked". So
+ * that two models that cannot be resident together do not swap on every request,
+ * requests of a resident model go on while another model waits, but each request
+ * sent ahead of a blocked one counts against it: once the oldest blocked request has
+ * been overtaken max_overtake times, only its model is served; the busy models drain,
+ * become idle, are evicted, and it loads. No request waits for more than max_overtake
+ * others (plus the requests already in flight).
+ */
+#include "proxy_int.h"
+#include "api.h"
+#include "curlev.h"
+#include "daemon.h"
+#include "discover.h"
+#include "registry.h"
+#include "scan.h"
+#include "scheduler.h"
+#include "util.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
+#define RETRY_AFTER "2"
+
+/* ---- errors ---- */
+
+static const char *error_type(int status)
+{
+	switch (status) {
+	case 400: case 404: case 409: case 413: return "invalid_request_error";
+	case 429: case 503: return "overloaded_error";
+	default: return status >= 500 ? "server_error" : "invalid_request_error";
+	}
+}
+
+void proxy_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_t *e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", scan_json_str(msg),
+	    "type", error_type(status), "param", "code", code);
+	api_reply_json(req, status, e);
+}
+
+void proxy_error_event(struct evbuffer *b, const char *code, const char *msg)
+{
+	json_t *e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", scan_json_str(msg),
+	    "type", "server_error", "param", "code", code);
+	char *s = json_dumps(e, JSON_COMPACT);
+	evbuffer_add_printf(b, "data: %s\n\n", s ? s : "{}");
+	free(s);
+	json_decref(e);
+}
+
+/* ---- models ---- */
+
+static struct pmodel *pmodel_get(struct proxy *p, const char *id)
+{
+	for (struct pmodel *m = p->models; m != NULL; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	struct pmodel *m = xcalloc(1, sizeof *m);
+	m->id = xstrdup(id);
+	m->ollama = strncmp(id, "ollama:", 7) == 0;
+	m->next = p->models;
+	p->models = m;
+	return m;
+}
+
+/* 1 if Ollama lists a model named name. */
+static int ollama_has(struct proxy *p, const char *name)
+{
+	json_t *l = p->d->disc ? discover_ollama_models(p->d->disc) : NULL, *v;
+	size_t i;
+	int found = 0;
+	json_array_foreach(l, i, v) {
+		const char *n = json_string_value(json_object_get(v, "name"));
+		found |= n != NULL && strcmp(n, name) == 0;
+	}
+	json_decref(l);
+	return found;
+}
+
+/* The model a request names: an alias of the configuration, a registry id, "ollama:"
+ * and a name, a local model's name (when only one has it), or a name Ollama lists.
+ * Writes the id to out; returns 0, or -1 when nothing has that name. */
+static int resolve(struct proxy *p, const char *name, char *out, size_t outlen)
+{
+	const struct config *c = &p->d->cfg;
+	for (size_t i = 0; i < c->n_aliases; i++) {
+		const char *sp = strchr(c->aliases[i], ' ');
+		if (sp != NULL && (size_t)(sp - c->aliases[i]) == strlen(name) &&
+		    strncmp(c->aliases[i], name, strlen(name)) == 0) {
+			name = sp + 1;
+			break;
+		}
+	}
+	if (strncmp(name, "ollama:", 7) == 0) {
+		snprintf(out, outlen, "%s", name);
+		return ollama_has(p, name + 7) ? 0 : -1;
+	}
+	json_t *m = registry_model(p->d->reg, name);
+	if (m != NULL) {
+		json_decref(m);
+		snprintf(out, outlen, "%s", name);
+		return 0;
+	}
+	json_t *all = registry_models(p->d->reg), *v;
+	size_t i, hits = 0;
+	json_array_foreach(all, i, v) {
+		const char *n = json_string_value(json_object_get(v, "name"));
+		const char *st = json_string_value(json_object_get(v, "state"));
+		if (n != NULL && strcmp(n, name) == 0 && st != NULL && strcmp(st, "available") == 0
+		    && hits++ == 0)
+			snprintf(out, outlen, "%s", json_string_value(json_object_get(v, "id")));
+	}
+	json_decref(all);
+	if (hits == 1)
+		return 0;
+	if (hits == 0 && ollama_has(p, name)) {
+		snprintf(out, outlen, "ollama:%s", name);
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- the queue ---- */
+
+static void unlink_waiting(struct preq *r)
+{
+	struct pmodel *m = r->pm;
+	struct preq **pp = &m->head;
+	while (*pp != NULL && *pp != r)
+		pp = &(*pp)->next;
+	if (*pp == NULL)
+		return;
+	*pp = r->next;
+	if (m->tail == r) {
+		m->tail = NULL;
+		for (struct preq *q = m->head; q != NULL; q = q->next)
+			m->tail = q;
+	}
+	r->next = NULL;
+	m->n_wait--;
+	r->p->n_wait--;
+}
+
+static void live_unlink(struct preq *r)
+{
+	if (r->lprev != NULL)
+		r->lprev->lnext = r->lnext;
+	else if (r->p->live == r)
+		r->p->live = r->lnext;
+	if (r->lnext != NULL)
+		r->lnext->lprev = r->lprev;
+	r->lprev = r->lnext = NULL;
+}
+
+static void preq_free(struct preq *r)
+{
+	if (r->easy != NULL)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	if (r->out != NULL)
+		evbuffer_free(r->out);
+	if (r->req != NULL && r->gone)
+		evhttp_send_reply_end(r->req); /* detached from its connection: only freed */
+	free(r->body);
+	free(r);
+}
+
+void proxy_finish(struct preq *r)
+{
+	struct proxy *p = r->p;
+	if (r->state == PQ_UPSTREAM) {
+		r->pm->inflight--;
+		p->n_inflight--;
+		if (!r->pm->ollama)
+			sched_hold(p->d->sched, r->pm->id, -1);
+	} else {
+		unlink_waiting(r);
+	}
+	live_unlink(r);
+	proxy_kick(p);
+	preq_free(r);
+}
+
+/* Answers every waiting request of m with the same error. */
+static void fail_waiting(struct pmodel *m, int status, const char *code, const char *msg)
+{
+	while (m->head != NULL) {
+		struct preq *r = m->head;
+		if (r->req != NULL) {
+			evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+			if (status == 503)
+				evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
+				    RETRY_AFTER);
+			proxy_reply_error(r->req, status, code, "%s", msg);
+			r->req = NULL;
+		}
+		proxy_finish(r);
+	}
+}
+
+static void send_upstream(struct proxy *p, struct pmodel *m, int port)
+{
+	struct preq *r = m->head;
+	unlink_waiting(r);
+	r->state = PQ_UPSTREAM;
+	m->inflight++;
+	p->n_inflight++;
+	char base[256];
+	if (m->ollama)
+		snprintf(base, sizeof base, "%s", p->d->cfg.ollama_url);
+	else
+		snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+	if (!m->ollama)
+		sched_hold(p->d->sched, m->id, 1);
+	/* each request sent counts against the older ones that wait blocked */
+	for (struct pmodel *o = p->models; o != NULL; o = o->next)
+		if (o != m && o->blocked && o->head != NULL && o->head->seq < r->seq)
+			o->head->overtaken++;
+	if (proxy_up_start(r, base) < 0) {
+		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		r->req = NULL; /* answered */
+		proxy_finish(r);
+	}
+}
+
+/* One model's turn in a pass. */
+static void serve(struct proxy *p, struct pmodel *m)
+{
+	unsigned par = p->d->cfg.parallel;
+	if (m->ollama) {
+		while (m->head != NULL && m->inflight < par)
+			send_upstream(p, m, 0);
+		return;
+	}
+	struct sched_opts o = { .ttl_s = -1, .offload = PLAN_AUTO, .queue_busy = 1 };
+	o.keep_failed = m->head->tried; /* a load this request asked for failed: say so */
+	struct sched_use u;
+	memset(&u, 0, sizeof u);
+	enum sched_avail a = sched_acquire(p->d->sched, m->id, &o, &u);
+	m->blocked = a == SA_BUSY;
+	if (a == SA_ERROR) {
+		fail_waiting(m, u.status, u.code, u.msg);
+		return;
+	}
+	/* a load is under way for them: if it fails, they hear why (no retry loop) */
+	for (struct preq *r = m->head; r != NULL && a == SA_WAIT; r = r->next)
+		r->tried = 1;
+	while (a == SA_READY && m->head != NULL && m->inflight < par)
+		send_upstream(p, m, u.port);
+}
+
+static int by_oldest(const void *a, const void *b)
+{
+	const struct pmodel *x = *(struct pmodel *const *)a, *y = *(struct pmodel *const *)b;
+	return x->head->seq < y->head->seq ? -1 : x->head->seq > y->head->seq;
+}
+
+static void pass(struct proxy *p)
+{
+	size_t n = 0, cap = 0;
+	struct pmodel **list = NULL, *starving = NULL;
+	for (struct pmodel *m = p->models; m != NULL; m = m->next) {
+		if (m->head == NULL)
+			continue;
+		if (n == cap)
+			list = xreallocarray(list, cap = cap ? cap * 2 : 8, sizeof *list);
+		list[n++] = m;
+		if (m->blocked && m->head->overtaken >= p->d->cfg.max_overtake &&
+		    (starving == NULL || m->head->seq < starving->head->seq))
+			starving = m;
+	}
+	qsort(list, n, sizeof *list, by_oldest);
+	for (size_t i = 0; i < n && !p->stopping; i++) {
+		/* a model whose oldest request was overtaken enough goes alone; the
+		 * others' requests wait until it is served */
+		if (starving != NULL && list[i] != starving)
+			continue;
+		if (list[i]->head != NULL)
+			serve(p, list[i]);
+	}
+	free(list);
+}
+
+static void kick_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pass(arg);
+}
+
+void proxy_kick(struct proxy *p)
+{
+	if (p != NULL && p->kick_ev != NULL)
+		event_active(p->kick_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- clients ---- */
+
+static void reap_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+	(void)fd;
+	(void)what;
+	while (p->dead != NULL) {
+		struct preq *r = p->dead;
+		p->dead = r->next;
+		preq_free(r);
+	}
+}
+
+/* evhttp's close callback, inside the connection's teardown: the client hung up. The
+ * upstream request stops at once (llama-server sees its connection close and frees
+ * the slot); r itself is freed on a later turn. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct preq *r = arg;
+	struct proxy *p = r->p;
+	(void)evcon;
+	if (r->req != NULL && evhttp_request_get_connection(r->req) != NULL)
+		r->req = NULL; /* still on the connection: libevent frees it */
+	r->gone = 1;
+	p->n_cancelled++;
+	if (r->state == PQ_UPSTREAM) {
+		proxy_up_abort(r);
+		r->pm->inflight--;
+		p->n_inflight--;
+		if (!r->pm->ollama)
+			sched_hold(p->d->sched, r->pm->id, -1);
+	} else {
+		unlink_waiting(r);
+	}
+	live_unlink(r);
+	r->next = p->dead;
+	p->dead = r;
+	event_active(p->reap_ev, EV_TIMEOUT, 0);
+	proxy_kick(p);
+}
+
+void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path)
+{
+	p->n_requests++;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t je;
+	json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+	const char *name = json_string_value(json_object_get(b, "model"));
+	char id[512];
+	if (b == NULL || !json_is_object(b)) {
+		proxy_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
+		    "the body is not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+	} else if (name == NULL || name[0] == '\0') {
+		proxy_reply_error(req, 400, "missing_model", "the body has no \"model\" string");
+	} else if (json_object_get(b, "stream") != NULL &&
+	    !json_is_boolean(json_object_get(b, "stream"))) {
+		proxy_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
+	} else if (p->stopping) {
+		proxy_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+	} else if (resolve(p, name, id, sizeof id) < 0) {
+		proxy_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
+		    "lists them)", name);
+	} else if (p->n_wait >= p->d->cfg.queue_max) {
+		p->n_refused++;
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", RETRY_AFTER);
+		proxy_reply_error(req, 503, "queue_full", "%u requests are waiting already",
+		    p->n_wait);
+	} else {
+		struct preq *r = xcalloc(1, sizeof *r);
+		r->p = p;
+		r->req = req;
+		r->evcon = evhttp_request_get_connection(req);
+		snprintf(r->path, sizeof r->path, "%s", path);
+		r->seq = ++p->seq;
+		r->arrived_ms = daemon_now_ms();
+		r->pm = pmodel_get(p, id);
+		r->lnext = p->live;
+		if (p->live != NULL)
+			p->live->lprev = r;
+		p->live = r;
+		if (r->pm->ollama) { /* Ollama knows the model by its own name */
+			json_object_set_new(b, "model", json_string(id + 7));
+			r->body = json_dumps(b, JSON_COMPACT);
+			r->body_len = r->body ? strlen(r->body) : 0;
+		} else {
+			r->body = xmalloc(len + 1);
+			evbuffer_copyout(in, r->body, len);
+			r->body_len = len;
+		}
+		/* no read timeout while it waits or streams; a stuck writer is dropped */
+		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
+		bufferevent_set_timeouts(evhttp_connection_get_bufferevent(r->evcon), NULL, &wtv);
+		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+		if (r->pm->tail != NULL)
+			r->pm->tail->next = r;
+		else
+			r->pm->head = r;
+		r->pm->tail = r;
+		r->pm->n_wait++;
+		p->n_wait++;
+		pass(p); /* a ready model with a free slot takes it now */
+	}
+	json_decref(b);
+}
+
+/* ---- views ---- */
+
+static json_t *model_entry(const char *id, const char *owner, json_t *extra)
+{
+	json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", id, "object", "model", "created",
+	    (json_int_t)0, "owned_by", owner);
+	json_object_update(o, extra);
+	json_decref(extra);
+	return o;
+}
+
+void proxy_models(struct proxy *p, struct evhttp_request *req)
+{
+	json_t *data = json_array(), *all = registry_models(p->d->reg), *v;
+	size_t i;
+	json_array_foreach(all, i, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+		if (st == NULL || strcmp(st, "available") != 0)
+			continue;
+		const char *id = json_string_value(json_object_get(v, "id"));
+		json_t *rt = sched_model_json(p->d->sched, id);
+		json_t *state = rt ? json_object_get(rt, "state") : NULL;
+		json_array_append_new(data, model_entry(id, "mloffload", json_pack("{s:O,s:s,s:s}",
+		    "name", json_object_get(v, "name"), "backend", "llama.cpp", "state",
+		    state ? json_string_value(state) : "unloaded")));
+		json_decref(rt);
+	}
+	json_decref(all);
+	for (size_t k = 0; k < p->d->cfg.n_aliases; k++) {
+		const char *a = p->d->cfg.aliases[k], *sp = strchr(a, ' ');
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)(sp - a), a);
+		json_array_append_new(data, model_entry(name, "mloffload", json_pack("{s:s}",
+		    "alias_of", sp + 1)));
+	}
+	json_t *ol = p->d->disc ? discover_ollama_models(p->d->disc) : NULL;
+	json_array_foreach(ol, i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		if (id != NULL)
+			json_array_append_new(data, model_entry(id, "ollama", json_pack("{s:O,s:s}",
+			    "name", json_object_get(v, "name"), "backend", "ollama")));
+	}
+	json_decref(ol);
+	api_reply_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
+json_t *proxy_queue_json(struct proxy *p)
+{
+	json_t *a = json_array();
+	uint64_t now = daemon_now_ms();
+	for (struct pmodel *m = p->models; m != NULL; m = m->next)
+		if (m->head != NULL || m->inflight > 0)
+			json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:b,s:I}", "model", m->id,
+			    "waiting", (int)m->n_wait, "in_flight", (int)m->inflight, "blocked",
+			    m->blocked, "oldest_wait_ms", (json_int_t)(m->head ? now -
+			    m->head->arrived_ms : 0)));
+	return a;
+}
+
+json_t *proxy_stats_json(struct proxy *p)
+{
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "requests",
+	    (json_int_t)p->n_requests, "paused", (json_int_t)p->n_paused,
+	    "answered", (json_int_t)p->n_answered, "refused", (json_int_t)p->n_refused,
+	    "upstream_errors", (json_int_t)p->n_upstream_errors, "cancelled",
+	    (json_int_t)p->n_cancelled, "waiting", (int)p->n_wait, "in_flight",
+	    (int)p->n_inflight);
+}
+
+/* ---- life ---- */
+
+struct proxy *proxy_new(struct daemon *d)
+{
+	struct proxy *p = xcalloc(1, sizeof *p);
+	p->d = d;
+	p->cev = curlev_new(d->base, proxy_up_done, p);
+	p->kick_ev = event_new(d->base, -1, 0, kick_event, p);
+	p->reap_ev = event_new(d->base, -1, 0, reap_event, p);
+	p->scratch = evbuffer_new();
+	if (p->cev == NULL || p->kick_ev == NULL || p->reap_ev == NULL || p->scratch == NULL) {
+		proxy_free(p);
+		return NULL;
+	}
+	/* upstream connections are reused; a few per model is plenty */
+	curl_multi_setopt(curlev_multi(p->cev), CURLMOPT_MAXCONNECTS, 256L);
+	return p;
+}
+
+void proxy_shutdown(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	p->stopping = 1;
+	while (p->live != NULL) {
+		struct preq *r = p->live;
+		proxy_up_abort(r);
+		if (r->req != NULL) {
+			evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+			if (r->streaming) {
+				proxy_error_event(p->scratch, "shutting_down", "mloffloadd is stopping");
+				evhttp_send_reply_chunk(r->req, p->scratch);
+				evbuffer_drain(p->scratch, evbuffer_get_length(p->scratch));
+				evhttp_send_reply_end(r->req);
+			} else {
+				evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				    "Retry-After", RETRY_AFTER);
+				proxy_reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
+			}
+			r->req = NULL;
+		}
+		proxy_finish(r);
+	}
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	proxy_shutdown(p);
+	reap_event(-1, 0, p);
+	curlev_free(p->cev);
+	while (p->models != NULL) {
+		struct pmodel *m = p->models;
+		p->models = m->next;
+		free(m->id);
+		free(m);
+	}
+	if (p->kick_ev)
+		event_free(p->kick_ev);
+	if (p->reap_ev)
+		event_free(p->reap_ev);
+	if (p->scratch)
+		evbuffer_free(p->scratch);
+	free(p);
+}

@@ -1,0 +1,37 @@
+/*
+ * proxy: the OpenAI-compatible routes (/v1/models, /v1/chat/completions,
+ * /v1/completions, /v1/embeddings). A request names a model (id, name or alias); a
+ * local model is made resident through the scheduler (loaded, evicting idle models or
+ * offloading, as POST /load would) while the request waits in a bounded queue, then
+ * the request goes to its llama-server; an Ollama model goes to Ollama's own /v1
+ * routes. Answers pass through as they come (server-sent events chunk by chunk, with
+ * backpressure), and a client that hangs up cancels its upstream request. See
+ * docs/proxy.md.
+ */
+#ifndef MLO_PROXY_H
+#define MLO_PROXY_H
+
+#include <jansson.h>
+
+struct daemon;
+struct evhttp_request;
+struct proxy;
+
+/* NULL (logged) when curl cannot be set up. */
+struct proxy *proxy_new(struct daemon *d);
+/* Answers waiting requests with 503 and ends those in flight (daemon shutdown). */
+void proxy_shutdown(struct proxy *p);
+void proxy_free(struct proxy *p);
+/* Something changed (a model's state, a slot freed): waiting requests are looked at
+ * again on the next loop turn. */
+void proxy_kick(struct proxy *p);
+/* POST /v1/<path>: chat/completions, completions or embeddings. */
+void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path);
+/* GET /v1/models. */
+void proxy_models(struct proxy *p, struct evhttp_request *req);
+/* New JSON for /queue: per model, requests waiting and in flight. */
+json_t *proxy_queue_json(struct proxy *p);
+/* New JSON for /metrics: counters of the /v1 routes. */
+json_t *proxy_stats_json(struct proxy *p);
+
+#endif

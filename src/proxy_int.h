@@ -1,0 +1,93 @@
+/*
+ * proxy_int: what proxy.c (requests, the queue, dispatch) and proxy_up.c (the upstream
+ * transfer) share.
+ */
+#ifndef MLO_PROXY_INT_H
+#define MLO_PROXY_INT_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "proxy.h"
+
+struct evbuffer;
+struct evhttp_connection;
+
+/* evhttp's timeouts on a connection between requests (api_init's evhttp_set_timeout);
+ * lifted while a request waits or streams */
+#define PROXY_IDLE_TIMEOUT_S 60
+
+enum preq_state { PQ_WAITING, PQ_UPSTREAM };
+
+/* One request of a /v1 route, from its arrival to its answer. */
+struct preq {
+	struct proxy *p;
+	struct pmodel *pm;
+	struct evhttp_request *req;    /* NULL once libevent freed it with its connection */
+	struct evhttp_connection *evcon;
+	/* evhttp's timeouts on a connection between requests (api_init's evhttp_set_timeout);
+ * lifted while a request waits or streams */
+#define PROXY_IDLE_TIMEOUT_S 60
+
+enum preq_state state;
+	char path[32];                 /* "chat/completions", ... */
+	char *body;                    /* what goes upstream */
+	size_t body_len;
+	uint64_t seq, arrived_ms;
+	unsigned overtaken;            /* later requests sent while this one waited blocked */
+	int tried;                     /* a load was asked for it already */
+	int gone;                      /* the client hung up */
+	/* upstream */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+	long status;
+	char ctype[128];
+	struct evbuffer *out;          /* the answer, while it is buffered */
+	int streaming;                 /* a chunked answer is under way to the client */
+	int paused;                    /* upstream paused: the client's buffer is full */
+	struct preq *next;             /* in its model's waiting list, or the dead list */
+	struct preq *lprev, *lnext;    /* every request not yet answered (p->live) */
+};
+
+/* A model that requests named: its waiting list (oldest first) and slots in use. */
+struct pmodel {
+	char *id;                      /* a registry id, or "ollama:NAME" */
+	int ollama;
+	unsigned inflight, n_wait;
+	int blocked;                   /* the last look found it waiting for busy models */
+	struct preq *head, *tail;
+	struct pmodel *next;
+};
+
+struct proxy {
+	struct daemon *d;
+	struct curlev *cev;
+	struct event *kick_ev, *reap_ev;
+	struct pmodel *models;
+	struct preq *dead;             /* closed by their clients, freed on a later turn */
+	struct preq *live;
+	struct evbuffer *scratch;
+	unsigned n_wait, n_inflight;
+	uint64_t seq;
+	int stopping;
+	/* counters for /metrics */
+	uint64_t n_requests, n_refused, n_upstream_errors, n_cancelled, n_answered, n_paused;
+};
+
+/* Starts r's upstream transfer to base (an "http://host:port" URL). 0, or -1 with r
+ * answered (502). */
+int proxy_up_start(struct preq *r, const char *base);
+/* Stops r's transfer (the client went away). */
+void proxy_up_abort(struct preq *r);
+/* curlev's done callback: a transfer ended. */
+void proxy_up_done(void *arg, CURL *easy, CURLcode rc);
+/* r has its answer (or its error): frees its slot, r and wakes the queue. */
+void proxy_finish(struct preq *r);
+/* The OpenAI error envelope {"error":{"message","type","param","code"}} on req. */
+void proxy_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same envelope as one server-sent event, for a stream that fails midway. */
+void proxy_error_event(struct evbuffer *b, const char *code, const char *msg);
+
+#endif
