@@ -28,9 +28,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
 #define RETRY_AFTER "2"
@@ -175,6 +177,8 @@ static void live_unlink(struct preq *r)
 
 static void preq_free(struct preq *r)
 {
+	if (r->watch != NULL)
+		event_free(r->watch);
 	if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->hdrs);
@@ -208,7 +212,7 @@ static void fail_waiting(struct pmodel *m, int status, const char *code, const c
 	while (m->head != NULL) {
 		struct preq *r = m->head;
 		if (r->req != NULL) {
-			evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+			proxy_detach(r);
 			if (status == 503)
 				evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
 				    RETRY_AFTER);
@@ -238,7 +242,7 @@ static void send_upstream(struct proxy *p, struct pmodel *m, int port)
 		if (o != m && o->blocked && o->head != NULL && o->head->seq < r->seq)
 			o->head->overtaken++;
 	if (proxy_up_start(r, base) < 0) {
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		proxy_detach(r);
 		r->req = NULL; /* answered */
 		proxy_finish(r);
 	}
@@ -290,6 +294,8 @@ static void pass(struct proxy *p)
 		    (starving == NULL || m->head->seq < starving->head->seq))
 			starving = m;
 	}
+	if (n == 0)
+		return; /* nothing waits */
 	qsort(list, n, sizeof *list, by_oldest);
 	for (size_t i = 0; i < n && !p->stopping; i++) {
 		/* a model whose oldest request was overtaken enough goes alone; the
@@ -329,6 +335,30 @@ static void reap_event(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* evhttp reads nothing from a client while its request is open, so a client that
+ * hangs up while its request waits, or runs without a stream, would go unnoticed until
+ * the answer is written. One read event on the socket sees the end of file (recv with
+ * MSG_PEEK takes nothing) and tears the connection down, which runs on_client_close.
+ * A client that sends more (a pipelined request) is left alone. */
+static void on_peek(evutil_socket_t fd, short what, void *arg)
+{
+	struct preq *r = arg;
+	char c;
+	(void)what;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		event_add(r->watch, NULL);
+	else if (n <= 0)
+		evhttp_connection_free(r->evcon);
+}
+
+void proxy_detach(struct preq *r)
+{
+	if (r->watch != NULL)
+		event_del(r->watch);
+	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+}
+
 /* evhttp's close callback, inside the connection's teardown: the client hung up. The
  * upstream request stops at once (llama-server sees its connection close and frees
  * the slot); r itself is freed on a later turn. */
@@ -341,6 +371,8 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 		r->req = NULL; /* still on the connection: libevent frees it */
 	r->gone = 1;
 	p->n_cancelled++;
+	if (r->watch != NULL)
+		event_del(r->watch);
 	if (r->state == PQ_UPSTREAM) {
 		proxy_up_abort(r);
 		r->pm->inflight--;
@@ -410,6 +442,10 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
 		bufferevent_set_timeouts(evhttp_connection_get_bufferevent(r->evcon), NULL, &wtv);
 		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
+		    r->evcon)), EV_READ, on_peek, r);
+		if (r->watch != NULL)
+			event_add(r->watch, NULL);
 		if (r->pm->tail != NULL)
 			r->pm->tail->next = r;
 		else
@@ -519,7 +555,7 @@ void proxy_shutdown(struct proxy *p)
 		struct preq *r = p->live;
 		proxy_up_abort(r);
 		if (r->req != NULL) {
-			evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+			proxy_detach(r);
 			if (r->streaming) {
 				proxy_error_event(p->scratch, "shutting_down", "mloffloadd is stopping");
 				evhttp_send_reply_chunk(r->req, p->scratch);

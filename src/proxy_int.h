@@ -48,6 +48,7 @@ enum preq_state state;
 	int paused;                    /* upstream paused: the client's buffer is full */
 	struct preq *next;             /* in its model's waiting list, or the dead list */
 	struct preq *lprev, *lnext;    /* every request not yet answered (p->live) */
+	struct event *watch;           /* sees the client hang up (see proxy.c) */
 };
 
 /* A model that requests named: its waiting list (oldest first) and slots in use. */
@@ -82,6 +83,8 @@ int proxy_up_start(struct preq *r, const char *base);
 void proxy_up_abort(struct preq *r);
 /* curlev's done callback: a transfer ended. */
 void proxy_up_done(void *arg, CURL *easy, CURLcode rc);
+/* Before r's last answer: the connection is no longer watched for r. */
+void proxy_detach(struct preq *r);
 /* r has its answer (or its error): frees its slot, r and wakes the queue. */
 void proxy_finish(struct preq *r);
 /* The OpenAI error envelope {"error":{"message","type","param","code"}} on req. */

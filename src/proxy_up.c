@@ -183,18 +183,18 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 			evhttp_send_reply_chunk(r->req, r->p->scratch);
 			evbuffer_drain(r->p->scratch, evbuffer_get_length(r->p->scratch));
 		}
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		proxy_detach(r);
 		evhttp_send_reply_end(r->req);
 		r->req = NULL;
 	} else if (rc != CURLE_OK || r->status < 100) {
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		proxy_detach(r);
 		proxy_reply_error(r->req, 502, "backend_failed", "%s", rc != CURLE_OK ? msg :
 		    "the backend sent no answer");
 		r->req = NULL;
 	} else {
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
 		    r->ctype[0] ? r->ctype : "application/json");
-		evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+		proxy_detach(r);
 		evhttp_send_reply(r->req, (int)r->status, NULL, r->out);
 		r->req = NULL;
 	}

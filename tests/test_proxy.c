@@ -572,6 +572,17 @@ static void queue_overflow_is_refused(void **st)
 	assert_true(read_until(fd, buf, sizeof buf, &len, "\"content\":\""));
 	const char *b = "{\"model\":\"a\",\"max_tokens\":2,\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"x\"}]}";
+	/* a client that hangs up while its request waits leaves the queue */
+	int wfd = stream_open(b);
+	long long cancelled0 = metric("mloffload_v1_cancelled_total");
+	for (int i = 0; i < 600 && metric("mloffload_v1_waiting") != 1; i++)
+		usleep(50 * 1000);
+	assert_int_equal(metric("mloffload_v1_waiting"), 1);
+	close(wfd);
+	for (int i = 0; i < 600 && metric("mloffload_v1_waiting") != 0; i++)
+		usleep(50 * 1000);
+	assert_int_equal(metric("mloffload_v1_waiting"), 0);
+	assert_int_equal(metric("mloffload_v1_cancelled_total"), cancelled0 + 1);
 	const char *bodies[200];
 	for (int i = 0; i < 200; i++)
 		bodies[i] = b;
