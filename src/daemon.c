@@ -458,7 +458,11 @@ static void stop(struct daemon *d)
 		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
 			scan_job_free(j);
 	}
-	proxy_shutdown(d->proxy); /* waiting and running /v1 requests answered */
+	/* waiting and running /v1 requests answered, and given a moment to go out */
+	for (int i = proxy_shutdown(d->proxy) > 0 ? 0 : 10; i < 10; i++) {
+		event_base_loop(d->base, EVLOOP_NONBLOCK);
+		usleep(20 * 1000);
+	}
 	if (d->sched != NULL)
 		sched_shutdown(d->sched); /* SIGTERM to every llama-server child, reaped */
 	proxy_free(d->proxy);

@@ -36,30 +36,10 @@
 
 #define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
 #define RETRY_AFTER "2"
+#define INPUT_MAX (64 * 1024)
+#define QUEUE_TIMEOUT_MS (600 * 1000) /* a request waits this long at most: 504 */
 
 /* ---- errors ---- */
-
-static const char *error_type(int status)
-{
-	switch (status) {
-	case 400: case 404: case 409: case 413: return "invalid_request_error";
-	case 429: case 503: return "overloaded_error";
-	default: return status >= 500 ? "server_error" : "invalid_request_error";
-	}
-}
-
-void proxy_reply_error(struct evhttp_request *req, int status, const char *code,
-    const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	json_t *e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", scan_json_str(msg),
-	    "type", error_type(status), "param", "code", code);
-	api_reply_json(req, status, e);
-}
 
 void proxy_error_event(struct evbuffer *b, const char *code, const char *msg)
 {
@@ -216,7 +196,7 @@ static void fail_waiting(struct pmodel *m, int status, const char *code, const c
 			if (status == 503)
 				evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
 				    RETRY_AFTER);
-			proxy_reply_error(r->req, status, code, "%s", msg);
+			api_reply_error(r->req, status, code, "%s", msg);
 			r->req = NULL;
 		}
 		proxy_finish(r);
@@ -267,9 +247,10 @@ static void serve(struct proxy *p, struct pmodel *m)
 		fail_waiting(m, u.status, u.code, u.msg);
 		return;
 	}
-	/* a load is under way for them: if it fails, they hear why (no retry loop) */
-	for (struct preq *r = m->head; r != NULL && a == SA_WAIT; r = r->next)
-		r->tried = 1;
+	/* a load is under way for them: if it fails, they hear why (no retry loop); once
+	 * the model is ready, a later crash is news to them and reloads it */
+	for (struct preq *r = m->head; r != NULL && (a == SA_WAIT || a == SA_READY); r = r->next)
+		r->tried = a == SA_WAIT;
 	while (a == SA_READY && m->head != NULL && m->inflight < par)
 		send_upstream(p, m, u.port);
 }
@@ -300,8 +281,8 @@ static void pass(struct proxy *p)
 	for (size_t i = 0; i < n && !p->stopping; i++) {
 		/* a model whose oldest request was overtaken enough goes alone; the
 		 * others' requests wait until it is served */
-		if (starving != NULL && list[i] != starving)
-			continue;
+		if (starving != NULL && list[i] != starving && !list[i]->ollama)
+			continue; /* Ollama's models do not share our budget: they go on */
 		if (list[i]->head != NULL)
 			serve(p, list[i]);
 	}
@@ -313,6 +294,25 @@ static void kick_event(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	pass(arg);
+}
+
+/* Once a second: requests that waited past QUEUE_TIMEOUT_MS are answered 504, so that
+ * nothing waits forever behind a backend that never frees its slots. */
+static void tick_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *p = arg;
+	uint64_t now = daemon_now_ms();
+	(void)fd;
+	(void)what;
+	for (struct pmodel *m = p->models; m != NULL; m = m->next)
+		while (m->head != NULL && now - m->head->arrived_ms > QUEUE_TIMEOUT_MS) {
+			struct preq *r = m->head;
+			proxy_detach(r);
+			api_reply_error(r->req, 504, "queue_timeout", "waited %d s for %s",
+			    QUEUE_TIMEOUT_MS / 1000, m->id);
+			r->req = NULL;
+			proxy_finish(r);
+		}
 }
 
 void proxy_kick(struct proxy *p)
@@ -357,6 +357,11 @@ void proxy_detach(struct preq *r)
 	if (r->watch != NULL)
 		event_del(r->watch);
 	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	/* the connection may carry more requests: evhttp's idle timeouts again */
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+	struct timeval tv = { PROXY_IDLE_TIMEOUT_S, 0 };
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 }
 
 /* evhttp's close callback, inside the connection's teardown: the client hung up. The
@@ -399,23 +404,18 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 	const char *name = json_string_value(json_object_get(b, "model"));
 	char id[512];
 	if (b == NULL || !json_is_object(b)) {
-		proxy_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
+		api_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
 		    "the body is not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
 	} else if (name == NULL || name[0] == '\0') {
-		proxy_reply_error(req, 400, "missing_model", "the body has no \"model\" string");
+		api_reply_error(req, 400, "missing_model", "the body has no \"model\" string");
 	} else if (json_object_get(b, "stream") != NULL &&
 	    !json_is_boolean(json_object_get(b, "stream"))) {
-		proxy_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
+		api_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
 	} else if (p->stopping) {
-		proxy_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (resolve(p, name, id, sizeof id) < 0) {
-		proxy_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
+		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
 		    "lists them)", name);
-	} else if (p->n_wait >= p->d->cfg.queue_max) {
-		p->n_refused++;
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", RETRY_AFTER);
-		proxy_reply_error(req, 503, "queue_full", "%u requests are waiting already",
-		    p->n_wait);
 	} else {
 		struct preq *r = xcalloc(1, sizeof *r);
 		r->p = p;
@@ -438,9 +438,13 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 			evbuffer_copyout(in, r->body, len);
 			r->body_len = len;
 		}
-		/* no read timeout while it waits or streams; a stuck writer is dropped */
+		/* no read timeout while it waits or streams; a stuck writer is dropped. evhttp
+		 * reads on while it writes (to see a close): what a client sends meanwhile is
+		 * held to INPUT_MAX, then left in the socket */
+		struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
 		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
-		bufferevent_set_timeouts(evhttp_connection_get_bufferevent(r->evcon), NULL, &wtv);
+		bufferevent_set_timeouts(bev, NULL, &wtv);
+		bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
 		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
 		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
 		    r->evcon)), EV_READ, on_peek, r);
@@ -453,7 +457,20 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		r->pm->tail = r;
 		r->pm->n_wait++;
 		p->n_wait++;
-		pass(p); /* a ready model with a free slot takes it now */
+		if (p->n_wait <= p->d->cfg.queue_max)
+			pass(p); /* a ready model with a free slot takes it now */
+		else if (r->pm->head == r)
+			serve(p, r->pm); /* the queue is full: only a free slot of its own helps */
+		if (r->state == PQ_WAITING && p->n_wait > p->d->cfg.queue_max) {
+			p->n_refused++;
+			proxy_detach(r);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			    RETRY_AFTER);
+			api_reply_error(req, 503, "queue_full", "%u requests are waiting already",
+			    p->n_wait - 1);
+			r->req = NULL;
+			proxy_finish(r);
+		}
 	}
 	json_decref(b);
 }
@@ -536,6 +553,10 @@ struct proxy *proxy_new(struct daemon *d)
 	p->cev = curlev_new(d->base, proxy_up_done, p);
 	p->kick_ev = event_new(d->base, -1, 0, kick_event, p);
 	p->reap_ev = event_new(d->base, -1, 0, reap_event, p);
+	p->tick_ev = event_new(d->base, -1, EV_PERSIST, tick_event, p);
+	struct timeval sec = { 1, 0 };
+	if (p->tick_ev != NULL)
+		event_add(p->tick_ev, &sec);
 	p->scratch = evbuffer_new();
 	if (p->cev == NULL || p->kick_ev == NULL || p->reap_ev == NULL || p->scratch == NULL) {
 		proxy_free(p);
@@ -546,12 +567,14 @@ struct proxy *proxy_new(struct daemon *d)
 	return p;
 }
 
-void proxy_shutdown(struct proxy *p)
+int proxy_shutdown(struct proxy *p)
 {
+	int n = 0;
 	if (p == NULL)
-		return;
+		return 0;
 	p->stopping = 1;
 	while (p->live != NULL) {
+		n++;
 		struct preq *r = p->live;
 		proxy_up_abort(r);
 		if (r->req != NULL) {
@@ -564,12 +587,13 @@ void proxy_shutdown(struct proxy *p)
 			} else {
 				evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				    "Retry-After", RETRY_AFTER);
-				proxy_reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
+				api_reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
 			}
 			r->req = NULL;
 		}
 		proxy_finish(r);
 	}
+	return n;
 }
 
 void proxy_free(struct proxy *p)
@@ -589,6 +613,8 @@ void proxy_free(struct proxy *p)
 		event_free(p->kick_ev);
 	if (p->reap_ev)
 		event_free(p->reap_ev);
+	if (p->tick_ev)
+		event_free(p->tick_ev);
 	if (p->scratch)
 		evbuffer_free(p->scratch);
 	free(p);

@@ -19,8 +19,9 @@ struct proxy;
 
 /* NULL (logged) when curl cannot be set up. */
 struct proxy *proxy_new(struct daemon *d);
-/* Answers waiting requests with 503 and ends those in flight (daemon shutdown). */
-void proxy_shutdown(struct proxy *p);
+/* Answers waiting requests with 503 and ends those in flight (daemon shutdown);
+ * returns how many were answered (their bytes still to be written by the loop). */
+int proxy_shutdown(struct proxy *p);
 void proxy_free(struct proxy *p);
 /* Something changed (a model's state, a slot freed): waiting requests are looked at
  * again on the next loop turn. */

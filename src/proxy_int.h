@@ -25,11 +25,7 @@ struct preq {
 	struct pmodel *pm;
 	struct evhttp_request *req;    /* NULL once libevent freed it with its connection */
 	struct evhttp_connection *evcon;
-	/* evhttp's timeouts on a connection between requests (api_init's evhttp_set_timeout);
- * lifted while a request waits or streams */
-#define PROXY_IDLE_TIMEOUT_S 60
-
-enum preq_state state;
+	enum preq_state state;
 	char path[32];                 /* "chat/completions", ... */
 	char *body;                    /* what goes upstream */
 	size_t body_len;
@@ -64,7 +60,7 @@ struct pmodel {
 struct proxy {
 	struct daemon *d;
 	struct curlev *cev;
-	struct event *kick_ev, *reap_ev;
+	struct event *kick_ev, *reap_ev, *tick_ev;
 	struct pmodel *models;
 	struct preq *dead;             /* closed by their clients, freed on a later turn */
 	struct preq *live;
@@ -87,10 +83,7 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc);
 void proxy_detach(struct preq *r);
 /* r has its answer (or its error): frees its slot, r and wakes the queue. */
 void proxy_finish(struct preq *r);
-/* The OpenAI error envelope {"error":{"message","type","param","code"}} on req. */
-void proxy_reply_error(struct evhttp_request *req, int status, const char *code,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* The same envelope as one server-sent event, for a stream that fails midway. */
+/* The error envelope (api_reply_error's) as one server-sent event, for a stream that fails midway. */
 void proxy_error_event(struct evbuffer *b, const char *code, const char *msg);
 
 #endif

@@ -12,6 +12,7 @@
  * stream ends with one error event in OpenAI's shape and is closed.
  */
 #include "proxy_int.h"
+#include "api.h"
 #include "curlev.h"
 #include "daemon.h"
 #include "util.h"
@@ -25,6 +26,7 @@
 
 #define BUFFER_MAX (8u << 20)
 #define HIGH_WATER (256u << 10)
+#define UPSTREAM_SILENCE_S 600
 
 static size_t client_unsent(struct preq *r)
 {
@@ -118,7 +120,7 @@ int proxy_up_start(struct preq *r, const char *base)
 	r->out = evbuffer_new();
 	r->easy = curl_easy_init();
 	if (r->easy == NULL || r->out == NULL) {
-		proxy_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
+		api_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
 		return -1;
 	}
 	r->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
@@ -138,9 +140,13 @@ int proxy_up_start(struct preq *r, const char *base)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	/* a backend that sends nothing for this long is taken as hung (a long prompt on
+	 * a CPU answers its first byte within minutes) */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)UPSTREAM_SILENCE_S);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
 	if (curlev_add(r->p->cev, e) != CURLM_OK) {
-		proxy_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
+		api_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
 		return -1;
 	}
 	return 0;
@@ -170,11 +176,6 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 		    curl_easy_strerror(rc));
 	if (rc != CURLE_OK)
 		r->p->n_upstream_errors++;
-	if (r->req != NULL && !r->gone) {
-		/* the connection may carry more requests: evhttp's idle timeouts again */
-		struct timeval tv = { PROXY_IDLE_TIMEOUT_S, 0 };
-		bufferevent_set_timeouts(evhttp_connection_get_bufferevent(r->evcon), &tv, &tv);
-	}
 	if (r->req == NULL || r->gone) {
 		/* nobody to answer */
 	} else if (r->streaming) {
@@ -188,7 +189,7 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 		r->req = NULL;
 	} else if (rc != CURLE_OK || r->status < 100) {
 		proxy_detach(r);
-		proxy_reply_error(r->req, 502, "backend_failed", "%s", rc != CURLE_OK ? msg :
+		api_reply_error(r->req, 502, "backend_failed", "%s", rc != CURLE_OK ? msg :
 		    "the backend sent no answer");
 		r->req = NULL;
 	} else {

@@ -307,9 +307,11 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 	size_t n_ev = 0;
 	enum sched_avail r = SA_WAIT;
 	enum sched_decision dcs = sched_decide(s, m, o, &e, &p, ev, &n_ev, why, sizeof why);
-	m->pinned = o->pin;
-	m->priority = o->priority;
-	m->ttl_s = o->ttl_s >= 0 ? o->ttl_s : (int)s->d->cfg.idle_ttl_s;
+	if (dcs != SCHED_BUSY) { /* nothing happens yet on BUSY: the model keeps its settings */
+		m->pinned = o->pin;
+		m->priority = o->priority;
+		m->ttl_s = o->ttl_s >= 0 ? o->ttl_s : (int)s->d->cfg.idle_ttl_s;
+	}
 	if (dcs == SCHED_REFUSE) {
 		settle(req, u, 507, "does_not_fit", "%s", why);
 		r = SA_ERROR;
@@ -591,7 +593,14 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 	}
 	if (m->state == ST_LOADING || m->state == ST_UNLOADING || queued(s, id) != NULL)
 		return SA_WAIT;
-	return try_load(s, m, o, NULL, u);
+	/* a reload (after a crash, an eviction) keeps what POST /load set for it */
+	struct sched_opts ko = *o;
+	if (m->row > 0) {
+		ko.pin = m->pinned;
+		ko.priority = m->priority;
+		ko.ttl_s = m->ttl_s;
+	}
+	return try_load(s, m, &ko, NULL, u);
 }
 
 uint64_t sched_loads_total(struct sched *s)
