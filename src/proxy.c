@@ -457,11 +457,16 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		r->pm->tail = r;
 		r->pm->n_wait++;
 		p->n_wait++;
+		struct pmodel *pm = r->pm;
+		uint64_t seq = r->seq;
 		if (p->n_wait <= p->d->cfg.queue_max)
 			pass(p); /* a ready model with a free slot takes it now */
-		else if (r->pm->head == r)
-			serve(p, r->pm); /* the queue is full: only a free slot of its own helps */
-		if (r->state == PQ_WAITING && p->n_wait > p->d->cfg.queue_max) {
+		else if (pm->head == r)
+			serve(p, pm); /* the queue is full: only a free slot of its own helps */
+		/* r may be answered and freed by now: look for it among the waiting */
+		for (r = pm->head; r != NULL && r->seq != seq; r = r->next)
+			;
+		if (r != NULL && p->n_wait > p->d->cfg.queue_max) {
 			p->n_refused++;
 			proxy_detach(r);
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
