@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Client side of bench/proxy.sh (Python 3 standard library only). Not a test.
+
+Three measurements, each printing one JSON object on stdout:
+
+  proxy.py latency DIRECT_PORT DAEMON_PORT MODEL N WARMUP
+      N non-streaming chat completions (max_tokens 1, temperature 0, seed 1) to each
+      port, alternating the two (the one that goes first changes every round), one
+      keep-alive connection per port. Times each request from the send to the last
+      byte of the body.
+  proxy.py stream DIRECT_PORT DAEMON_PORT MODEL ROUNDS MAX_TOKENS
+      ROUNDS streamed chat completions (max_tokens MAX_TOKENS, ignore_eos) to each port,
+      alternating. Records the arrival time of every SSE event ("data: ..." line) at
+      the client.
+  proxy.py mix PORT MODELS N THREADS MAX_TOKENS
+      N chat completions naming the models of MODELS (comma-separated) in turn
+      (a, b, c, a, ...), cut into THREADS contiguous shares, one thread per share sending
+      its share in order on its own keep-alive connection; all threads start together.
+
+Every request has the same body apart from the model (and stream/max_tokens), so that
+the backend does the same work through either path: llama-server keeps the prompt in
+a slot's cache, and temperature 0 with a fixed seed gives the same tokens.
+"""
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+
+PROMPT = "Hello"
+TIMEOUT_S = 120
+
+
+def body(model, max_tokens, stream=False):
+    b = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "seed": 1,
+    }
+    if stream:
+        b["stream"] = True
+        b["ignore_eos"] = True
+    return json.dumps(b).encode()
+
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+class Conn:
+    """One keep-alive connection; reconnects if the server closed it."""
+
+    def __init__(self, port):
+        self.port = port
+        self.c = None
+        self.connects = 0
+
+    def connect(self):
+        if self.c is None:
+            self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT_S)
+            self.c.connect()
+            self.connects += 1
+
+    def post(self, path, data):
+        for attempt in (0, 1):
+            self.connect()
+            try:
+                self.c.request("POST", path, body=data, headers=HEADERS)
+                return self.c.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.c.close()
+                self.c = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+            self.c = None
+
+
+def pct(v, p):
+    """Nearest-rank percentile of v (p in 0..100)."""
+    s = sorted(v)
+    k = max(0, min(len(s) - 1, -(-p * len(s) // 100) - 1))
+    return s[int(k)]
+
+
+def summary(v):
+    return {
+        "n": len(v),
+        "p50": pct(v, 50),
+        "p90": pct(v, 90),
+        "p99": pct(v, 99),
+        "mean": statistics.fmean(v) if v else 0,
+        "min": min(v) if v else 0,
+        "max": max(v) if v else 0,
+    }
+
+
+def one(conn, data):
+    """One non-streaming request: (ms from send to the end of the body, status, body).
+    A connection the server closed after the previous answer is opened again first,
+    outside the time (llama-server closes a keep-alive connection every 100 requests)."""
+    conn.connect()
+    t0 = time.perf_counter()
+    r = conn.post("/v1/chat/completions", data)
+    b = r.read()
+    ms = (time.perf_counter() - t0) * 1000
+    if r.getheader("Connection", "").lower() == "close":
+        conn.close()
+    return ms, r.status, b
+
+
+def latency(direct, daemon, model, n, warmup):
+    data = body(model, 1)
+    conns = {"direct": Conn(direct), "daemon": Conn(daemon)}
+    times = {"direct": [], "daemon": []}
+    texts = {}
+    for i in range(warmup + n):
+        order = ("direct", "daemon") if i % 2 == 0 else ("daemon", "direct")
+        for k in order:
+            ms, status, b = one(conns[k], data)
+            if status != 200:
+                sys.exit(f"proxy.py latency: {k} answered {status}: {b[:300]!r}")
+            if i >= warmup:
+                times[k].append(ms)
+            texts[k] = json.loads(b)["choices"][0]["message"]["content"]
+    for c in conns.values():
+        c.close()
+    out = {k: summary(v) for k, v in times.items()}
+    out["same_answer"] = texts["direct"] == texts["daemon"]
+    # connections opened: 1 each when keep-alive held for all the requests
+    out["connects"] = {k: c.connects for k, c in conns.items()}
+    out["raw"] = times
+    return out
+
+
+def stream_once(port, data):
+    """One streamed request on a fresh connection: the arrival times (s, from the send)
+    of its SSE events, and how many distinct reads of the socket delivered them."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
+    c.connect()
+    t0 = time.perf_counter()
+    c.request("POST", "/v1/chat/completions", body=data, headers=HEADERS)
+    r = c.getresponse()
+    if r.status != 200:
+        sys.exit(f"proxy.py stream: port {port} answered {r.status}: {r.read()[:300]!r}")
+    events, text, done = [], [], False
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        t = time.perf_counter() - t0
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            done = True
+            events.append(t)
+            continue
+        events.append(t)
+        j = json.loads(payload)
+        if "error" in j:
+            sys.exit(f"proxy.py stream: port {port} sent an error event: {payload[:300]!r}")
+        for ch in j.get("choices", []):
+            text.append(ch.get("delta", {}).get("content") or "")
+    c.close()
+    if not done:
+        sys.exit(f"proxy.py stream: port {port}: the stream ended without [DONE]")
+    return events, "".join(text)
+
+
+def stream(direct, daemon, model, rounds, max_tokens):
+    data = body(model, max_tokens, stream=True)
+    ports = {"direct": direct, "daemon": daemon}
+    ttfc = {"direct": [], "daemon": []}
+    gaps = {"direct": [], "daemon": []}
+    total = {"direct": [], "daemon": []}
+    nev = {"direct": [], "daemon": []}
+    texts = {"direct": set(), "daemon": set()}
+    # one untimed stream each first
+    for k in ports:
+        stream_once(ports[k], data)
+    for i in range(rounds):
+        order = ("direct", "daemon") if i % 2 == 0 else ("daemon", "direct")
+        for k in order:
+            ev, text = stream_once(ports[k], data)
+            texts[k].add(text)
+            ttfc[k].append(ev[0] * 1000)
+            total[k].append(ev[-1] * 1000)
+            nev[k].append(len(ev))
+            gaps[k].extend((b - a) * 1000 for a, b in zip(ev, ev[1:]))
+    out = {}
+    for k in ports:
+        out[k] = {
+            "ttfc": summary(ttfc[k]),
+            "gap": summary(gaps[k]),
+            "total": summary(total[k]),
+            "events": sorted(set(nev[k])),
+            # gaps under 0.05 ms: events that came in together with the one before
+            "same_read": sum(1 for g in gaps[k] if g < 0.05),
+        }
+    out["same_text"] = len(texts["direct"] | texts["daemon"]) == 1
+    return out
+
+
+def mix(port, models, n, threads, max_tokens):
+    models = models.split(",")
+    seq = [models[i % len(models)] for i in range(n)]
+    shares = [seq[n * t // threads: n * (t + 1) // threads] for t in range(threads)]
+    lat, errors = [], []
+    lock = threading.Lock()
+    start = threading.Barrier(threads + 1)
+
+    def worker(share):
+        conn = Conn(port)
+        start.wait()
+        for m in share:
+            try:
+                ms, status, b = one(conn, body(m, max_tokens))
+            except Exception as e:  # noqa: BLE001 - a failed request is counted, not fatal
+                with lock:
+                    errors.append(f"{m}: {type(e).__name__}: {e}")
+                conn.close()
+                continue
+            with lock:
+                if status == 200:
+                    lat.append(ms)
+                else:
+                    errors.append(f"{m}: {status} {b[:200]!r}")
+        conn.close()
+
+    ts = [threading.Thread(target=worker, args=(s,)) for s in shares]
+    for t in ts:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "ok": len(lat), "errors": len(errors), "error_samples": errors[:5],
+            "latency": summary(lat) if lat else None}
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) == 6 and a[0] == "latency":
+        out = latency(int(a[1]), int(a[2]), a[3], int(a[4]), int(a[5]))
+    elif len(a) == 6 and a[0] == "stream":
+        out = stream(int(a[1]), int(a[2]), a[3], int(a[4]), int(a[5]))
+    elif len(a) == 6 and a[0] == "mix":
+        out = mix(int(a[1]), a[2], int(a[3]), int(a[4]), int(a[5]))
+    else:
+        sys.exit(__doc__)
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
