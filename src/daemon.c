@@ -109,6 +109,7 @@ static void scan_job_free(struct scan_job *j)
 
 void daemon_refresh(struct daemon *d)
 {
+	proxy_forget(d->proxy); /* names may mean other models now */
 	json_t *all = registry_models(d->reg), *v;
 	size_t i, len = 0, cap = 4096;
 	char *buf = xmalloc(cap);
@@ -293,7 +294,8 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || c.listen_port != d->cfg.listen_port ||
 	    strcmp(c.state_dir, d->cfg.state_dir) != 0)
 		log_warnx("SIGHUP: listen and state_dir change only on restart");
-	/* the parts that change live: folders, intervals, reserve, log level */
+	/* the parts that change live: folders, intervals, reserve, TTL, the /v1 settings,
+	 * log level */
 	for (size_t i = 0; i < d->cfg.n_models_dirs; i++)
 		free(d->cfg.models_dirs[i]);
 	memcpy(d->cfg.models_dirs, c.models_dirs, sizeof c.models_dirs);
@@ -305,6 +307,15 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.reserve = c.reserve;
 	d->cfg.idle_ttl_s = c.idle_ttl_s;
 	d->cfg.scan_ctx = c.scan_ctx;
+	d->cfg.parallel = c.parallel;
+	d->cfg.queue_max = c.queue_max;
+	d->cfg.max_overtake = c.max_overtake;
+	for (size_t i = 0; i < d->cfg.n_aliases; i++)
+		free(d->cfg.aliases[i]);
+	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
+	d->cfg.n_aliases = c.n_aliases;
+	c.n_aliases = 0;
+	proxy_forget(d->proxy);
 	util_log_level = d->cfg.log_level = c.log_level;
 	config_free(&c);
 	arm_timers(d);

@@ -80,10 +80,52 @@ static int ollama_has(struct proxy *p, const char *name)
 	return found;
 }
 
+#define NAMES_MAX 256 /* names remembered; past it the list starts again */
+
+void proxy_forget(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	while (p->names != NULL) {
+		struct pname *n = p->names;
+		p->names = n->next;
+		free(n->name);
+		free(n->id);
+		free(n);
+	}
+	p->n_names = 0;
+}
+
+static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t outlen);
+
+/* resolve(), remembered: a name asks the registry once per scan. Local models only
+ * (Ollama's list changes by itself). */
+static int resolve(struct proxy *p, const char *name, char *out, size_t outlen)
+{
+	for (struct pname *n = p->names; n != NULL; n = n->next)
+		if (strcmp(n->name, name) == 0) {
+			snprintf(out, outlen, "%s", n->id);
+			return 0;
+		}
+	if (resolve_uncached(p, name, out, outlen) < 0)
+		return -1;
+	if (strncmp(out, "ollama:", 7) != 0) {
+		if (p->n_names >= NAMES_MAX)
+			proxy_forget(p);
+		struct pname *n = xcalloc(1, sizeof *n);
+		n->name = xstrdup(name);
+		n->id = xstrdup(out);
+		n->next = p->names;
+		p->names = n;
+		p->n_names++;
+	}
+	return 0;
+}
+
 /* The model a request names: an alias of the configuration, a registry id, "ollama:"
  * and a name, a local model's name (when only one has it), or a name Ollama lists.
  * Writes the id to out; returns 0, or -1 when nothing has that name. */
-static int resolve(struct proxy *p, const char *name, char *out, size_t outlen)
+static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t outlen)
 {
 	const struct config *c = &p->d->cfg;
 	for (size_t i = 0; i < c->n_aliases; i++) {
@@ -608,6 +650,7 @@ void proxy_free(struct proxy *p)
 	proxy_shutdown(p);
 	reap_event(-1, 0, p);
 	curlev_free(p->cev);
+	proxy_forget(p);
 	while (p->models != NULL) {
 		struct pmodel *m = p->models;
 		p->models = m->next;

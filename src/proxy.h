@@ -26,6 +26,8 @@ void proxy_free(struct proxy *p);
 /* Something changed (a model's state, a slot freed): waiting requests are looked at
  * again on the next loop turn. */
 void proxy_kick(struct proxy *p);
+/* The names requests used are looked up again (after a scan or a reload). */
+void proxy_forget(struct proxy *p);
 /* POST /v1/<path>: chat/completions, completions or embeddings. */
 void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path);
 /* GET /v1/models. */

@@ -57,8 +57,16 @@ struct pmodel {
 	struct pmodel *next;
 };
 
+/* A name a request used and the model it resolved to (resolve() asks the registry). */
+struct pname {
+	char *name, *id;
+	struct pname *next;
+};
+
 struct proxy {
 	struct daemon *d;
+	struct pname *names;           /* forgotten after each scan and reload */
+	size_t n_names;
 	struct curlev *cev;
 	struct event *kick_ev, *reap_ev, *tick_ev;
 	struct pmodel *models;

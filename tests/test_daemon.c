@@ -619,7 +619,8 @@ static void systemd_notify_and_reload(void **st)
 	gen("tiny", gp);
 	free(gp);
 	body = xasprintf("[daemon]\nlisten = 127.0.0.1:0\nmodels_dir = %s\nstate_dir = %s\n"
-	    "rescan_interval_s = 0\n[backends]\nollama_url =\n", dir2, st2);
+	    "rescan_interval_s = 0\nalias = my-tiny tiny-only\n[backends]\nollama_url =\n",
+	    dir2, st2);
 	tu_write_file(conf, body, strlen(body));
 	free(body);
 	kill(p.pid, SIGHUP);
@@ -644,6 +645,12 @@ static void systemd_notify_and_reload(void **st)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(bj, "device"),
 	    "reserve_bytes")), 1LL << 30);
 	json_decref(bj);
+	json_decref(j);
+	/* the new alias is a name on the /v1 routes */
+	j = get_ok("/v1/models");
+	char *ids = json_dumps(j, 0);
+	assert_non_null(strstr(ids, "\"my-tiny\""));
+	free(ids);
 	json_decref(j);
 	port = old_port;
 	read_notify(fd, got, sizeof got, NULL, 40); /* drain the watchdog pings */
