@@ -65,7 +65,7 @@ static void stop_daemon(void)
 
 static int has_models(json_t *j, void *arg)
 {
-	return json_array_size(json_object_get(j, "models")) >= 5;
+	return json_array_size(json_object_get(j, "models")) >= 6;
 }
 
 /* A daemon on the test's models, the fake GPU and the Ollama double; extra flags
@@ -108,6 +108,21 @@ static int setup(void **st)
 	gen("tiny-embed", "e.gguf", 4, NULL);
 	/* 122 GB of F32 weights as a sparse file: more than any test machine's RAM */
 	gen("qwen3moe-30b", "huge.gguf", 5, "F32");
+	/* a model whose header reads but that llama.cpp cannot load: an unknown tokenizer */
+	gen("tiny", "broken.gguf", 6, NULL);
+	char *bp = xasprintf("%s/broken.gguf", models);
+	size_t blen;
+	uint8_t *bb = tu_read_file(bp, &blen);
+	assert_non_null(bb);
+	const char key[] = "tokenizer.ggml.model";
+	uint8_t *k = memmem(bb, blen, key, sizeof key - 1);
+	assert_non_null(k);
+	uint8_t *val = k + sizeof key - 1 + 4 + 8; /* type, length, then the string */
+	assert_memory_equal(val, "llama", 5);
+	memcpy(val, "nosuc", 5);
+	assert_int_equal(tu_write_file(bp, bb, blen), 0);
+	free(bb);
+	free(bp);
 	set_gpu(1ull << 30);
 	oll_script = xasprintf("%s/tests/ollama_double.py", sd);
 	char *olog = tu_path("ollama.log");
@@ -431,8 +446,23 @@ static void bad_requests_get_clear_errors(void **st)
 	size_t i, local = 0;
 	json_array_foreach(json_object_get(j, "models"), i, v)
 		local += strcmp(json_string_value(json_object_get(v, "backend")), "llama.cpp") == 0;
-	assert_int_equal(local, 5);
+	assert_int_equal(local, 6);
 	json_decref(j);
+}
+
+static void failed_load_is_a_502(void **st)
+{
+	/* llama-server exits while loading: the waiting request hears why */
+	json_t *j = post_json("/v1/chat/completions", "{\"model\":\"broken\",\"messages\":[]}",
+	    502);
+	assert_string_equal(json_string_value(du_at(j, "error.code")), "backend_failed");
+	assert_string_equal(json_string_value(du_at(j, "error.type")), "server_error");
+	assert_non_null(strstr(json_string_value(du_at(j, "error.message")), "llama-server exited"));
+	json_decref(j);
+	/* the daemon is fine and the other models answer */
+	j = post_json("/v1/completions", "{\"model\":\"a\",\"prompt\":\"x\",\"max_tokens\":2}", 200);
+	json_decref(j);
+	unload("a");
 }
 
 static void alternating_models_batch_instead_of_swapping(void **st)
@@ -649,6 +679,7 @@ int main(void)
 		cmocka_unit_test(openai_sdk_through_the_daemon),
 		cmocka_unit_test(ollama_models_go_to_ollama),
 		cmocka_unit_test(bad_requests_get_clear_errors),
+		cmocka_unit_test(failed_load_is_a_502),
 		cmocka_unit_test(alternating_models_batch_instead_of_swapping),
 		cmocka_unit_test(client_gone_mid_stream_frees_the_slot),
 		cmocka_unit_test(backend_killed_mid_stream),
