@@ -212,7 +212,15 @@ static void preq_free(struct preq *r)
 	free(r);
 }
 
-void proxy_finish(struct preq *r)
+static void kick(struct proxy *p)
+{
+	if (p->kick_ev != NULL)
+		event_active(p->kick_ev, EV_TIMEOUT, 0);
+}
+
+/* r leaves its slot or its place in the queue. A local model left without requests
+ * in flight may now be evicted: blocked models look again. */
+static void release(struct preq *r)
 {
 	struct proxy *p = r->p;
 	if (r->state == PQ_UPSTREAM) {
@@ -220,11 +228,18 @@ void proxy_finish(struct preq *r)
 		p->n_inflight--;
 		if (!r->pm->ollama)
 			sched_hold(p->d->sched, r->pm->id, -1);
+		if (!r->pm->ollama && r->pm->inflight == 0)
+			p->gen++;
 	} else {
 		unlink_waiting(r);
 	}
 	live_unlink(r);
-	proxy_kick(p);
+	kick(p);
+}
+
+void proxy_finish(struct preq *r)
+{
+	release(r);
 	preq_free(r);
 }
 
@@ -279,6 +294,10 @@ static void serve(struct proxy *p, struct pmodel *m)
 			send_upstream(p, m, 0);
 		return;
 	}
+	/* planning a blocked model again costs a header read: only after news */
+	if (m->blocked && m->seen_gen == p->gen)
+		return;
+	m->seen_gen = p->gen;
 	struct sched_opts o = { .ttl_s = -1, .offload = PLAN_AUTO, .queue_busy = 1 };
 	o.keep_failed = m->head->tried; /* a load this request asked for failed: say so */
 	struct sched_use u;
@@ -355,12 +374,15 @@ static void tick_event(evutil_socket_t fd, short what, void *arg)
 			r->req = NULL;
 			proxy_finish(r);
 		}
+	proxy_kick(p); /* memory may have been freed by others: blocked models look again */
 }
 
 void proxy_kick(struct proxy *p)
 {
-	if (p != NULL && p->kick_ev != NULL)
-		event_active(p->kick_ev, EV_TIMEOUT, 0);
+	if (p == NULL)
+		return;
+	p->gen++; /* the scheduler's news: blocked models look again */
+	kick(p);
 }
 
 /* ---- clients ---- */
@@ -420,20 +442,12 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 	p->n_cancelled++;
 	if (r->watch != NULL)
 		event_del(r->watch);
-	if (r->state == PQ_UPSTREAM) {
+	if (r->state == PQ_UPSTREAM)
 		proxy_up_abort(r);
-		r->pm->inflight--;
-		p->n_inflight--;
-		if (!r->pm->ollama)
-			sched_hold(p->d->sched, r->pm->id, -1);
-	} else {
-		unlink_waiting(r);
-	}
-	live_unlink(r);
+	release(r);
 	r->next = p->dead;
 	p->dead = r;
 	event_active(p->reap_ev, EV_TIMEOUT, 0);
-	proxy_kick(p);
 }
 
 void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path)

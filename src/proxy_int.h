@@ -53,6 +53,7 @@ struct pmodel {
 	int ollama;
 	unsigned inflight, n_wait;
 	int blocked;                   /* the last look found it waiting for busy models */
+	uint64_t seen_gen;             /* p->gen at that look */
 	struct preq *head, *tail;
 	struct pmodel *next;
 };
@@ -75,6 +76,7 @@ struct proxy {
 	struct evbuffer *scratch;
 	unsigned n_wait, n_inflight;
 	uint64_t seq;
+	uint64_t gen;                  /* bumped by news that may unblock a model */
 	int stopping;
 	/* counters for /metrics */
 	uint64_t n_requests, n_refused, n_upstream_errors, n_cancelled, n_answered, n_paused;
