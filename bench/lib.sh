@@ -31,3 +31,61 @@ need_tools() {
         command -v "$tool" >/dev/null || die "needs $tool"
     done
 }
+
+# scratch_setup NAME: the scratch folder /tmp/mlo-NAME.XXXXXX (SCRATCH), the list of
+# started pids (PIDS), and on exit: every pid stopped, no llama-server of this run left
+# (LEFTOVERS=1 when some had to be killed), the folder removed. Also free_port and
+# wait_for. The sourcing script calls it once, after its checks.
+scratch_setup() {
+    SCRATCH="$(mktemp -d "/tmp/mlo-$1.XXXXXX")"
+    PIDS=()
+
+    # llama-server processes of this run: every one has a path under SCRATCH on its command
+    # line (a child's model file, the router's --models-dir). Other llama-servers are left alone.
+    our_llamas() { pgrep -f -- "llama-server .*$SCRATCH/" || true; }
+    # After the servers have stopped, no child of theirs may remain: waits up to 15 s, then
+    # kills the leftovers one by one (by pid) and says so.
+    LEFTOVERS=0
+    check_no_llamas() {
+        local what="$1" i left
+        for ((i = 0; i < 150; i++)); do
+            left=$(our_llamas)
+            [ -z "$left" ] && return 0
+            sleep 0.1
+        done
+        log "$what: llama-server processes left after their server stopped: $(echo "$left" | tr '\n' ' '); killing them"
+        for i in $left; do kill -KILL "$i" 2>/dev/null || true; done
+        LEFTOVERS=1
+    }
+    cleanup() {
+        local rc=$? p
+        for p in "${PIDS[@]}"; do stop_pid "$p" 30; done
+        check_no_llamas "cleanup"
+        if [ -n "$(our_llamas)" ]; then
+            log "llama-server processes of this run still exist: $(our_llamas | tr '\n' ' ')"
+            rc=1
+        fi
+        rm -rf "$SCRATCH"
+        exit "$rc"
+    }
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    trap 'log "stopped: a command failed at line $LINENO"' ERR
+
+    free_port() {
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    }
+
+    # Polls a command until it succeeds, while PID lives, for START_S seconds at most.
+    wait_for() {
+        local what="$1" pid="$2" end=$((SECONDS + START_S))
+        shift 2
+        while [ "$SECONDS" -lt "$end" ]; do
+            kill -0 "$pid" 2>/dev/null || { log "$what exited"; return 1; }
+            "$@" && return 0
+            sleep 0.1
+        done
+        log "$what: not ready after ${START_S}s"
+        return 1
+    }
+}
