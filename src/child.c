@@ -2,7 +2,8 @@
  * child: process supervision on the libevent loop. See child.h for the contract.
  *
  * Spawning follows tmux's job_run: every signal is blocked around fork; the child
- * resets every disposition to the default, moves to its own process group, puts
+ * resets every disposition to the default, moves to its own process group, asks the
+ * kernel to SIGKILL it when the daemon dies (PR_SET_PDEATHSIG), puts
  * /dev/null on stdin and the pipe on stdout and stderr, closes every other descriptor,
  * unblocks signals and execs; on failure it writes errno to a close-on-exec pipe that
  * the parent reads (EOF there means the exec worked) and _exits with 127. Everything
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -382,7 +384,8 @@ static char **env_build(char *const extra[])
 }
 
 /* In the forked child: only async-signal-safe calls. Never returns. */
-static void child_exec(char *const argv[], char **env, int devnull, int out, int errw)
+static void child_exec(char *const argv[], char **env, int devnull, int out, int errw,
+    pid_t parent)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -394,6 +397,10 @@ static void child_exec(char *const argv[], char **env, int devnull, int out, int
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &sa, NULL);   /* fails harmlessly on libc-reserved ones */
 	setpgid(0, 0);
+	/* the child never outlives the daemon, however the daemon ends (a crash, SIGKILL):
+	 * the kernel kills it (kept across exec); a daemon already gone is checked too */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(127);
 	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(errw, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		goto fail;
@@ -461,9 +468,10 @@ struct child *child_spawn(struct event_base *base, char *const argv[],
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t self = getpid();
 	pid = fork();
 	if (pid == 0)
-		child_exec(argv, env, devnull, out[1], ep[1]);
+		child_exec(argv, env, devnull, out[1], ep[1], self);
 	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {

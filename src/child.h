@@ -8,7 +8,9 @@
  *
  * Lifetime: a child is done when its process was reaped AND its pipe reached EOF; only
  * then on_exit runs, exactly once. When the process (the group leader) is reaped,
- * whatever is left in its process group is SIGKILLed, so nothing outlives it; should a
+ * whatever is left in its process group is SIGKILLed, so nothing outlives it; the
+ * child itself is SIGKILLed by the kernel when the thread that spawned it ends (the
+ * daemon's loop: the daemon dying, however), so it never outlives the daemon; should a
  * process that left the group still hold the pipe, the pipe is closed 2 s after the
  * reap and counts as EOF.
  *
