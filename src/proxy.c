@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
 #define RETRY_AFTER "2"
@@ -538,10 +539,22 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 
 /* ---- views ---- */
 
-static json_t *model_entry(const char *id, const char *owner, json_t *extra)
+/* "created" is a Unix time: when the scan found the model (its "scanned_at", UTC), else
+ * when the daemon started. */
+static json_int_t created(struct proxy *p, json_t *model)
+{
+	const char *at = json_string_value(json_object_get(model, "scanned_at"));
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (at != NULL && strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
+		return (json_int_t)timegm(&tm);
+	return (json_int_t)p->d->started;
+}
+
+static json_t *model_entry(const char *id, const char *owner, json_int_t when, json_t *extra)
 {
 	json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "id", id, "object", "model", "created",
-	    (json_int_t)0, "owned_by", owner);
+	    when, "owned_by", owner);
 	json_object_update(o, extra);
 	json_decref(extra);
 	return o;
@@ -558,7 +571,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 		const char *id = json_string_value(json_object_get(v, "id"));
 		json_t *rt = sched_model_json(p->d->sched, id);
 		json_t *state = rt ? json_object_get(rt, "state") : NULL;
-		json_array_append_new(data, model_entry(id, "mloffload", json_pack("{s:O,s:s,s:s}",
+		json_array_append_new(data, model_entry(id, "mloffload", created(p, v), json_pack("{s:O,s:s,s:s}",
 		    "name", json_object_get(v, "name"), "backend", "llama.cpp", "state",
 		    state ? json_string_value(state) : "unloaded")));
 		json_decref(rt);
@@ -568,14 +581,14 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 		const char *a = p->d->cfg.aliases[k], *sp = strchr(a, ' ');
 		char name[256];
 		snprintf(name, sizeof name, "%.*s", (int)(sp - a), a);
-		json_array_append_new(data, model_entry(name, "mloffload", json_pack("{s:s}",
+		json_array_append_new(data, model_entry(name, "mloffload", created(p, NULL), json_pack("{s:s}",
 		    "alias_of", sp + 1)));
 	}
 	json_t *ol = p->d->disc ? discover_ollama_models(p->d->disc) : NULL;
 	json_array_foreach(ol, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		if (id != NULL)
-			json_array_append_new(data, model_entry(id, "ollama", json_pack("{s:O,s:s}",
+			json_array_append_new(data, model_entry(id, "ollama", created(p, NULL), json_pack("{s:O,s:s}",
 			    "name", json_object_get(v, "name"), "backend", "ollama")));
 	}
 	json_decref(ol);

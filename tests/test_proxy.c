@@ -387,6 +387,16 @@ static void openai_sdk_through_the_daemon(void **st)
 	assert_non_null(strstr(ids, "\"ollama:llama3.2:1b\""));
 	free(ids);
 	json_decref(j);
+	/* each entry is an OpenAI model object with a real creation time */
+	j = du_get(port, "/v1/models");
+	json_t *v;
+	size_t i;
+	assert_string_equal(json_string_value(json_object_get(j, "object")), "list");
+	json_array_foreach(json_object_get(j, "data"), i, v) {
+		assert_string_equal(json_string_value(json_object_get(v, "object")), "model");
+		assert_true(json_integer_value(json_object_get(v, "created")) > 1600000000);
+	}
+	json_decref(j);
 	/* the SDK reads our errors: an unknown model is a 404 with its code */
 	j = sdk("chat", "no-such-model", NULL);
 	assert_false(json_is_true(json_object_get(j, "ok")));
