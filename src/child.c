@@ -399,8 +399,10 @@ static void child_exec(char *const argv[], char **env, int devnull, int out, int
 	setpgid(0, 0);
 	/* the child never outlives the daemon, however the daemon ends (a crash, SIGKILL):
 	 * the kernel kills it (kept across exec); a daemon already gone is checked too */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+	if (getppid() != parent)
 		_exit(127);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		goto fail;
 	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
 	    dup2(errw, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		goto fail;

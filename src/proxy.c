@@ -275,8 +275,9 @@ static void send_upstream(struct proxy *p, struct pmodel *m, int port)
 		snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
 	if (!m->ollama)
 		sched_hold(p->d->sched, m->id, 1);
-	/* each request sent counts against the older ones that wait blocked */
-	for (struct pmodel *o = p->models; o != NULL; o = o->next)
+	/* each local request sent counts against the older ones that wait blocked (an
+	 * Ollama request takes nothing from our budget) */
+	for (struct pmodel *o = p->models; o != NULL && !m->ollama; o = o->next)
 		if (o != m && o->blocked && o->head != NULL && o->head->seq < r->seq)
 			o->head->overtaken++;
 	if (proxy_up_start(r, base) < 0) {
@@ -323,19 +324,28 @@ static int by_oldest(const void *a, const void *b)
 	return x->head->seq < y->head->seq ? -1 : x->head->seq > y->head->seq;
 }
 
+/* The blocked model whose oldest request has been overtaken enough (the oldest such),
+ * or NULL. */
+static struct pmodel *starving_model(struct proxy *p)
+{
+	struct pmodel *starving = NULL;
+	for (struct pmodel *m = p->models; m != NULL; m = m->next)
+		if (m->head != NULL && m->blocked && m->head->overtaken >= p->d->cfg.max_overtake &&
+		    (starving == NULL || m->head->seq < starving->head->seq))
+			starving = m;
+	return starving;
+}
+
 static void pass(struct proxy *p)
 {
 	size_t n = 0, cap = 0;
-	struct pmodel **list = NULL, *starving = NULL;
+	struct pmodel **list = NULL, *starving = starving_model(p);
 	for (struct pmodel *m = p->models; m != NULL; m = m->next) {
 		if (m->head == NULL)
 			continue;
 		if (n == cap)
 			list = xreallocarray(list, cap = cap ? cap * 2 : 8, sizeof *list);
 		list[n++] = m;
-		if (m->blocked && m->head->overtaken >= p->d->cfg.max_overtake &&
-		    (starving == NULL || m->head->seq < starving->head->seq))
-			starving = m;
 	}
 	if (n == 0)
 		return; /* nothing waits */
@@ -384,6 +394,19 @@ void proxy_kick(struct proxy *p)
 		return;
 	p->gen++; /* the scheduler's news: blocked models look again */
 	kick(p);
+}
+
+/* With the queue full, r still goes at once to a free slot of its model when one is
+ * there now: a resident local model (never a load: the request would be refused after
+ * starting it) that no starving model holds back, or an Ollama model. */
+static void take_free_slot(struct proxy *p, struct pmodel *pm, struct preq *r)
+{
+	if (pm->head != r || pm->inflight >= p->d->cfg.parallel)
+		return;
+	struct pmodel *starving = starving_model(p);
+	int port = pm->ollama ? 0 : sched_ready_port(p->d->sched, pm->id);
+	if (pm->ollama || (port > 0 && (starving == NULL || starving == pm)))
+		send_upstream(p, pm, port);
 }
 
 /* ---- clients ---- */
@@ -518,8 +541,8 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		uint64_t seq = r->seq;
 		if (p->n_wait <= p->d->cfg.queue_max)
 			pass(p); /* a ready model with a free slot takes it now */
-		else if (pm->head == r)
-			serve(p, pm); /* the queue is full: only a free slot of its own helps */
+		else
+			take_free_slot(p, pm, r); /* the queue is full: only a free slot helps */
 		/* r may be answered and freed by now: look for it among the waiting */
 		for (r = pm->head; r != NULL && r->seq != seq; r = r->next)
 			;

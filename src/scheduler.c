@@ -64,6 +64,7 @@ static struct rt *get(struct sched *s, const char *id, const char *path)
 	if (m == NULL) {
 		m = xcalloc(1, sizeof *m);
 		m->id = xstrdup(id);
+		m->ttl_s = -1;
 		m->s = s;
 		m->next = s->models;
 		s->models = m;
@@ -310,7 +311,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 	if (dcs != SCHED_BUSY) { /* nothing happens yet on BUSY: the model keeps its settings */
 		m->pinned = o->pin;
 		m->priority = o->priority;
-		m->ttl_s = o->ttl_s >= 0 ? o->ttl_s : (int)s->d->cfg.idle_ttl_s;
+		m->ttl_s = o->ttl_s; /* -1: the daemon's idle_ttl_s, as it is at each tick */
 	}
 	if (dcs == SCHED_REFUSE) {
 		settle(req, u, 507, "does_not_fit", "%s", why);
@@ -522,6 +523,10 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 		json_decref(info);
 		return;
 	}
+	/* an explicit unload ends what POST /load set: a later load starts afresh */
+	m->pinned = 0;
+	m->priority = 0;
+	m->ttl_s = -1;
 	if (m->n_unload_waiters < MAX_WAITERS)
 		m->unload_waiters[m->n_unload_waiters++] = req;
 	else
@@ -603,6 +608,17 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 	return try_load(s, m, &ko, NULL, u);
 }
 
+int sched_ttl(const struct sched *s, const struct rt *m)
+{
+	return m->ttl_s >= 0 ? m->ttl_s : (int)s->d->cfg.idle_ttl_s;
+}
+
+int sched_ready_port(struct sched *s, const char *id)
+{
+	struct rt *m = sched_find(s, id);
+	return m != NULL && m->state == ST_READY && m->l != NULL ? llama_port(m->l) : 0;
+}
+
 uint64_t sched_loads_total(struct sched *s)
 {
 	return s->loads_total;
@@ -660,9 +676,10 @@ void sched_tick(struct sched *s)
 	uint64_t now = daemon_now_ms();
 	pressure(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
-		if (m->state == ST_READY && !m->pinned && m->busy == 0 && m->ttl_s > 0 &&
-		    now - m->last_used_ms > (uint64_t)m->ttl_s * 1000) {
-			log_info("%s idle for %d s: unloading", m->id, m->ttl_s);
+		int ttl = sched_ttl(s, m);
+		if (m->state == ST_READY && !m->pinned && m->busy == 0 && ttl > 0 &&
+		    now - m->last_used_ms > (uint64_t)ttl * 1000) {
+			log_info("%s idle for %d s: unloading", m->id, ttl);
 			stop_rt(m);
 		} else if (m->state == ST_LOADING && now - m->started_ms > START_TIMEOUT_MS) {
 			snprintf(m->error, sizeof m->error, "did not become ready in %d s",

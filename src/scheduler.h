@@ -82,6 +82,8 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 /* A request to id starts (delta 1) or ends (-1): a model with requests in flight is
  * busy (never evicted or expired) and its idle clock restarts. */
 void sched_hold(struct sched *s, const char *id, int delta);
+/* The port of id's llama-server when it is ready, else 0 (never loads anything). */
+int sched_ready_port(struct sched *s, const char *id);
 /* llama-server children started since the daemon started (loads and reloads). */
 uint64_t sched_loads_total(struct sched *s);
 /* Counts by state for /metrics: new object {"loading": n, "ready": n, ...}. */

@@ -32,7 +32,7 @@ struct rt {
 	int ngl, n_cpu_moe, ctx;
 	json_t *args, *measured;
 	uint64_t started_ms, ready_ms, last_used_ms;
-	int ttl_s, pinned, priority;
+	int ttl_s, pinned, priority;  /* ttl_s -1: the daemon's idle_ttl_s */
 	int busy;                    /* requests of the OpenAI routes in flight */
 	char error[1024];
 	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
@@ -78,6 +78,8 @@ struct target {
 void sched_emit(struct sched *s, const char *type, json_t *data);
 /* The model's runtime entry, or NULL. */
 struct rt *sched_find(struct sched *s, const char *id);
+/* m's idle TTL in seconds (its own, else the daemon's idle_ttl_s; 0: never). */
+int sched_ttl(const struct sched *s, const struct rt *m);
 /* The first GPU that reads, or NULL. */
 const struct device_info *sched_gpu(struct sched *s);
 /* The device loads are planned on (RPC device, else first GPU). 0, or -1 for none. */

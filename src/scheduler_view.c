@@ -33,7 +33,7 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	    (json_int_t)m->cpu.repack, "total_bytes", (json_int_t)m->cpu.total));
 	json_object_set_new(o, "measured", m->measured ? json_incref(m->measured) : json_null());
 	json_object_set_new(o, "pinned", json_boolean(m->pinned));
-	json_object_set_new(o, "ttl_s", json_integer(m->ttl_s));
+	json_object_set_new(o, "ttl_s", json_integer(sched_ttl(s, m)));
 	json_object_set_new(o, "priority", json_integer(m->priority));
 	if (m->error[0] != '\0')
 		json_object_set_new(o, "error", json_string(m->error));
