@@ -271,11 +271,9 @@ static void many(size_t n, const char *const *bodies, struct many *r)
 
 /* A streamed request on a plain socket, so that the test decides when to read and
  * when to hang up. Returns the connected socket after sending the request. */
-static int stream_open_rcvbuf(const char *body, int rcvbuf)
+static int stream_open(const char *body)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (rcvbuf > 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -284,11 +282,6 @@ static int stream_open_rcvbuf(const char *body, int rcvbuf)
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	free(req);
 	return fd;
-}
-
-static int stream_open(const char *body)
-{
-	return stream_open_rcvbuf(body, 0);
 }
 
 /* Reads from fd into buf (appending) until it holds needle, or EOF, or 120 s. Returns
@@ -319,6 +312,12 @@ static int read_until(int fd, char *buf, size_t cap, size_t *len, const char *ne
 
 static const char long_stream[] = "{\"model\":\"a\",\"stream\":true,\"max_tokens\":3000,"
     "\"ignore_eos\":true,\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}";
+/* The same with the 20 likeliest tokens of each step: about 2 KB a chunk, some MB in
+ * all, more than the kernel's socket buffers hold; a client that stops reading it soon
+ * pauses the backend, which then holds its slot until the client goes. */
+static const char big_stream[] = "{\"model\":\"a\",\"stream\":true,\"max_tokens\":3000,"
+    "\"ignore_eos\":true,\"logprobs\":true,\"top_logprobs\":20,\"messages\":[{\"role\":"
+    "\"user\",\"content\":\"count\"}]}";
 
 /* The port and pid of model id's llama-server, from /status (0 when not loaded). */
 static void child_of(const char *id, int *cport, int *pid)
@@ -500,7 +499,7 @@ static void alternating_models_batch_instead_of_swapping(void **st)
 
 static void client_gone_mid_stream_frees_the_slot(void **st)
 {
-	int fd = stream_open(long_stream), cport, pid;
+	int fd = stream_open(big_stream), cport, pid;
 	char buf[65536];
 	size_t len = 0;
 	assert_true(read_until(fd, buf, sizeof buf, &len, "\"content\":\""));
@@ -576,11 +575,7 @@ static void slow_client_pauses_the_backend(void **st)
 	/* a client that reads nothing for a while: once 256 KiB wait for it in the
 	 * daemon, the backend is paused rather than buffered; then it reads it all */
 	long long paused0 = metric("mloffload_v1_paused_total");
-	/* the 20 likeliest tokens with each token: 2 KB a chunk, some MB in all, more than
-	 * the kernel's socket buffers hold */
-	int fd = stream_open_rcvbuf("{\"model\":\"a\",\"stream\":true,\"max_tokens\":3000,"
-	    "\"ignore_eos\":true,\"logprobs\":true,\"top_logprobs\":20,\"messages\":[{\"role\":"
-	    "\"user\",\"content\":\"count\"}]}", 0);
+	int fd = stream_open(big_stream);
 	long long paused = paused0;
 	for (int i = 0; i < 1200 && paused == paused0; i++) {
 		usleep(50 * 1000);
@@ -604,13 +599,14 @@ static void slow_client_pauses_the_backend(void **st)
 
 static void queue_overflow_is_refused(void **st)
 {
-	/* one slot per model, 50 places: while one long stream holds the slot, 200 more
-	 * requests come; 50 wait, 150 are refused with Retry-After, and every one that
-	 * waited is answered once the slot is free */
+	/* one slot per model, 50 places: while a stream that its client stopped reading
+	 * holds the slot (paused, it cannot end by itself), 200 more requests come; 50
+	 * wait, 150 are refused with Retry-After, and every one that waited is answered
+	 * once the slot is free */
 	stop_daemon();
 	const char *extra[] = { "--parallel", "1", "--queue-max", "50", NULL };
 	start_daemon(extra);
-	int fd = stream_open(long_stream);
+	int fd = stream_open(big_stream);
 	char buf[65536];
 	size_t len = 0;
 	assert_true(read_until(fd, buf, sizeof buf, &len, "\"content\":\""));
