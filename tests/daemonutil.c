@@ -2,12 +2,15 @@
  * daemonutil: see daemonutil.h.
  */
 #include "daemonutil.h"
+#include "shapes.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <signal.h>
 
 json_t *du_req(int port, const char *method, const char *path, const char *body,
     int *status)
@@ -63,4 +66,35 @@ json_t *du_at(json_t *j, const char *path)
 		    json_object_get(j, t);
 	}
 	return j;
+}
+
+void du_gen(const char *shape, const char *path, const char *quant, int fill, uint64_t seed)
+{
+	char err[4096];
+	const struct shape *sh = shapes_find(shape);
+	assert_non_null(sh);
+	char *vocab = shapes_vocab_path(sh->vocab);
+	struct shapes_opts o = { quant, vocab, fill, seed, 1 };
+	if (shapes_write(sh, &o, path, err, sizeof err) < 0)
+		fail_msg("gen %s: %s", shape, err);
+	free(vocab);
+}
+
+void du_fake_gpu(const char *path, uint64_t total, uint64_t used)
+{
+	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-fake total=%llu used=%llu "
+	    "temp=40 util=0\n", (unsigned long long)total, (unsigned long long)used);
+	assert_int_equal(tu_write_file(path, s, strlen(s)), 0);
+	free(s);
+}
+
+void du_stop(struct tu_proc *p)
+{
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		for (int i = 0; i < 600 && waitpid(p->pid, NULL, WNOHANG) != p->pid; i++)
+			usleep(50 * 1000);
+		p->pid = 0;
+	}
+	tu_stop(p);
 }

@@ -6,6 +6,7 @@
 #define MLO_DAEMONUTIL_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "testutil.h"
 
@@ -19,6 +20,14 @@ json_t *du_get(int port, const char *path);
 json_t *du_poll(int port, const char *path, int (*pred)(json_t *, void *), void *arg);
 /* Waits for "listening on http://HOST:PORT" in p's log; returns PORT. */
 int du_port(const struct tu_proc *p);
+/* Writes the generated model shape (shapes.h) to path: quant NULL for the shape's own,
+ * fill 1 random weights, 0 a sparse hole, -1 the shape's default. Fails the test on an
+ * error. */
+void du_gen(const char *shape, const char *path, const char *quant, int fill, uint64_t seed);
+/* Writes the fake NVML's state file at path: one GPU of total bytes, used in use. */
+void du_fake_gpu(const char *path, uint64_t total, uint64_t used);
+/* Stops a daemon: SIGTERM, its exit awaited (30 s at most), then its group killed. */
+void du_stop(struct tu_proc *p);
 /* A JSON value at a dotted path ("devices.0.id", array indexes as numbers), borrowed. */
 json_t *du_at(json_t *j, const char *path);
 

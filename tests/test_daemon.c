@@ -9,7 +9,6 @@
 #include "daemonutil.h"
 
 #include "ggufw.h"
-#include "shapes.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -34,12 +33,7 @@ static void write_nvml(const char *body)
 
 static void gen(const char *shape, const char *path)
 {
-	char err[4096];
-	char *vocab = shapes_vocab_path(shapes_find(shape)->vocab);
-	struct shapes_opts o = { NULL, vocab, 0, 1, 1 };
-	if (shapes_write(shapes_find(shape), &o, path, err, sizeof err) < 0)
-		fail_msg("%s", err);
-	free(vocab);
+	du_gen(shape, path, NULL, 0, 1);
 }
 
 /* The test's daemon, through daemonutil. */

@@ -9,7 +9,6 @@
  */
 #include "daemonutil.h"
 
-#include "shapes.h"
 #include "util.h"
 
 #include <poll.h>
@@ -30,12 +29,8 @@ static int port, sink_port;
 
 static void gen(const char *name, uint64_t seed)
 {
-	char err[4096];
-	char *vocab = shapes_vocab_path("llama-spm"), *p = xasprintf("%s/%s", models, name);
-	struct shapes_opts o = { NULL, vocab, 1, seed, 1 };
-	if (shapes_write(shapes_find("tiny"), &o, p, err, sizeof err) < 0)
-		fail_msg("%s", err);
-	free(vocab);
+	char *p = xasprintf("%s/%s", models, name);
+	du_gen("tiny", p, NULL, 1, seed);
 	free(p);
 }
 
@@ -43,10 +38,7 @@ static uint64_t gpu_total;
 
 static void set_gpu_used(uint64_t total, uint64_t used)
 {
-	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-lc total=%llu used=%llu "
-	    "temp=40 util=0\n", (unsigned long long)total, (unsigned long long)used);
-	assert_int_equal(tu_write_file(nvml, s, strlen(s)), 0);
-	free(s);
+	du_fake_gpu(nvml, total, used);
 	gpu_total = total;
 }
 
@@ -172,13 +164,7 @@ static int setup(void **st)
 
 static int teardown(void **st)
 {
-	if (dmn.pid > 0) {
-		kill(dmn.pid, SIGTERM);
-		for (int i = 0; i < 600 && waitpid(dmn.pid, NULL, WNOHANG) != dmn.pid; i++)
-			usleep(50 * 1000);
-		dmn.pid = 0;
-	}
-	tu_stop(&dmn);
+	du_stop(&dmn);
 	tu_stop(&sink);
 	free(bin);
 	free(models);

@@ -9,7 +9,6 @@
  */
 #include "daemonutil.h"
 
-#include "shapes.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -33,34 +32,19 @@ static uint64_t one_model;
 
 static void gen(const char *shape, const char *name, uint64_t seed, const char *quant)
 {
-	char err[4096];
-	const struct shape *sh = shapes_find(shape);
-	assert_non_null(sh);
-	char *vocab = shapes_vocab_path(sh->vocab), *p = xasprintf("%s/%s", models, name);
-	struct shapes_opts o = { quant, vocab, strcmp(shape, "qwen3moe-30b") != 0, seed, 1 };
-	if (shapes_write(sh, &o, p, err, sizeof err) < 0)
-		fail_msg("%s", err);
-	free(vocab);
+	char *p = xasprintf("%s/%s", models, name);
+	du_gen(shape, p, quant, strcmp(shape, "qwen3moe-30b") != 0, seed);
 	free(p);
 }
 
 static void set_gpu(uint64_t total)
 {
-	char *s = xasprintf("count 1\ngpu 0 name=\"Fake GPU\" uuid=GPU-px total=%llu used=0 "
-	    "temp=40 util=0\n", (unsigned long long)total);
-	assert_int_equal(tu_write_file(nvml, s, strlen(s)), 0);
-	free(s);
+	du_fake_gpu(nvml, total, 0);
 }
 
 static void stop_daemon(void)
 {
-	if (dmn.pid > 0) {
-		kill(dmn.pid, SIGTERM);
-		for (int i = 0; i < 600 && waitpid(dmn.pid, NULL, WNOHANG) != dmn.pid; i++)
-			usleep(50 * 1000);
-		dmn.pid = 0;
-	}
-	tu_stop(&dmn);
+	du_stop(&dmn);
 }
 
 static int has_models(json_t *j, void *arg)
