@@ -39,7 +39,9 @@
 uint64_t daemon_now_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* monotonic: every user subtracts two readings (timeouts, TTL, uptime), and a
+	 * wall clock stepped back by NTP or a resume would make those differences wrap */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
