@@ -11,8 +11,10 @@
 #include "gguf_raw.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- versions ---- */
 
@@ -461,6 +463,27 @@ static void test_open_errors(void **state)
 	free(junk);
 }
 
+/* A file whose header claims more than GGUF_MAX_HEADER bytes (a 300 MiB string in a
+ * sparse file) is refused before any of it is read, with the offset of the string. */
+static void test_header_cap(void **state)
+{
+	(void)state;
+	struct rb b = { 0 };
+	rb_header(&b, 3, 0, 1);
+	rb_key(&b, "general.name", 8);
+	rb_u64(&b, 300ull << 20);
+	size_t at = b.len;
+	char *path = tu_path("huge-header.gguf");
+	assert_int_equal(tu_write_file(path, b.p, b.len), 0);
+	assert_int_equal(truncate(path, (off_t)(at + (300ull << 20))), 0);
+	char want[32];
+	snprintf(want, sizeof want, "(at byte %zu)", at);
+	expect_open_fail(path, "goes past the 256 MiB limit for a GGUF header", want);
+	unlink(path);
+	free(path);
+	rb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_alignment_one),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_header_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
