@@ -313,14 +313,15 @@ static pid_t impostor(struct tu_proc *p, const char *port)
 	return p->pid;
 }
 
-/* 1 once p has exited (reaped here), 0 if it still runs after 10 s. */
+/* 1 once p has exited, 0 if it still runs after 10 s. It is left a zombie (its pid
+ * cannot be reused) for tu_stop to reap. */
 static int exited(struct tu_proc *p)
 {
 	for (int i = 0; i < 200; i++) {
-		if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
-			p->pid = 0;
+		siginfo_t si = { 0 };
+		if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == p->pid)
 			return 1;
-		}
 		usleep(50 * 1000);
 	}
 	return 0;
@@ -369,6 +370,7 @@ static void reaper_checks_identity(void **st)
 	registry_close(r);
 	tu_stop(&stranger);
 	tu_stop(&wrong_port);
+	tu_stop(&ours);
 	free(state);
 	free(db);
 	free(log);
