@@ -3,8 +3,8 @@
  * file must give NULL and an error that says what is wrong and at which byte: bad
  * versions and magic, every truncation of a valid file, every header byte overwritten,
  * impossible counts and lengths, huge arrays, duplicate keys and tensors, bad values,
- * deep nesting, bad tensors, data offsets and alignments, and files that cannot be
- * opened. Bytes are built by hand (gguf_raw.h) and parsed through a private copy of
+ * deep nesting, bad tensors, data offsets and alignments, files that cannot be opened
+ * and a header claiming more than the 256 MiB cap. Bytes are built by hand (gguf_raw.h) and parsed through a private copy of
  * exactly their length, so that a read past the end is caught in the sanitizer build.
  */
 #include "testutil.h"
