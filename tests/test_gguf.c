@@ -386,6 +386,49 @@ static void test_split_ok(void **state)
 	free(dir);
 }
 
+/* Writes part no (0-based) of a 2-part model holding n tensors named PREFIX.I. */
+static void write_big_part(const char *path, int no, int n, const char *prefix, int total)
+{
+	struct ggufw *w = ggufw_new();
+	struct rb r = { 0 };
+	rb_key(&r, "split.no", GGUF_T_UINT16);
+	rb_u16(&r, (uint16_t)no);
+	rb_key(&r, "split.count", GGUF_T_UINT16);
+	rb_u16(&r, 2);
+	ggufw_raw(w, r.p, r.len, 2);
+	rb_free(&r);
+	ggufw_i32(w, "split.tensors.count", total);
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "%s.%d", prefix, i);
+		assert_int_equal(ggufw_tensor(w, name, F32, 1, (int64_t[]){ 32 }), 0);
+	}
+	write_ok(w, path);
+	ggufw_free(w);
+}
+
+/* A first part with more tensors than the name set's first size (a big MoE model in
+ * few parts) opens: the set is sized for them (it used to fill up and spin). */
+static void test_split_big_first_part(void **state)
+{
+	(void)state;
+	char *dir = tu_path("split-big");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	char *one = xasprintf("%s/moe-00001-of-00002.gguf", dir);
+	char *two = xasprintf("%s/moe-00002-of-00002.gguf", dir);
+	write_big_part(one, 0, 3000, "blk", 3001);
+	write_big_part(two, 1, 1, "output", 3001);
+	struct gguf *g = open_ok(one);
+	assert_int_equal(g->n_tensors, 3001);
+	assert_int_equal(g->n_parts, 2);
+	assert_int_equal(gguf_find_tensor(g, "blk.2999"), 2999);
+	assert_int_equal(g->tensors[3000].part, 1);
+	gguf_close(g);
+	free(one);
+	free(two);
+	free(dir);
+}
+
 static void test_split_missing_part(void **state)
 {
 	(void)state;
@@ -569,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_ggml_types),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_split_ok),
+		cmocka_unit_test(test_split_big_first_part),
 		cmocka_unit_test(test_split_missing_part),
 		cmocka_unit_test(test_split_bad_count),
 		cmocka_unit_test(test_split_inconsistent),
