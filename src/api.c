@@ -216,12 +216,35 @@ static int monitor_ok(const struct daemon *d)
 	return 1;
 }
 
+/* Appends "; SERVICE: WHY" (no "; " first) to buf. */
+static void add_reason(char *buf, size_t len, const char *service, const char *why)
+{
+	size_t n = strlen(buf);
+	snprintf(buf + n, len - n, "%s%s: %s", n > 0 ? "; " : "", service, why);
+}
+
+/* healthy: 200. degraded: 503, with "reason" naming each failing service and why; a
+ * registry that answers but cannot write (a full disk) is degraded too: nothing the
+ * daemon does is recorded. */
 static void h_health(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	int db = registry_healthy(d->reg), mp = models_path_ok(d), vm = monitor_ok(d);
-	api_reply_json(req, 200, json_pack("{s:s,s:{s:b,s:b,s:b}}", "status",
-	    db && mp && vm ? "healthy" : "degraded", "services", "registry_db", db,
-	    "models_path", mp, "vram_monitor", vm));
+	const char *werr = registry_write_error(d->reg);
+	int answers = registry_healthy(d->reg), mp = models_path_ok(d), vm = monitor_ok(d);
+	int db = answers && werr == NULL, ok = db && mp && vm;
+	json_t *j = json_pack("{s:s,s:{s:b,s:b,s:b}}", "status", ok ? "healthy" : "degraded",
+	    "services", "registry_db", db, "models_path", mp, "vram_monitor", vm);
+	if (!ok) {
+		char why[768] = "";
+		if (!db)
+			add_reason(why, sizeof why, "registry_db", answers ? werr :
+			    "the database does not answer");
+		if (!mp)
+			add_reason(why, sizeof why, "models_path", "a models folder is missing");
+		if (!vm)
+			add_reason(why, sizeof why, "vram_monitor", "a device cannot be read");
+		json_object_set_new(j, "reason", json_string(why));
+	}
+	api_reply_json(req, ok ? 200 : 503, j);
 }
 
 static void h_backends(struct daemon *d, struct evhttp_request *req, const char *arg)

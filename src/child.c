@@ -670,3 +670,72 @@ int child_pid_alive(pid_t pid, const char *expect_exe_substr)
 	buf[n] = '\0';
 	return strstr(buf, expect_exe_substr) != NULL;
 }
+
+/* Reads /proc/PID/NAME into buf (NUL-terminated). Returns the bytes read or -1. */
+static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+int child_pid_start_ticks(pid_t pid, unsigned long long *ticks)
+{
+	char buf[1024];
+	if (pid <= 0 || read_proc(pid, "stat", buf, sizeof buf) <= 0)
+		return -1;
+	/* "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so fields are
+	 * counted after the last ')'; field 3 is the state, field 22 the start time */
+	char *p = strrchr(buf, ')');
+	if (p == NULL)
+		return -1;
+	p++;
+	for (int field = 2; field < 21; field++) {
+		p = strchr(p + 1, ' ');
+		if (p == NULL)
+			return -1;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p + 1, &end, 10);
+	if (errno != 0 || end == p + 1)
+		return -1;
+	*ticks = v;
+	return 0;
+}
+
+int child_pid_has_args(pid_t pid, const char *a, const char *b)
+{
+	char buf[8192];
+	ssize_t n = pid > 0 ? read_proc(pid, "cmdline", buf, sizeof buf) : -1;
+	if (n <= 0)
+		return 0;
+	/* arguments are NUL-separated; a cut last one simply does not match */
+	const char *prev = NULL;
+	for (const char *q = buf; q < buf + n; q += strlen(q) + 1) {
+		if (prev != NULL && strcmp(prev, a) == 0 && strcmp(q, b) == 0)
+			return 1;
+		prev = q;
+	}
+	return 0;
+}
+
+void child_boot_id(char *buf, size_t len)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}

@@ -84,5 +84,15 @@ void child_free(struct child *c);
  * expect_exe_substr; else 0. For adopting the children of an earlier daemon run
  * without mistaking a recycled pid. */
 int child_pid_alive(pid_t pid, const char *expect_exe_substr);
+/* The start time of process pid: field 22 of /proc/PID/stat, in clock ticks after
+ * boot. With the boot id it names one process: a pid is recycled, a (boot, pid, start)
+ * triple is not. Returns 0, or -1 when there is no such process. */
+int child_pid_start_ticks(pid_t pid, unsigned long long *ticks);
+/* 1 if process pid's command line holds the argument a directly followed by b (e.g.
+ * "--port" "8081"), else 0. */
+int child_pid_has_args(pid_t pid, const char *a, const char *b);
+/* This boot's id (/proc/sys/kernel/random/boot_id, 36 characters) into buf
+ * (NUL-terminated); "" when it cannot be read. */
+void child_boot_id(char *buf, size_t len);
 
 #endif

@@ -9,12 +9,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LINE_MAX_LEN 4096
+#define CONFIG_MAX_FILE (1u << 20) /* a config file is small; this is no INI of any use */
 
 static char *home_path(const char *env, const char *fallback, const char *tail)
 {
@@ -261,57 +264,129 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+/* One line (NUL-terminated, trimmed by the caller's copy) of the INI text: a comment, a
+ * [section] or a key. section is the current one, updated. Returns 0 or -1 with err. */
+static int parse_line(struct config *c, struct lists_seen *ls, char *section, size_t slen,
+    char *line, const char *name, int lineno, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	char msg[512];
+	char *s = trim(line);
+	if (*s == '\0' || *s == '#' || *s == ';')
+		return 0;
+	if (*s == '[') {
+		char *e = strchr(s, ']');
+		if (e == NULL || e[1] != '\0' || e - s - 1 >= (long)slen) {
+			snprintf(err, errlen, "%s:%d: bad section header", name, lineno);
+			return -1;
+		}
+		*e = '\0';
+		snprintf(section, slen, "%s", trim(s + 1));
+		if (strcmp(section, "daemon") != 0 && strcmp(section, "backends") != 0) {
+			snprintf(err, errlen, "%s:%d: unknown section [%s] (daemon, backends)",
+			    name, lineno, section);
+			return -1;
+		}
+		return 0;
+	}
+	char *eq = strchr(s, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "%s:%d: expected key = value", name, lineno);
 		return -1;
 	}
-	char line[LINE_MAX_LEN], section[64] = "daemon", msg[512];
+	*eq = '\0';
+	char *k = trim(s), *v = trim(eq + 1);
+	if (set_key(c, ls, k, v, msg, sizeof msg) < 0) {
+		snprintf(err, errlen, "%s:%d: %s", name, lineno, msg);
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse_buf(struct config *c, const char *name, const char *buf, size_t len,
+    char *err, size_t errlen)
+{
+	char line[LINE_MAX_LEN], section[64] = "daemon";
 	struct lists_seen ls = { 0, 0, 0, 0, 0 };
-	int lineno = 0, rc = 0;
-	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+	int lineno = 0;
+	size_t pos = 0;
+	while (pos < len) {
 		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t n = (nl != NULL ? (size_t)(nl - buf) : len) - pos;
+		if (n > LINE_MAX_LEN - 2) {
+			snprintf(err, errlen, "%s:%d: line longer than %d bytes", name, lineno,
 			    LINE_MAX_LEN - 2);
-			rc = -1;
+			return -1;
+		}
+		if (memchr(buf + pos, '\0', n) != NULL) {
+			snprintf(err, errlen, "%s:%d: a NUL byte (a binary file?)", name, lineno);
+			return -1;
+		}
+		memcpy(line, buf + pos, n);
+		line[n] = '\0';
+		pos += n + (nl != NULL);
+		if (parse_line(c, &ls, section, sizeof section, line, name, lineno, err,
+		    errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads the whole file at path (at most CONFIG_MAX_FILE bytes) into a heap buffer.
+ * Returns it (free it) with its length, or NULL with "PATH: why" in err: a config file
+ * that cannot be read is an error, never an empty configuration. */
+static char *read_config(const char *path, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot read the config file: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a config file", path);
+		close(fd);
+		return NULL;
+	}
+	char *buf = xmalloc(CONFIG_MAX_FILE + 1);
+	size_t n = 0;
+	int bad = 0;
+	while (!bad) {
+		ssize_t r = read(fd, buf + n, CONFIG_MAX_FILE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot read the config file: %s", path,
+			    strerror(errno));
+			bad = 1;
 			break;
 		}
-		char *s = trim(line);
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *e = strchr(s, ']');
-			if (e == NULL || e[1] != '\0' || e - s - 1 >= (long)sizeof section) {
-				snprintf(err, errlen, "%s:%d: bad section header", path, lineno);
-				rc = -1;
-				break;
-			}
-			*e = '\0';
-			snprintf(section, sizeof section, "%s", trim(s + 1));
-			if (strcmp(section, "daemon") != 0 && strcmp(section, "backends") != 0) {
-				snprintf(err, errlen, "%s:%d: unknown section [%s] (daemon, backends)",
-				    path, lineno, section);
-				rc = -1;
-			}
-			continue;
-		}
-		char *eq = strchr(s, '=');
-		if (eq == NULL) {
-			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
-			rc = -1;
+		if (r == 0)
 			break;
-		}
-		*eq = '\0';
-		char *k = trim(s), *v = trim(eq + 1);
-		if (set_key(c, &ls, k, v, msg, sizeof msg) < 0) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-			rc = -1;
+		n += (size_t)r;
+		if (n > CONFIG_MAX_FILE) {
+			snprintf(err, errlen, "%s: larger than %u KiB: not a config file", path,
+			    CONFIG_MAX_FILE >> 10);
+			bad = 1;
 		}
 	}
-	fclose(f);
+	close(fd);
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *buf = read_config(path, &len, err, errlen);
+	if (buf == NULL)
+		return -1;
+	int rc = config_parse_buf(c, path, buf, len, err, errlen);
+	free(buf);
 	if (rc == 0)
 		set_str(&c->config_path, path);
 	return rc;

@@ -54,8 +54,14 @@ struct config {
 
 /* Fills c with the defaults (state and models folders under $HOME, see docs/daemon.md). */
 void config_defaults(struct config *c);
-/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: why" in err. */
+/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: why" in err; a file that
+ * cannot be read (missing, a directory, unreadable, an I/O error, over 1 MiB) is an
+ * error with "FILE: why", never an empty configuration. On error c may be half set. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Parses INI text of len bytes (borrowed; need not be NUL-terminated) over c; name is
+ * used in the messages. Returns 0 or -1 with "NAME:LINE: why" in err. */
+int config_parse_buf(struct config *c, const char *name, const char *buf, size_t len,
+    char *err, size_t errlen);
 /* Applies argv: --config first (loading that file), then every other flag. Returns 0,
  * 1 when --help or --version was answered, or -1 with err. */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);

@@ -357,13 +357,36 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Creates the state folder if needed and checks it is a writable folder; else logs
+ * what is wrong with it (not the database's words about a file it could not make). */
+static int state_dir_ready(const char *dir)
+{
+	struct stat st;
+	if (mkdir_p(dir) < 0) {
+		if (errno == ENOTDIR || errno == EEXIST)
+			log_error("state_dir %s: cannot be created: a part of that path is a file, "
+			    "not a folder", dir);
+		else
+			log_error("state_dir %s: missing and cannot be created: %s", dir,
+			    strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("state_dir %s: is not a folder (a file is in its place)", dir);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		log_error("state_dir %s: the folder is not writable: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct daemon *d)
 {
 	char err[1024];
-	if (mkdir_p(d->cfg.state_dir) < 0) {
-		log_error("state_dir %s: %s", d->cfg.state_dir, strerror(errno));
+	if (state_dir_ready(d->cfg.state_dir) < 0)
 		return -1;
-	}
 	char *db = xasprintf("%s/registry.db", d->cfg.state_dir);
 	d->reg = registry_open(db, err, sizeof err);
 	free(db);

@@ -1,12 +1,18 @@
 /*
  * gguf: bounds-checked GGUF reader. See gguf.h for the contract.
  *
- * The parser walks a cursor over the mapped header. Every read goes through cur_need(),
- * which checks the remaining length first, so no path reads past the end. Counts from
+ * The parser walks a cursor over the header. Every read goes through cur_need(), which
+ * checks the remaining length of the file first, so no path reads past the end, and
+ * then makes sure the bytes are in memory: a file is read with pread into a heap buffer
+ * that grows as the parser needs more of the header (with a bounded read-ahead, capped
+ * at GGUF_MAX_HEADER), never mapped, so a file truncated or rewritten while it is read
+ * is a read error here, not a SIGBUS in whoever touches the header later. Counts from
  * the file are checked against the bytes that remain before anything is allocated
  * (each key needs at least 13 bytes, each tensor 24), so a hostile count cannot cause
  * a huge allocation. Arrays are validated in place: fixed-size elements by arithmetic,
  * strings by walking their lengths, nested arrays recursively up to a depth cap.
+ * Pointers into the buffer (keys, values) are set once the parse is over, since the
+ * buffer moves while it grows; during the parse positions are kept as offsets.
  */
 #include "gguf.h"
 #include "util.h"
@@ -15,10 +21,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,11 +33,16 @@
 #define GGUF_MAX_DEPTH 8           /* nesting of arrays */
 #define GGUF_DEFAULT_ALIGN 32
 #define GGUF_MAX_ALIGN (1u << 24)
+#define GGUF_READ_FIRST (64u << 10)  /* first read; later reads ahead up to ... */
+#define GGUF_READ_AHEAD (4u << 20)   /* ... this much past what the parser needs */
 
 struct cur {
-	const uint8_t *base;
-	uint64_t len;
+	const uint8_t *base;       /* bytes [0, have) of the file */
+	uint64_t have;
+	uint64_t len;              /* bytes in the file (or the image) */
 	uint64_t pos;
+	int fd;                    /* -1: base holds the whole image (gguf_parse) */
+	uint8_t *buf;              /* heap, what was read from fd; the caller frees it */
 	char *err;
 	size_t errlen;
 };
@@ -50,12 +61,44 @@ static int fail(struct cur *c, uint64_t at, const char *fmt, ...)
 	return -1;
 }
 
+/* Makes bytes [0, end) of the file readable at c->base (end <= c->len). */
+static int cur_fill(struct cur *c, uint64_t end)
+{
+	if (end <= c->have)
+		return 0;
+	if (end > GGUF_MAX_HEADER)
+		return fail(c, c->pos, "the header goes past the %u MiB limit for a GGUF header",
+		    (unsigned)(GGUF_MAX_HEADER >> 20));
+	uint64_t ahead = c->have < GGUF_READ_FIRST ? GGUF_READ_FIRST :
+	    c->have > GGUF_READ_AHEAD ? GGUF_READ_AHEAD : c->have;
+	uint64_t want = end + ahead;
+	if (want > c->len)
+		want = c->len;
+	if (want > GGUF_MAX_HEADER)
+		want = GGUF_MAX_HEADER;
+	c->buf = xrealloc(c->buf, (size_t)want);
+	c->base = c->buf;
+	while (c->have < want) {
+		ssize_t r = pread(c->fd, c->buf + c->have, (size_t)(want - c->have),
+		    (off_t)c->have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail(c, c->have, "read error: %s", strerror(errno));
+		if (r == 0)
+			return fail(c, c->have, "the file shrank while it was read: it ends here, "
+			    "it had %" PRIu64 " bytes", c->len);
+		c->have += (uint64_t)r;
+	}
+	return 0;
+}
+
 static int cur_need(struct cur *c, uint64_t n, const char *what)
 {
 	if (n > c->len - c->pos)
 		return fail(c, c->pos, "file ends inside %s: %" PRIu64 " bytes needed, %" PRIu64
 		    " left", what, n, c->len - c->pos);
-	return 0;
+	return cur_fill(c, c->pos + n);
 }
 
 static int rd_u32(struct cur *c, uint32_t *v, const char *what)
@@ -76,6 +119,7 @@ static int rd_u64(struct cur *c, uint64_t *v, const char *what)
 	return 0;
 }
 
+/* Reads a string; s->p is valid only until the next read (the buffer may move). */
 static int rd_str(struct cur *c, struct gguf_str *s, uint64_t cap, const char *what)
 {
 	uint64_t at = c->pos;
@@ -119,10 +163,12 @@ static int skip_value(struct cur *c, uint32_t t, int depth, enum gguf_type *arr_
 		return rd_str(c, &s, UINT64_MAX, "string value");
 	}
 	if (t != GGUF_T_ARRAY) {
-		if (t == GGUF_T_BOOL && c->pos < c->len && c->base[c->pos] > 1)
+		if (cur_need(c, gguf_type_size(t), "value") < 0)
+			return -1;
+		if (t == GGUF_T_BOOL && c->base[c->pos] > 1)
 			return fail(c, at, "bool value %u is neither 0 nor 1", c->base[c->pos]);
-		return cur_need(c, gguf_type_size(t), "value") < 0 ? -1 :
-		    (c->pos += gguf_type_size(t), 0);
+		c->pos += gguf_type_size(t);
+		return 0;
 	}
 	if (depth >= GGUF_MAX_DEPTH)
 		return fail(c, at, "arrays nested deeper than %d levels", GGUF_MAX_DEPTH);
@@ -142,6 +188,8 @@ static int skip_value(struct cur *c, uint32_t t, int depth, enum gguf_type *arr_
 		return fail(c, at, "array of %" PRIu64 " %s elements cannot fit in the %" PRIu64
 		    " bytes left", n, gguf_type_name(et), c->len - c->pos);
 	if (es != 0 && et != GGUF_T_BOOL) {
+		if (cur_need(c, n * es, "array") < 0) /* fits: n <= left / es */
+			return -1;
 		c->pos += n * es;
 		return 0;
 	}
@@ -151,10 +199,12 @@ static int skip_value(struct cur *c, uint32_t t, int depth, enum gguf_type *arr_
 	return 0;
 }
 
-/* A small open-addressing set of byte strings, to find duplicates in O(n). */
+/* A small open-addressing set of byte strings, to find duplicates in O(n). Entries are
+ * offsets into a buffer that each call names, since the header buffer moves as it
+ * grows; every call on one set passes the same logical buffer. */
 struct nset {
-	const char **p;
-	uint64_t *len;
+	uint64_t *off;
+	uint64_t *len;             /* UINT64_MAX: the slot is free */
 	size_t cap;
 };
 
@@ -171,27 +221,36 @@ static void nset_init(struct nset *s, size_t n)
 	s->cap = 16;
 	while (s->cap < n * 2)
 		s->cap *= 2;
-	s->p = xcalloc(s->cap, sizeof *s->p);
-	s->len = xcalloc(s->cap, sizeof *s->len);
+	s->off = xcalloc(s->cap, sizeof *s->off);
+	s->len = xmalloc(s->cap * sizeof *s->len);
+	memset(s->len, 0xff, s->cap * sizeof *s->len);
 }
 
-/* Returns 1 if (p, n) was already present, else adds it and returns 0. */
-static int nset_add(struct nset *s, const char *p, uint64_t n)
+/* Returns 1 if the n bytes at base + off were already present, else adds them and
+ * returns 0. */
+static int nset_add(struct nset *s, const char *base, uint64_t off, uint64_t n)
 {
-	size_t i = hash_bytes(p, n) & (s->cap - 1);
-	while (s->p[i] != NULL) {
-		if (s->len[i] == n && memcmp(s->p[i], p, n) == 0)
+	size_t i = hash_bytes(base + off, n) & (s->cap - 1);
+	while (s->len[i] != UINT64_MAX) {
+		if (s->len[i] == n && memcmp(base + s->off[i], base + off, n) == 0)
 			return 1;
 		i = (i + 1) & (s->cap - 1);
 	}
-	s->p[i] = p;
+	s->off[i] = off;
 	s->len[i] = n;
 	return 0;
 }
 
+/* nset_add of the name of tensor i of the array ts. */
+static int nset_add_tensor(struct nset *s, const struct gguf_tensor *ts, uint64_t i)
+{
+	return nset_add(s, (const char *)ts, i * sizeof *ts + offsetof(struct gguf_tensor, name),
+	    strlen(ts[i].name));
+}
+
 static void nset_free(struct nset *s)
 {
-	free(s->p);
+	free(s->off);
 	free(s->len);
 }
 
@@ -305,33 +364,9 @@ static int get_kv_int(const struct gguf_kv *kv, int64_t *out)
 	}
 }
 
-static int parse(struct gguf *g, const uint8_t *base, uint64_t len, char *err, size_t errlen)
+/* The key-value section, at c->pos. kv pointers are left unset (see fix_kv_pointers). */
+static int parse_kvs(struct gguf *g, struct cur *c)
 {
-	struct cur c = { base, len, 0, err, errlen };
-	uint32_t magic;
-	if (rd_u32(&c, &magic, "magic") < 0)
-		return -1;
-	if (memcmp(&magic, "GGUF", 4) != 0)
-		return fail(&c, 0, "not a GGUF file: the magic is not 'GGUF'");
-	if (rd_u32(&c, &g->version, "version") < 0)
-		return -1;
-	if (g->version != 2 && g->version != 3) {
-		if (g->version == 1)
-			return fail(&c, 4, "GGUF version 1 is not supported (versions 2 and 3 are)");
-		if (g->version != 0 && (g->version & 0xFFFF) == 0)
-			return fail(&c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
-			    "file is not supported", g->version);
-		return fail(&c, 4, "unsupported GGUF version %" PRIu32, g->version);
-	}
-	if (rd_u64(&c, &g->n_tensors, "tensor count") < 0 || rd_u64(&c, &g->n_kv, "key count") < 0)
-		return -1;
-	if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > (len - c.pos) / 24)
-		return fail(&c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64
-		    " bytes", g->n_tensors, len);
-	if (g->n_kv > GGUF_MAX_COUNT || g->n_kv > (len - c.pos) / 13)
-		return fail(&c, 16, "key count %" PRIu64 " is impossible for a file of %" PRIu64
-		    " bytes", g->n_kv, len);
-
 	g->kv = xcalloc(g->n_kv, sizeof *g->kv);
 	struct nset seen;
 	nset_init(&seen, g->n_kv);
@@ -340,73 +375,98 @@ static int parse(struct gguf *g, const uint8_t *base, uint64_t len, char *err, s
 	for (uint64_t i = 0; i < g->n_kv; i++) {
 		struct gguf_kv *kv = &g->kv[i];
 		uint32_t t;
-		kv->offset = c.pos;
-		if (rd_str(&c, &kv->key, GGUF_MAX_KEY_LEN, "key") < 0)
+		kv->offset = c->pos;
+		if (rd_str(c, &kv->key, GGUF_MAX_KEY_LEN, "key") < 0)
 			goto out;
+		kv->key.p = NULL;
 		if (kv->key.len == 0) {
-			fail(&c, kv->offset, "key %" PRIu64 " is empty", i);
+			fail(c, kv->offset, "key %" PRIu64 " is empty", i);
 			goto out;
 		}
-		if (nset_add(&seen, kv->key.p, kv->key.len)) {
-			fail(&c, kv->offset, "duplicate key '%.*s'", (int)(kv->key.len > 80 ? 80 :
-			    kv->key.len), kv->key.p);
+		const char *key = (const char *)c->base + kv->offset + 8;
+		if (nset_add(&seen, (const char *)c->base, kv->offset + 8, kv->key.len)) {
+			fail(c, kv->offset, "duplicate key '%.*s'", (int)(kv->key.len > 80 ? 80 :
+			    kv->key.len), key);
 			goto out;
 		}
-		if (rd_u32(&c, &t, "value type") < 0)
+		if (rd_u32(c, &t, "value type") < 0)
 			goto out;
-		uint64_t vstart = c.pos;
+		uint64_t vstart = c->pos;
 		kv->type = t < GGUF_T_COUNT ? (enum gguf_type)t : GGUF_T_COUNT;
-		if (skip_value(&c, t, 0, &kv->arr_type, &kv->arr_n) < 0)
+		if (skip_value(c, t, 0, &kv->arr_type, &kv->arr_n) < 0)
 			goto out;
 		if (kv->type == GGUF_T_ARRAY)
 			vstart += 12;
-		kv->val = base + vstart;
-		kv->val_len = c.pos - vstart;
-		if (kv->key.len == 17 && memcmp(kv->key.p, "general.alignment", 17) == 0) {
+		kv->val_len = c->pos - vstart;
+		key = (const char *)c->base + kv->offset + 8; /* the buffer may have moved */
+		if (kv->key.len == 17 && memcmp(key, "general.alignment", 17) == 0) {
 			uint32_t a;
 			if (kv->type != GGUF_T_UINT32) {
-				fail(&c, kv->offset, "general.alignment must be u32, not %s",
+				fail(c, kv->offset, "general.alignment must be u32, not %s",
 				    gguf_type_name(kv->type));
 				goto out;
 			}
-			memcpy(&a, kv->val, 4);
+			memcpy(&a, c->base + vstart, 4);
 			if (a == 0 || (a & (a - 1)) != 0 || a > GGUF_MAX_ALIGN) {
-				fail(&c, kv->offset, "general.alignment %" PRIu32 " is not a power of two "
+				fail(c, kv->offset, "general.alignment %" PRIu32 " is not a power of two "
 				    "up to %u", a, GGUF_MAX_ALIGN);
 				goto out;
 			}
 			g->alignment = a;
 		}
 	}
+	rc = 0;
+out:
 	nset_free(&seen);
-	nset_init(&seen, g->n_tensors);
+	return rc;
+}
 
+/* Points each kv's key and value into the header, now that it no longer moves: the key
+ * follows its 8-byte length at kv->offset, the value its 4-byte type (and an array's
+ * 12-byte element type and count). */
+static void fix_kv_pointers(struct gguf *g, const uint8_t *base)
+{
+	for (uint64_t i = 0; i < g->n_kv; i++) {
+		struct gguf_kv *kv = &g->kv[i];
+		kv->key.p = (const char *)base + kv->offset + 8;
+		kv->val = base + kv->offset + 8 + kv->key.len + 4 +
+		    (kv->type == GGUF_T_ARRAY ? 12 : 0);
+	}
+}
+
+/* The tensor table at c->pos, then the data section's layout against the file size. */
+static int parse_tensors(struct gguf *g, struct cur *c)
+{
+	uint64_t len = c->len;
+	struct nset seen;
+	nset_init(&seen, g->n_tensors);
+	int rc = -1;
 	g->tensors = xcalloc(g->n_tensors, sizeof *g->tensors);
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		uint64_t at = c.pos;
-		if (parse_tensor(&c, &g->tensors[i]) < 0)
+		uint64_t at = c->pos;
+		if (parse_tensor(c, &g->tensors[i]) < 0)
 			goto out;
-		if (nset_add(&seen, g->tensors[i].name, strlen(g->tensors[i].name))) {
-			fail(&c, at, "duplicate tensor name '%s'", g->tensors[i].name);
+		if (nset_add_tensor(&seen, g->tensors, i)) {
+			fail(c, at, "duplicate tensor name '%s'", g->tensors[i].name);
 			goto out;
 		}
 	}
-	uint64_t data = c.pos;
+	uint64_t data = c->pos;
 	if (g->n_tensors > 0)
-		data = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
+		data = (c->pos + g->alignment - 1) / g->alignment * g->alignment;
 	/* data section: tensors packed in order, each padded to the alignment */
 	uint64_t expect = 0;
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct gguf_tensor *t = &g->tensors[i];
 		if (t->offset != expect) {
-			fail(&c, data, "tensor '%s' has data offset %" PRIu64 ", expected %" PRIu64,
+			fail(c, data, "tensor '%s' has data offset %" PRIu64 ", expected %" PRIu64,
 			    t->name, t->offset, expect);
 			goto out;
 		}
 		uint64_t padded = t->size + (g->alignment - t->size % g->alignment) % g->alignment;
 		if (padded < t->size || padded > len || expect > len - padded ||
 		    data + expect + t->size > len) {
-			fail(&c, len, "file truncated: tensor '%s' needs bytes up to %" PRIu64
+			fail(c, len, "file truncated: tensor '%s' needs bytes up to %" PRIu64
 			    " but the file has %" PRIu64, t->name, data + expect + t->size, len);
 			goto out;
 		}
@@ -420,19 +480,48 @@ out:
 	return rc;
 }
 
-static struct gguf *parse_new(const void *buf, size_t len, char *err, size_t errlen)
+static int parse(struct gguf *g, struct cur *c)
 {
-	struct gguf *g = xcalloc(1, sizeof *g);
-	if (parse(g, buf, len, err, errlen) < 0) {
-		gguf_close(g);
-		return NULL;
+	uint32_t magic;
+	uint64_t len = c->len;
+	if (rd_u32(c, &magic, "magic") < 0)
+		return -1;
+	if (memcmp(&magic, "GGUF", 4) != 0)
+		return fail(c, 0, "not a GGUF file: the magic is not 'GGUF'");
+	if (rd_u32(c, &g->version, "version") < 0)
+		return -1;
+	if (g->version != 2 && g->version != 3) {
+		if (g->version == 1)
+			return fail(c, 4, "GGUF version 1 is not supported (versions 2 and 3 are)");
+		if (g->version != 0 && (g->version & 0xFFFF) == 0)
+			return fail(c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
+			    "file is not supported", g->version);
+		return fail(c, 4, "unsupported GGUF version %" PRIu32, g->version);
 	}
-	return g;
+	if (rd_u64(c, &g->n_tensors, "tensor count") < 0 || rd_u64(c, &g->n_kv, "key count") < 0)
+		return -1;
+	if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > (len - c->pos) / 24)
+		return fail(c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64
+		    " bytes", g->n_tensors, len);
+	if (g->n_kv > GGUF_MAX_COUNT || g->n_kv > (len - c->pos) / 13)
+		return fail(c, 16, "key count %" PRIu64 " is impossible for a file of %" PRIu64
+		    " bytes", g->n_kv, len);
+	if (parse_kvs(g, c) < 0 || parse_tensors(g, c) < 0)
+		return -1;
+	fix_kv_pointers(g, c->base);
+	return 0;
 }
 
 struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen)
 {
-	return parse_new(buf, len, err, errlen);
+	struct cur c = { .base = buf, .have = len, .len = len, .fd = -1, .err = err,
+	    .errlen = errlen };
+	struct gguf *g = xcalloc(1, sizeof *g);
+	if (parse(g, &c) < 0) {
+		gguf_close(g);
+		return NULL;
+	}
+	return g;
 }
 
 static struct gguf *open_one(const char *path, char *err, size_t errlen)
@@ -448,26 +537,19 @@ static struct gguf *open_one(const char *path, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	void *map = NULL;
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			snprintf(err, errlen, "%s: mmap: %s", path, strerror(errno));
-			close(fd);
-			return NULL;
-		}
-	}
-	close(fd);
 	char msg[GGUF_ERR_LEN];
-	struct gguf *g = parse_new(map ? map : "", (size_t)st.st_size, msg, sizeof msg);
-	if (g == NULL) {
+	struct cur c = { .base = (const uint8_t *)"", .len = (uint64_t)st.st_size, .fd = fd,
+	    .err = msg, .errlen = sizeof msg };
+	struct gguf *g = xcalloc(1, sizeof *g);
+	int rc = parse(g, &c);
+	close(fd);
+	g->buf = c.buf;
+	g->buf_len = (size_t)c.have;
+	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", path, msg);
-		if (map)
-			munmap(map, (size_t)st.st_size);
+		gguf_close(g);
 		return NULL;
 	}
-	g->map = map;
-	g->map_len = (size_t)st.st_size;
 	g->n_parts = 1;
 	g->parts = xcalloc(1, sizeof *g->parts);
 	g->parts[0].path = xstrdup(path);
@@ -519,10 +601,10 @@ static int open_parts(struct gguf *g, char *err, size_t errlen)
 	g->extra = others;
 	g->parts = xreallocarray(g->parts, (size_t)count, sizeof *g->parts);
 	struct nset names;
-	nset_init(&names, 1024);
+	nset_init(&names, g->n_tensors);
 	int rc = -1;
 	for (uint64_t j = 0; j < g->n_tensors; j++)
-		nset_add(&names, g->tensors[j].name, strlen(g->tensors[j].name));
+		nset_add_tensor(&names, g->tensors, j);
 	for (int64_t i = 1; i < count; i++) {
 		char p[4096];
 		if (split_path(path, (uint32_t)i + 1, (uint32_t)count, p, sizeof p) < 0) {
@@ -555,7 +637,7 @@ static int open_parts(struct gguf *g, char *err, size_t errlen)
 				*t = o->tensors[j - g->n_tensors];
 				t->part = (uint16_t)i;
 			}
-			if (nset_add(&names, t->name, strlen(t->name))) {
+			if (nset_add_tensor(&names, g->tensors, j)) {
 				snprintf(err, errlen, "%s: tensor '%s' appears in two parts", p, t->name);
 				goto out;
 			}
@@ -597,8 +679,7 @@ void gguf_close(struct gguf *g)
 			gguf_close(others[i]);
 		free(others);
 	}
-	if (g->map != NULL)
-		munmap(g->map, g->map_len);
+	free(g->buf);
 	free(g->parts);
 	free(g->kv);
 	free(g->tensors);

@@ -1,8 +1,12 @@
 /*
  * gguf: a bounds-checked reader of GGUF files (versions 2 and 3).
  *
- * The file is mapped read-only and only its header is touched: metadata and the tensor
- * table. Weights are never read. Nothing in the file is trusted: every length, count,
+ * Only the header is read (metadata and the tensor table), with pread into a heap
+ * buffer that grows as the parser needs more of it (up to GGUF_MAX_HEADER, with a
+ * read-ahead of at most 4 MiB past what it needs); weights are never read and the file
+ * is never mapped, so a file truncated or rewritten while it is read is an error, not a
+ * SIGBUS, and the result stays valid whatever happens to the file after gguf_open
+ * returns. Nothing in the file is trusted: every length, count,
  * offset and dimension is checked against the file size and for overflow before use,
  * arrays are validated in place without being decoded, and a bad file yields an error
  * message naming what is wrong and at which byte offset.
@@ -26,9 +30,10 @@ enum gguf_type {
 #define GGUF_MAX_NAME 64          /* llama.cpp's GGML_MAX_NAME, terminator included */
 #define GGUF_MAX_PARTS 256
 #define GGUF_ERR_LEN 256
+#define GGUF_MAX_HEADER (256ull << 20) /* bytes before the data section, at most */
 
 struct gguf_str {
-	const char *p;            /* points into the mapping; not NUL-terminated */
+	const char *p;            /* points into the header buffer; not NUL-terminated */
 	uint64_t len;
 };
 
@@ -70,8 +75,8 @@ struct gguf {
 	uint64_t total_file_size;  /* sum over parts */
 	uint64_t header_bytes;     /* sum of header sizes (bytes before each data section) */
 	/* private */
-	void *map;
-	size_t map_len;
+	uint8_t *buf;              /* heap: the header bytes read (NULL for gguf_parse) */
+	size_t buf_len;
 	void *extra;               /* the other parts, while open */
 };
 

@@ -12,12 +12,15 @@
 #include "registry_int.h"
 #include "util.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REG_BUSY_MS 5000
 #define REG_MAX_EVENTS 10000      /* events kept; older ones are dropped */
@@ -62,7 +65,31 @@ static const char *const migrations[REGISTRY_SCHEMA] = {
 	"  measured TEXT,"
 	"  error TEXT);"
 	"CREATE INDEX loads_model ON loads(model_id);",
+	/* 2 -> 3: which process a load's pid was (its start time and the boot), so that a
+	 * later start stops only its own children, never a process that got the pid since */
+	"ALTER TABLE loads ADD COLUMN start_ticks INTEGER;"
+	"ALTER TABLE loads ADD COLUMN boot_id TEXT;",
 };
+
+void registry_wrote(struct registry *r, int ok, const char *what)
+{
+	if (ok) {
+		if (r->write_failing)
+			log_info("registry: %s: writes work again", r->path);
+		r->write_failing = 0;
+		return;
+	}
+	if (!r->write_failing)
+		log_error("registry: %s: %s failed: %s", r->path, what, sqlite3_errmsg(r->db));
+	r->write_failing = 1;
+	snprintf(r->write_error, sizeof r->write_error, "%s failed: %s", what,
+	    sqlite3_errmsg(r->db));
+}
+
+const char *registry_write_error(struct registry *r)
+{
+	return r != NULL && r->write_failing ? r->write_error : NULL;
+}
 
 void registry_now_iso(char *buf, size_t len)
 {
@@ -161,8 +188,36 @@ static int migrate(struct registry *r, int64_t from, char *err, size_t errlen)
 	return 0;
 }
 
+/* What is wrong with the database file or its folder before SQLite sees them: a
+ * folder in place of the file, a file that cannot be read and written, a folder where
+ * the journal cannot be created. Returns 0 or -1 with err. */
+static int check_path(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: is %s, not a database file; left as it is", path,
+		    S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
+		return -1;
+	}
+	if (stat(path, &st) == 0 && access(path, R_OK | W_OK) < 0) {
+		snprintf(err, errlen, "%s: cannot be read and written: %s", path, strerror(errno));
+		return -1;
+	}
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int rc = access(slash != NULL ? dir : ".", W_OK | X_OK);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: its folder is not writable (%s), and SQLite keeps its "
+		    "journal there", path, strerror(errno));
+	free(dir);
+	return rc < 0 ? -1 : 0;
+}
+
 struct registry *registry_open(const char *path, char *err, size_t errlen)
 {
+	if (check_path(path, err, errlen) < 0)
+		return NULL;
 	struct registry *r = xcalloc(1, sizeof *r);
 	char msg[512];
 	int64_t ver = 0;
@@ -511,8 +566,10 @@ int registry_apply(struct registry *r, const struct scan_result *s, struct reg_c
 	for (int i = 0; i < ST_N; i++)
 		if ((st[i] = prepare(r, apply_sql[i], err, errlen)) == NULL)
 			goto done;
-	if (exec(r, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (exec(r, "BEGIN IMMEDIATE", err, errlen) < 0) {
+		registry_wrote(r, 0, "storing a scan");
 		goto done;
+	}
 	for (size_t i = 0; i < s->n_items; i++) {
 		if (s->items[i].path == NULL)
 			continue;
@@ -540,10 +597,12 @@ int registry_apply(struct registry *r, const struct scan_result *s, struct reg_c
 		goto fail_msg;
 	*c = k;
 	rc = 0;
+	registry_wrote(r, 1, NULL);
 	goto done;
 fail:
 	snprintf(err, errlen, "%s: %s", r->path, sqlite3_errmsg(r->db));
 fail_msg:
+	registry_wrote(r, 0, "storing a scan");
 	{
 		char e2[128];
 		exec(r, "ROLLBACK", e2, sizeof e2);
@@ -683,8 +742,10 @@ int registry_event(struct registry *r, const char *type, json_t *data)
 	sqlite3_bind_text(in, 3, d, -1, SQLITE_STATIC);
 	if (sqlite3_step(in) != SQLITE_DONE) {
 		log_warnx("registry: %s: event %s: %s", r->path, type, sqlite3_errmsg(r->db));
+		registry_wrote(r, 0, "recording an event");
 		goto out;
 	}
+	registry_wrote(r, 1, NULL);
 	sqlite3_bind_int64(pr, 1, sqlite3_last_insert_rowid(r->db) - REG_MAX_EVENTS);
 	if (sqlite3_step(pr) != SQLITE_DONE)
 		log_warnx("registry: %s: pruning events: %s", r->path, sqlite3_errmsg(r->db));

@@ -14,7 +14,7 @@
 
 #include "scan.h"
 
-#define REGISTRY_SCHEMA 2
+#define REGISTRY_SCHEMA 3
 
 struct registry;
 
@@ -28,6 +28,10 @@ struct registry *registry_open(const char *path, char *err, size_t errlen);
 void registry_close(struct registry *r);
 /* 1 if the database answers a query. */
 int registry_healthy(struct registry *r);
+/* Why the last write to the database failed (borrowed, valid until the next write), or
+ * NULL when it worked: a write that fails (disk full, I/O error, read-only) sets it,
+ * the next one that works clears it. Writes are scans, events and loads. */
+const char *registry_write_error(struct registry *r);
 
 /* Files the registry knows, for scan_opts.known: a heap array sorted by path (paths
  * heap too); free with registry_known_free. */
@@ -52,16 +56,18 @@ json_t *registry_last_scan(struct registry *r);
 int registry_event(struct registry *r, const char *type, json_t *data);
 
 /* Loads (registry_loads.c): one row per llama-server child the daemon starts. */
-/* Records a child started for model_id with its plan (borrowed). Returns the row id
- * or -1. */
+/* Records a child started for model_id with its plan (borrowed) and who it is: pid,
+ * port, its start time (child_pid_start_ticks) and the boot id (child_boot_id; may be
+ * ""). Returns the row id or -1. */
 long long registry_load_begin(struct registry *r, const char *model_id, int pid, int port,
-    json_t *plan);
+    unsigned long long start_ticks, const char *boot_id, json_t *plan);
 /* Sets the row's state ("ready", "stopped", "failed"), measured buffers (borrowed,
  * may be NULL) and error (may be NULL); ended when state is not "ready". */
 int registry_load_update(struct registry *r, long long row, const char *state,
     json_t *measured, const char *error);
 /* Children a previous run left marked running: a new JSON array of {row, model_id,
- * pid, port}. */
+ * pid, port, start_ticks, boot_id}; start_ticks 0 and boot_id "" where not recorded
+ * (rows of schema 2). */
 json_t *registry_loads_open(struct registry *r);
 /* The last load of model_id that reached ready: {started_at, plan, measured} or NULL. */
 json_t *registry_last_load(struct registry *r, const char *model_id);

@@ -10,7 +10,14 @@
 struct registry {
 	sqlite3 *db;
 	char *path;
+	int write_failing;         /* the last write failed (disk full, I/O error, ...) */
+	char write_error[256];     /* what failed and SQLite's words, while write_failing */
 };
+
+/* Records the outcome of a write (ok 1 or 0; what names it, e.g. "recording an
+ * event"): a failure sets write_failing and logs once, a success clears it. Call it
+ * right after the failing step, while sqlite3_errmsg still says why. */
+void registry_wrote(struct registry *r, int ok, const char *what);
 
 /* Writes the current UTC time as ISO-8601 ("2026-11-27T14:00:00Z") into buf. */
 void registry_now_iso(char *buf, size_t len);

@@ -1,9 +1,11 @@
 /*
  * registry_loads: the loads table. Each llama-server child the daemon starts gets a
- * row with its pid, port and plan; readiness adds what llama.cpp reported it
- * allocated; its end says how it ended. Rows still "starting" or "ready" when the
- * daemon starts are children of an earlier run, which the daemon stops (never an
- * orphan holding VRAM). Prepared statements with bound values only.
+ * row with its pid, port, start time, boot id and plan; readiness adds what llama.cpp
+ * reported it allocated; its end says how it ended. Rows still "starting" or "ready"
+ * when the daemon starts are children of an earlier run, which the daemon stops (never
+ * an orphan holding VRAM) once it is sure the pid is still that child
+ * (scheduler_reap.c). Every write records its outcome for /health (registry_wrote).
+ * Prepared statements with bound values only.
  */
 #include "registry.h"
 #include "registry_int.h"
@@ -18,13 +20,14 @@ static char *dump(json_t *j)
 }
 
 long long registry_load_begin(struct registry *r, const char *model_id, int pid, int port,
-    json_t *plan)
+    unsigned long long start_ticks, const char *boot_id, json_t *plan)
 {
 	sqlite3_stmt *st;
 	char now[32];
 	registry_now_iso(now, sizeof now);
 	if (sqlite3_prepare_v2(r->db, "INSERT INTO loads (model_id, started_at, pid, port, "
-	    "state, plan) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)", -1, &st, NULL) != SQLITE_OK)
+	    "state, plan, start_ticks, boot_id) VALUES (?1, ?2, ?3, ?4, 'starting', ?5, ?6, "
+	    "?7)", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	char *p = dump(plan);
 	sqlite3_bind_text(st, 1, model_id, -1, SQLITE_STATIC);
@@ -32,7 +35,11 @@ long long registry_load_begin(struct registry *r, const char *model_id, int pid,
 	sqlite3_bind_int(st, 3, pid);
 	sqlite3_bind_int(st, 4, port);
 	sqlite3_bind_text(st, 5, p, -1, SQLITE_STATIC);
-	long long id = sqlite3_step(st) == SQLITE_DONE ? sqlite3_last_insert_rowid(r->db) : -1;
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)start_ticks);
+	sqlite3_bind_text(st, 7, boot_id, -1, SQLITE_STATIC);
+	int ok = sqlite3_step(st) == SQLITE_DONE;
+	registry_wrote(r, ok, "recording a load");
+	long long id = ok ? sqlite3_last_insert_rowid(r->db) : -1;
 	sqlite3_finalize(st);
 	free(p);
 	return id;
@@ -54,24 +61,28 @@ int registry_load_update(struct registry *r, long long row, const char *state,
 	sqlite3_bind_text(st, 3, m, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	int ok = sqlite3_step(st) == SQLITE_DONE;
+	registry_wrote(r, ok, "updating a load");
 	sqlite3_finalize(st);
 	free(m);
-	return rc;
+	return ok ? 0 : -1;
 }
 
 json_t *registry_loads_open(struct registry *r)
 {
 	sqlite3_stmt *st;
 	json_t *a = json_array();
-	if (sqlite3_prepare_v2(r->db, "SELECT id, model_id, pid, port FROM loads WHERE state "
-	    "IN ('starting', 'ready')", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(r->db, "SELECT id, model_id, pid, port, start_ticks, "
+	    "COALESCE(boot_id, '') FROM loads WHERE state IN ('starting', 'ready')", -1, &st,
+	    NULL) != SQLITE_OK)
 		return a;
 	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(a, json_pack("{s:I,s:s,s:i,s:i}", "row",
+		json_array_append_new(a, json_pack("{s:I,s:s,s:i,s:i,s:I,s:s}", "row",
 		    (json_int_t)sqlite3_column_int64(st, 0), "model_id",
 		    (const char *)sqlite3_column_text(st, 1), "pid", sqlite3_column_int(st, 2),
-		    "port", sqlite3_column_int(st, 3)));
+		    "port", sqlite3_column_int(st, 3), "start_ticks",
+		    (json_int_t)sqlite3_column_int64(st, 4), "boot_id",
+		    (const char *)sqlite3_column_text(st, 5)));
 	sqlite3_finalize(st);
 	return a;
 }

@@ -212,8 +212,12 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I}", "gpu_layers", p->ngl, "n_cpu_moe",
 	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)p->dev.total,
 	    "cpu_bytes", (json_int_t)p->cpu.total);
+	unsigned long long ticks = 0;
+	char boot[64];
+	child_pid_start_ticks(llama_pid(m->l), &ticks); /* it exec'ed: it is there */
+	child_boot_id(boot, sizeof boot);
 	m->row = registry_load_begin(s->d->reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
-	    plan);
+	    ticks, boot, plan);
 	json_decref(plan);
 	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
 	    e->a.n_layer + 1, llama_port(m->l));
@@ -697,27 +701,6 @@ struct sched *sched_new(struct daemon *d)
 	struct sched *s = xcalloc(1, sizeof *s);
 	s->d = d;
 	return s;
-}
-
-void sched_reap_orphans(struct sched *s)
-{
-	json_t *open = registry_loads_open(s->d->reg), *v;
-	size_t i;
-	json_array_foreach(open, i, v) {
-		int pid = (int)json_integer_value(json_object_get(v, "pid"));
-		json_int_t row = json_integer_value(json_object_get(v, "row"));
-		const char *id = json_string_value(json_object_get(v, "model_id"));
-		if (pid > 1 && child_pid_alive(pid, "llama-server")) {
-			log_info("stopping %s (pid %d), left by an earlier run", id, pid);
-			kill(-pid, SIGTERM);
-			for (int k = 0; k < 100 && child_pid_alive(pid, "llama-server"); k++)
-				usleep(50 * 1000);
-			if (child_pid_alive(pid, "llama-server"))
-				kill(-pid, SIGKILL);
-		}
-		registry_load_update(s->d->reg, row, "stopped", NULL, "stopped at daemon start");
-	}
-	json_decref(open);
 }
 
 void sched_shutdown(struct sched *s)

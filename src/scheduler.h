@@ -42,7 +42,9 @@ struct sched *sched_new(struct daemon *d);
 void sched_shutdown(struct sched *s);
 /* Kills what is left (SIGKILL to each child's group, reaped) and frees. */
 void sched_free(struct sched *s);
-/* Stops the children an earlier run left behind (from the registry's loads). */
+/* Stops the children an earlier run left behind (from the registry's loads), each only
+ * when its pid is still that child (same boot, start time and --port); every such row
+ * is marked stopped either way. scheduler_reap.c. */
 void sched_reap_orphans(struct sched *s);
 /* POST /load, /unload, /switch: each answers req itself (at once or when done). */
 void sched_load(struct sched *s, const char *id, const struct sched_opts *o,

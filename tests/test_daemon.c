@@ -242,7 +242,9 @@ static void vram_live(void **st)
 	j = poll_until("/vram", gpu_not_ok);
 	assert_true(gpu_not_ok(j, NULL));
 	json_decref(j);
-	j = get_ok("/health");
+	int status;
+	j = req("GET", "/health", NULL, &status);
+	assert_int_equal(status, 503);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
 	assert_true(json_is_false(json_object_get(json_object_get(j, "services"),
 	    "vram_monitor")));
@@ -384,10 +386,12 @@ static void vanished_folder_keeps_registry(void **st)
 	assert_int_equal(status, 200);
 	assert_int_equal(json_integer_value(json_object_get(j, "removed")), 0);
 	json_decref(j);
-	j = get_ok("/health");
+	j = req("GET", "/health", NULL, &status);
+	assert_int_equal(status, 503);
 	assert_string_equal(json_string_value(json_object_get(j, "status")), "degraded");
 	assert_true(json_is_false(json_object_get(json_object_get(j, "services"),
 	    "models_path")));
+	assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "models_path"));
 	json_decref(j);
 	assert_int_equal(rename(moved, models), 0);
 	json_t *after = get_ok("/models");

@@ -3,16 +3,18 @@
  * file must give NULL and an error that says what is wrong and at which byte: bad
  * versions and magic, every truncation of a valid file, every header byte overwritten,
  * impossible counts and lengths, huge arrays, duplicate keys and tensors, bad values,
- * deep nesting, bad tensors, data offsets and alignments, and files that cannot be
- * opened. Bytes are built by hand (gguf_raw.h) and parsed through a private copy of
+ * deep nesting, bad tensors, data offsets and alignments, files that cannot be opened
+ * and a header claiming more than the 256 MiB cap. Bytes are built by hand (gguf_raw.h) and parsed through a private copy of
  * exactly their length, so that a read past the end is caught in the sanitizer build.
  */
 #include "testutil.h"
 #include "gguf_raw.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- versions ---- */
 
@@ -461,6 +463,27 @@ static void test_open_errors(void **state)
 	free(junk);
 }
 
+/* A file whose header claims more than GGUF_MAX_HEADER bytes (a 300 MiB string in a
+ * sparse file) is refused before any of it is read, with the offset of the string. */
+static void test_header_cap(void **state)
+{
+	(void)state;
+	struct rb b = { 0 };
+	rb_header(&b, 3, 0, 1);
+	rb_key(&b, "general.name", 8);
+	rb_u64(&b, 300ull << 20);
+	size_t at = b.len;
+	char *path = tu_path("huge-header.gguf");
+	assert_int_equal(tu_write_file(path, b.p, b.len), 0);
+	assert_int_equal(truncate(path, (off_t)(at + (300ull << 20))), 0);
+	char want[32];
+	snprintf(want, sizeof want, "(at byte %zu)", at);
+	expect_open_fail(path, "goes past the 256 MiB limit for a GGUF header", want);
+	unlink(path);
+	free(path);
+	rb_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_alignment_one),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_header_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
