@@ -485,10 +485,20 @@ static void child_key(void **st)
 	char *h = xasprintf("Authorization: Bearer %s\r\n", key);
 	expect(cport, "GET", "/v1/models", NULL, h, NULL, 200, NULL);
 	free(h);
-	/* the daemon sends the child's key with what it forwards */
-	expect(keyed_port, "POST", "/v1/chat/completions", NULL, "Authorization: Bearer " KEY
-	    "\r\nContent-Type: application/json\r\n", "{\"model\":\"a\",\"max_tokens\":2,"
-	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 200, NULL);
+	/* the daemon sends the child's key with what it forwards; a listed origin reads the
+	 * answer, streamed or not */
+	for (int stream = 0; stream < 2; stream++) {
+		char *body = xasprintf("{\"model\":\"a\",\"max_tokens\":2,\"stream\":%s,"
+		    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+		    stream ? "true" : "false");
+		r = send_req(keyed_port, "POST", "/v1/chat/completions", NULL, "Authorization: "
+		    "Bearer " KEY "\r\nContent-Type: application/json\r\nOrigin: " APP "\r\n",
+		    body, &s);
+		if (s != 200 || !has_line(r, "Access-Control-Allow-Origin: " APP "\r\n"))
+			fail_msg("chat through the daemon: %s", r ? r : "");
+		free(r);
+		free(body);
+	}
 	expect(keyed_port, "POST", "/unload", NULL, "x-api-key: " KEY "\r\n",
 	    "{\"model\":\"a\"}", 200, NULL);
 }
