@@ -11,6 +11,7 @@
 #include "discover.h"
 #include "estimate.h"
 #include "gguf.h"
+#include "guard.h"
 #include "metrics.h"
 #include "plan.h"
 #include "notify.h"
@@ -719,6 +720,10 @@ static void dispatch(struct evhttp_request *req, void *arg)
 			sub = path + l;
 		}
 	}
+	/* Host, Origin and key before anything else (a preflight is answered there) */
+	if ((status = guard_request(d->guard, req, r < N_ROUTES ? routes[r].methods : 0,
+	    r < N_ROUTES && routes[r].fn == h_health)) != 0)
+		goto out;
 	if (r == N_ROUTES) {
 		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);
 		status = 404;

@@ -26,6 +26,8 @@ static void usage(FILE *f)
 	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
 	    "       mloffload [--url URL] status|models|vram|scan [--json]   (a running mloffloadd)\n"
 	    "       mloffload [--url URL] budget MODEL [--ctx N] [--json]\n"
+	    "         (the daemon's key: --api-key-file FILE before the command, or\n"
+	    "          $MLOFFLOAD_API_KEY)\n"
 	    "       mloffload --version\n");
 }
 
@@ -366,7 +368,8 @@ int main(int argc, char **argv)
 		return cmd_plan(argc - 1, argv + 1);
 	if (strcmp(cmd, "gen") == 0)
 		return cli_gen(argc - 1, argv + 1);
-	if (client_is_command(cmd) || strcmp(cmd, "--url") == 0)
+	if (client_is_command(cmd) || strcmp(cmd, "--url") == 0 ||
+	    strcmp(cmd, "--api-key-file") == 0)
 		return client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0) {
 		printf("mloffload %s\n", MLO_VERSION);

@@ -3,6 +3,7 @@
  * bounded response size and time).
  */
 #include "client.h"
+#include "apikey.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -41,13 +42,37 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
 	return add;
 }
 
-/* Sends the request; returns the parsed JSON (new) and the status, or NULL with a
- * message on stderr. */
-static json_t *call(const char *base, const char *method, const char *path, long *status)
+/* The key to send: the first of --api-key-file FILE, else $MLOFFLOAD_API_KEY, else
+ * none. Returns 0 with a heap "Authorization: Bearer KEY" header (or NULL) in *hdr, or
+ * -1 after a message on stderr. */
+static int auth_header(const char *file, char **hdr)
+{
+	char err[1024];
+	const char *env = getenv("MLOFFLOAD_API_KEY");
+	*hdr = NULL;
+	if (file == NULL && (env == NULL || *env == '\0'))
+		return 0;
+	struct apikey_set *s = apikey_new();
+	int rc = file ? apikey_read_file(s, file, err, sizeof err) :
+	    apikey_add(s, env, "MLOFFLOAD_API_KEY", err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "mloffload: %s\n", err);
+	else
+		*hdr = xasprintf("Authorization: Bearer %s", apikey_get(s, 0));
+	apikey_free(s);
+	return rc;
+}
+
+/* Sends the request (with the header auth, or none); returns the parsed JSON (new) and
+ * the status, or NULL with a message on stderr. */
+static json_t *call(const char *base, const char *method, const char *path,
+    const char *auth, long *status)
 {
 	CURL *c = curl_easy_init();
 	struct buf b = { NULL, 0 };
 	char *url = xasprintf("%s%s", base, path);
+	struct curl_slist *h = auth ? curl_slist_append(NULL, auth) : NULL;
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (strcmp(method, "POST") == 0)
@@ -72,6 +97,7 @@ static json_t *call(const char *base, const char *method, const char *path, long
 	free(url);
 	free(b.p);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
 	return j;
 }
 
@@ -157,14 +183,16 @@ static void print_budget(json_t *j)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: mloffload [--url URL] status|models|vram|scan [--json]\n"
-	    "       mloffload [--url URL] budget MODEL [--ctx N] [--json]\n");
+	fprintf(stderr, "usage: mloffload [--url URL] [--api-key-file FILE] status|models|vram|"
+	    "scan [--json]\n"
+	    "       mloffload [--url URL] [--api-key-file FILE] budget MODEL [--ctx N] [--json]\n"
+	    "  the key: --api-key-file, else $MLOFFLOAD_API_KEY\n");
 	return 2;
 }
 
 int client_main(int argc, char **argv)
 {
-	const char *url = getenv("MLOFFLOAD_URL"), *cmd = NULL, *model = NULL;
+	const char *url = getenv("MLOFFLOAD_URL"), *cmd = NULL, *model = NULL, *keyfile = NULL;
 	int json = 0;
 	long long ctx = 0;
 	for (int i = 0; i < argc; i++) {
@@ -172,6 +200,8 @@ int client_main(int argc, char **argv)
 			json = 1;
 		else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
 			url = argv[++i];
+		else if (strcmp(argv[i], "--api-key-file") == 0 && i + 1 < argc)
+			keyfile = argv[++i];
 		else if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
 			if (util_parse_int(argv[++i], 1, 1 << 24, &ctx) < 0)
 				return usage();
@@ -184,6 +214,9 @@ int client_main(int argc, char **argv)
 	}
 	if (cmd == NULL || (strcmp(cmd, "budget") == 0) != (model != NULL))
 		return usage();
+	char *auth;
+	if (auth_header(keyfile, &auth) < 0)
+		return 1;
 	if (url == NULL)
 		url = "http://127.0.0.1:9000";
 	char *base = xstrdup(url), *path;
@@ -196,6 +229,7 @@ int client_main(int argc, char **argv)
 		if (esc == NULL) {
 			fprintf(stderr, "mloffload: cannot encode the model id\n");
 			free(base);
+			free(auth);
 			curl_global_cleanup();
 			return 1;
 		}
@@ -209,7 +243,10 @@ int client_main(int argc, char **argv)
 		path = xasprintf("/%s", cmd);
 	}
 	long status = 0;
-	json_t *j = call(base, method, path, &status);
+	json_t *j = call(base, method, path, auth, &status);
+	if (auth != NULL)
+		explicit_bzero(auth, strlen(auth));
+	free(auth);
 	curl_global_cleanup();
 	free(path);
 	free(base);

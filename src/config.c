@@ -5,6 +5,7 @@
  * errors, so a typo never passes silently.
  */
 #include "config.h"
+#include "guard.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -79,6 +80,9 @@ void config_free(struct config *c)
 	free_list(c->exclusive, &c->n_exclusive);
 	free_list(c->aliases, &c->n_aliases);
 	free(c->rpc_device);
+	free_list(c->allowed_hosts, &c->n_allowed_hosts);
+	free_list(c->allowed_origins, &c->n_allowed_origins);
+	free(c->api_key_file);
 	memset(c, 0, sizeof *c);
 }
 
@@ -137,7 +141,7 @@ static int parse_level(const char *v, int *out)
 
 /* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
 struct lists_seen {
-	int dirs, urls, hooks, groups, aliases;
+	int dirs, urls, hooks, groups, aliases, hosts, origins;
 };
 
 static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
@@ -242,6 +246,17 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		return add_list(c->aliases, &c->n_aliases, CONFIG_MAX_ALIASES, &ls->aliases, key,
 		    v, err, errlen);
 	}
+	if (strcmp(key, "allowed_hosts") == 0)
+		return add_list(c->allowed_hosts, &c->n_allowed_hosts, CONFIG_MAX_URLS, &ls->hosts,
+		    key, v, err, errlen);
+	if (strcmp(key, "allowed_origins") == 0)
+		return add_list(c->allowed_origins, &c->n_allowed_origins, CONFIG_MAX_URLS,
+		    &ls->origins, key, v, err, errlen);
+	if (strcmp(key, "api_key_file") == 0) {
+		free(c->api_key_file);
+		c->api_key_file = absolute(v);
+		return 0;
+	}
 	if (strcmp(key, "webhook") == 0) {
 		if (strncmp(v, "http://", 7) != 0) {
 			snprintf(err, errlen, "webhook: '%s' is not an http:// URL", v);
@@ -306,7 +321,7 @@ int config_parse_buf(struct config *c, const char *name, const char *buf, size_t
     char *err, size_t errlen)
 {
 	char line[LINE_MAX_LEN], section[64] = "daemon";
-	struct lists_seen ls = { 0, 0, 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0, 0, 0, 0 };
 	int lineno = 0;
 	size_t pos = 0;
 	while (pos < len) {
@@ -402,7 +417,8 @@ void config_usage(void *fp)
 	    "                  [--rescan SECONDS] [--idle-ttl SECONDS] [--webhook URL]...\n"
 	    "                  [--exclusive \"ID ID...\"]... [--rpc-device \"HOST:PORT SIZE\"]\n"
 	    "                  [--parallel N] [--queue-max N] [--max-overtake N]\n"
-	    "                  [--alias \"NAME ID\"]...\n"
+	    "                  [--alias \"NAME ID\"]... [--api-key-file FILE]\n"
+	    "                  [--allowed-host NAME]... [--allowed-origin ORIGIN]...\n"
 	    "                  [--sample-ms MS] [--sysfs-root DIR] [-n] [-v]...\n"
 	    "  -n   check the configuration and exit\n"
 	    "  -v   more log (repeat for debug)\n");
@@ -432,9 +448,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--webhook", "webhook" }, { "--exclusive", "exclusive" },
 		{ "--rpc-device", "rpc_device" }, { "--parallel", "parallel" },
 		{ "--queue-max", "queue_max" }, { "--max-overtake", "max_overtake" },
-		{ "--alias", "alias" },
+		{ "--alias", "alias" }, { "--allowed-host", "allowed_hosts" },
+		{ "--allowed-origin", "allowed_origins" }, { "--api-key-file", "api_key_file" },
 	};
-	struct lists_seen ls = { 0, 0, 0, 0, 0 };
+	struct lists_seen ls = { 0, 0, 0, 0, 0, 0, 0 };
 	char msg[512];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -507,5 +524,5 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "ollama_url '%s' is not an http:// URL", c->ollama_url);
 		return -1;
 	}
-	return 0;
+	return guard_check_config(c, err, errlen);
 }

@@ -49,6 +49,12 @@ struct config {
 	unsigned max_overtake;
 	char *aliases[CONFIG_MAX_ALIASES]; /* "NAME ID" */
 	size_t n_aliases;
+	/* who may talk to the daemon (guard.h, README "Security") */
+	char *allowed_hosts[CONFIG_MAX_URLS];   /* more names for Host: "NAME[:PORT]" */
+	size_t n_allowed_hosts;
+	char *allowed_origins[CONFIG_MAX_URLS]; /* web origins served with CORS, or "*" */
+	size_t n_allowed_origins;
+	char *api_key_file;        /* keys, one a line (NULL: only $MLOFFLOAD_API_KEY) */
 	int check_only;            /* -n */
 };
 

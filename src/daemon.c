@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "device.h"
 #include "discover.h"
+#include "guard.h"
 #include "metrics.h"
 #include "notify.h"
 #include "proxy.h"
@@ -276,10 +277,31 @@ static void on_stop(evutil_socket_t sig, short ev, void *arg)
 
 static void arm_timers(struct daemon *d);
 
+/* SIGHUP re-reads the API keys; a key file that cannot be read keeps the old keys. */
+static void reload_keys(struct daemon *d)
+{
+	char err[1024];
+	if (guard_reload(d->guard, err, sizeof err) < 0)
+		log_error("SIGHUP: keeping the running API keys: %s", err);
+	else
+		log_info("SIGHUP: %zu API key(s)", guard_key_count(d->guard));
+}
+
+/* Moves the list src (n_src values) into dst (n_dst values, freed). */
+static void take_list(char **dst, size_t *n_dst, char **src, size_t *n_src, size_t size)
+{
+	for (size_t i = 0; i < *n_dst; i++)
+		free(dst[i]);
+	memcpy(dst, src, size);
+	*n_dst = *n_src;
+	*n_src = 0;
+}
+
 static void on_reload(evutil_socket_t sig, short ev, void *arg)
 {
 	struct daemon *d = arg;
 	if (d->cfg.config_path == NULL) {
+		reload_keys(d);
 		log_info("SIGHUP: no config file to reload");
 		return;
 	}
@@ -317,6 +339,14 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
 	d->cfg.n_aliases = c.n_aliases;
 	c.n_aliases = 0;
+	take_list(d->cfg.allowed_hosts, &d->cfg.n_allowed_hosts, c.allowed_hosts,
+	    &c.n_allowed_hosts, sizeof c.allowed_hosts);
+	take_list(d->cfg.allowed_origins, &d->cfg.n_allowed_origins, c.allowed_origins,
+	    &c.n_allowed_origins, sizeof c.allowed_origins);
+	free(d->cfg.api_key_file);
+	d->cfg.api_key_file = c.api_key_file;
+	c.api_key_file = NULL;
+	reload_keys(d);
 	proxy_forget(d->proxy);
 	util_log_level = d->cfg.log_level = c.log_level;
 	config_free(&c);
@@ -395,6 +425,10 @@ static int start(struct daemon *d)
 		return -1;
 	}
 	daemon_refresh(d);
+	if ((d->guard = guard_new(&d->cfg, err, sizeof err)) == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
 	struct devmon_opts mo = { d->cfg.nvml_lib, d->cfg.sysfs_root, NULL, d->cfg.history };
 	d->dev = devmon_new(&mo);
 	log_info("devices: %zu (NVML: %s)", devmon_count(d->dev), devmon_nvml_status(d->dev));
@@ -526,6 +560,7 @@ static void stop(struct daemon *d)
 	json_decref(d->last_scan);
 	devmon_free(d->dev);
 	registry_close(d->reg);
+	guard_free(d->guard);
 	config_free(&d->cfg);
 }
 

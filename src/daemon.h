@@ -25,6 +25,7 @@ struct metrics;
 struct notify;
 struct sched;
 struct proxy;
+struct guard;
 
 #define DAEMON_MAX_SCAN_WAITERS 64
 
@@ -39,6 +40,7 @@ struct daemon {
 	struct notify *notify;
 	struct sched *sched;
 	struct proxy *proxy;
+	struct guard *guard;         /* Host, Origin and API key checks (guard.h) */
 	struct event *tick_ev;
 	time_t started;
 	uint64_t started_ms;

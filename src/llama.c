@@ -2,6 +2,7 @@
  * llama: a supervised llama-server child. See llama.h.
  */
 #include "llama.h"
+#include "apikey.h"
 #include "child.h"
 #include "util.h"
 
@@ -9,6 +10,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,9 @@ struct llama {
 	struct child *child;
 	struct llama_cb cb;
 	int port;
+	/* its own API key, random per child: only the daemon talks to it (LLAMA_API_KEY) */
+	char key[APIKEY_RANDOM_HEX + 1];
+	char auth[APIKEY_RANDOM_HEX + 16];   /* "Bearer KEY" */
 	int listening, ready;
 	struct evhttp_connection *conn;
 	struct event *retry;
@@ -111,6 +116,7 @@ static void check_health(struct llama *l)
 	}
 	struct evhttp_request *req = evhttp_request_new(on_health, l);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", "127.0.0.1");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization", l->auth);
 	if (evhttp_make_request(l->conn, req, EVHTTP_REQ_GET, "/health") < 0)
 		on_health(NULL, l);
 }
@@ -152,6 +158,12 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 		llama_free(l);
 		return NULL;
 	}
+	if (apikey_random(l->key, sizeof l->key) < 0) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		llama_free(l);
+		return NULL;
+	}
+	snprintf(l->auth, sizeof l->auth, "Bearer %s", l->key);
 	char port[16];
 	snprintf(port, sizeof port, "%d", l->port);
 	size_t n = 0;
@@ -168,7 +180,13 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 	argv[k] = NULL;
 	struct child_opts o = { .log_path = log_path, .on_line = on_line, .on_exit = on_exit_cb,
 	    .arg = l };
-	l->child = child_spawn(base, argv, NULL, &o, err, errlen);
+	/* the key goes in the environment, which other users cannot read (the command line
+	 * they can); the daemon's own key stays out of it */
+	char *env_key = xasprintf("LLAMA_API_KEY=%s", l->key);
+	char *env[] = { env_key, "MLOFFLOAD_API_KEY=", NULL };
+	l->child = child_spawn(base, argv, env, &o, err, errlen);
+	explicit_bzero(env_key, strlen(env_key));
+	free(env_key);
 	free(argv);
 	if (l->child == NULL) {
 		llama_free(l);
@@ -190,6 +208,11 @@ void llama_kill(struct llama *l)
 int llama_port(const struct llama *l)
 {
 	return l->port;
+}
+
+const char *llama_key(const struct llama *l)
+{
+	return l->key;
 }
 
 pid_t llama_pid(const struct llama *l)
@@ -217,5 +240,7 @@ void llama_free(struct llama *l)
 	if (l->retry != NULL)
 		event_free(l->retry);
 	json_decref(l->measured);
+	explicit_bzero(l->key, sizeof l->key);
+	explicit_bzero(l->auth, sizeof l->auth);
 	free(l);
 }

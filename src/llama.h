@@ -4,7 +4,9 @@
  * child.c (own process group, output captured), and is ready when its log says it
  * listens and GET /health answers 200. The buffer sizes llama.cpp reports while
  * loading ("... model buffer size = X MiB", KV, compute) are collected per device, so
- * the daemon can record measured memory beside the plan.
+ * the daemon can record measured memory beside the plan. Each child gets a random API
+ * key of its own (in its environment, never on its command line), so that other local
+ * users cannot use it past the daemon.
  */
 #ifndef MLO_LLAMA_H
 #define MLO_LLAMA_H
@@ -33,6 +35,9 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 void llama_stop(struct llama *l, int grace_ms);
 void llama_kill(struct llama *l);
 int llama_port(const struct llama *l);
+/* The child's API key (hex, borrowed): llama-server answers 401 to requests without
+ * "Authorization: Bearer KEY", except GET /health. */
+const char *llama_key(const struct llama *l);
 pid_t llama_pid(const struct llama *l);
 int llama_running(const struct llama *l);
 /* What llama.cpp reported allocating: a new object {"DEVICE": {"model_bytes",

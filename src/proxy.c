@@ -280,7 +280,8 @@ static void send_upstream(struct proxy *p, struct pmodel *m, int port)
 	for (struct pmodel *o = p->models; o != NULL && !m->ollama; o = o->next)
 		if (o != m && o->blocked && o->head != NULL && o->head->seq < r->seq)
 			o->head->overtaken++;
-	if (proxy_up_start(r, base) < 0) {
+	/* our own children want their key; Ollama gets none */
+	if (proxy_up_start(r, base, m->ollama ? NULL : sched_ready_key(p->d->sched, m->id)) < 0) {
 		proxy_detach(r);
 		r->req = NULL; /* answered */
 		proxy_finish(r);

@@ -82,9 +82,10 @@ struct proxy {
 	uint64_t n_requests, n_refused, n_upstream_errors, n_cancelled, n_answered, n_paused;
 };
 
-/* Starts r's upstream transfer to base (an "http://host:port" URL). 0, or -1 with r
+/* Starts r's upstream transfer to base (an "http://host:port" URL), sending key (a
+ * child's API key, borrowed; NULL: none) as "Authorization: Bearer". 0, or -1 with r
  * answered (502). */
-int proxy_up_start(struct preq *r, const char *base);
+int proxy_up_start(struct preq *r, const char *base, const char *key);
 /* Stops r's transfer (the client went away). */
 void proxy_up_abort(struct preq *r);
 /* curlev's done callback: a transfer ended. */

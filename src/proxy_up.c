@@ -113,7 +113,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 	return len;
 }
 
-int proxy_up_start(struct preq *r, const char *base)
+int proxy_up_start(struct preq *r, const char *base, const char *key)
 {
 	char url[512];
 	snprintf(url, sizeof url, "%s/v1/%s", base, r->path);
@@ -125,6 +125,12 @@ int proxy_up_start(struct preq *r, const char *base)
 	}
 	r->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+	if (key != NULL) {
+		char *auth = xasprintf("Authorization: Bearer %s", key);
+		r->hdrs = curl_slist_append(r->hdrs, auth);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
 	CURL *e = r->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);

@@ -623,6 +623,12 @@ int sched_ready_port(struct sched *s, const char *id)
 	return m != NULL && m->state == ST_READY && m->l != NULL ? llama_port(m->l) : 0;
 }
 
+const char *sched_ready_key(struct sched *s, const char *id)
+{
+	struct rt *m = sched_find(s, id);
+	return m != NULL && m->state == ST_READY && m->l != NULL ? llama_key(m->l) : NULL;
+}
+
 uint64_t sched_loads_total(struct sched *s)
 {
 	return s->loads_total;

@@ -86,6 +86,9 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 void sched_hold(struct sched *s, const char *id, int delta);
 /* The port of id's llama-server when it is ready, else 0 (never loads anything). */
 int sched_ready_port(struct sched *s, const char *id);
+/* The API key of id's llama-server when it is ready (borrowed until it unloads), else
+ * NULL. */
+const char *sched_ready_key(struct sched *s, const char *id);
 /* llama-server children started since the daemon started (loads and reloads). */
 uint64_t sched_loads_total(struct sched *s);
 /* Counts by state for /metrics: new object {"loading": n, "ready": n, ...}. */

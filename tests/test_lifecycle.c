@@ -334,7 +334,7 @@ static int sse_has(const char *needle)
 		close(s);
 		return 0;
 	}
-	const char req[] = "GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n";
+	const char req[] = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n";
 	if (write(s, req, sizeof req - 1) < 0) {
 		close(s);
 		return 0;

@@ -259,7 +259,7 @@ static void stream_send(int fd, const char *body)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-	char *req = xasprintf("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	char *req = xasprintf("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
 	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
 	free(req);

@@ -311,6 +311,16 @@ int tu_port_open(int port)
 
 char *tu_http(int port, const char *method, const char *path, const char *body)
 {
+	char *req = xasprintf("%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", method, path,
+	    body ? strlen(body) : 0, body ? body : "");
+	char *r = tu_http_raw(port, req);
+	free(req);
+	return r;
+}
+
+char *tu_http_raw(int port, const char *req)
+{
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -322,9 +332,6 @@ char *tu_http(int port, const char *method, const char *path, const char *body)
 	struct timeval tv = { 30, 0 }; /* a hung server fails the test, never hangs it */
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	char *req = xasprintf("%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: "
-	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", method, path,
-	    body ? strlen(body) : 0, body ? body : "");
 	size_t n = strlen(req), off = 0;
 	while (off < n) {
 		ssize_t w = write(s, req + off, n - off);
@@ -332,7 +339,6 @@ char *tu_http(int port, const char *method, const char *path, const char *body)
 			break;
 		off += (size_t)w;
 	}
-	free(req);
 	size_t cap = 4096, len = 0;
 	char *out = xmalloc(cap);
 	for (;;) {

@@ -61,3 +61,6 @@ int tu_port_open(int port);
 /* Sends an HTTP/1.0 request to 127.0.0.1:port and returns the heap response (status
  * line, headers and body) or NULL. */
 char *tu_http(int port, const char *method, const char *path, const char *body);
+/* Sends req (a whole request, as it goes on the wire) to 127.0.0.1:port and returns
+ * the heap response, read until the server closes, or NULL. */
+char *tu_http_raw(int port, const char *req);
