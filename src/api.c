@@ -627,13 +627,33 @@ static const char *string_field(struct evhttp_request *req, json_t *body, const 
 	return s;
 }
 
+/* The scheduler's outcome of a load, unload or switch as the answer to req (arg). */
+static void reply_outcome(void *arg, const struct sched_outcome *o)
+{
+	struct evhttp_request *req = arg;
+	if (o->retry_after_s > 0) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", o->retry_after_s);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+	}
+	if (o->status >= 400)
+		api_reply_error(req, o->status, o->code, "%s", o->message);
+	else
+		api_reply_json(req, o->status, json_incref(o->body));
+}
+
+static struct sched_reply reply_to(struct evhttp_request *req)
+{
+	return (struct sched_reply){ reply_outcome, req };
+}
+
 static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
 	json_t *b = body_object(req);
 	struct sched_opts o;
 	const char *id;
 	if (b != NULL && (id = string_field(req, b, "model")) != NULL && load_opts(req, b, &o) == 0)
-		sched_load(d->sched, id, &o, req);
+		sched_load(d->sched, id, &o, reply_to(req));
 	json_decref(b);
 }
 
@@ -642,7 +662,7 @@ static void h_unload(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *b = body_object(req);
 	const char *id;
 	if (b != NULL && (id = string_field(req, b, "model")) != NULL)
-		sched_unload(d->sched, id, req);
+		sched_unload(d->sched, id, reply_to(req));
 	json_decref(b);
 }
 
@@ -653,7 +673,7 @@ static void h_switch(struct daemon *d, struct evhttp_request *req, const char *a
 	const char *from, *to;
 	if (b != NULL && (from = string_field(req, b, "from")) != NULL &&
 	    (to = string_field(req, b, "to")) != NULL && load_opts(req, b, &o) == 0)
-		sched_switch(d->sched, from, to, &o, req);
+		sched_switch(d->sched, from, to, &o, reply_to(req));
 	json_decref(b);
 }
 

@@ -39,11 +39,9 @@
 
 uint64_t daemon_now_ms(void)
 {
-	struct timespec ts;
 	/* monotonic: every user subtracts two readings (timeouts, TTL, uptime), and a
 	 * wall clock stepped back by NTP or a resume would make those differences wrap */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return util_mono_ms();
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -249,6 +247,15 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg)
 {
 	struct daemon *d = arg;
 	sched_tick(d->sched);
+}
+
+/* A model changed state or left the load queue: requests waiting on the /v1 routes
+ * look again. */
+static void on_sched_changed(void *arg)
+{
+	struct daemon *d = arg;
+	if (d->proxy != NULL)
+		proxy_kick(d->proxy);
 }
 
 static void on_backend(void *arg, const char *url, int up)
@@ -479,7 +486,12 @@ static int start(struct daemon *d)
 		log_error("bad webhook configuration");
 		return -1;
 	}
-	d->sched = sched_new(d);
+	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
+	    0, 0 };
+	d->disc = discover_new(d->base, &dop, on_backend, d);
+	struct sched_env se = { d->base, d->reg, d->dev, d->notify, d->disc, &d->cfg,
+		on_sched_changed, d };
+	d->sched = sched_new(&se);
 	sched_reap_orphans(d->sched);
 	d->proxy = proxy_new(d);
 	if (d->proxy == NULL) {
@@ -488,9 +500,6 @@ static int start(struct daemon *d)
 	}
 	d->tick_ev = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	every(d->tick_ev, 1000);
-	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
-	    0, 0 };
-	d->disc = discover_new(d->base, &dop, on_backend, d);
 	if (pipe2(d->scan_pipe, O_CLOEXEC) < 0)
 		return -1;
 	d->scan_ev = event_new(d->base, d->scan_pipe[0], EV_READ | EV_PERSIST, scan_done, d);
