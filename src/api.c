@@ -11,6 +11,7 @@
 #include "discover.h"
 #include "estimate.h"
 #include "gguf.h"
+#include "httpconn.h"
 #include "metrics.h"
 #include "plan.h"
 #include "notify.h"
@@ -133,6 +134,10 @@ static const char *method_name(int m)
 	case EVHTTP_REQ_PUT: return "PUT";
 	case EVHTTP_REQ_DELETE: return "DELETE";
 	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
 	default: return "OTHER";
 	}
 }
@@ -668,6 +673,26 @@ static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *
 	evbuffer_free(b);
 }
 
+/* 1 if s[0..len) holds a control byte (NUL included: a decoded %00 would cut the
+ * string short, "/models/a%00b" naming model "a"). */
+static int has_ctl(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* 1 if a decoded query parameter (name or value) would hold a control byte. */
+static int query_has_ctl(const char *q)
+{
+	size_t n = 0;
+	char *dq = evhttp_uridecode(q, 1, &n);
+	int bad = dq == NULL || has_ctl(dq, n);
+	free(dq);
+	return bad;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	struct daemon *d = arg;
@@ -678,10 +703,14 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const char *q = u ? evhttp_uri_get_query(u) : NULL;
 	size_t r = N_ROUTES;
 	int status = 0;
-	char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
-	if (path == NULL || (q != NULL && strlen(q) > MAX_QUERY)) {
-		api_reply_error(req, 400, "bad_request", path ? "query string longer than %d bytes" :
-		    "bad request path", MAX_QUERY);
+	size_t plen = 0;
+	char *path = raw ? evhttp_uridecode(raw, 0, &plen) : NULL;
+	if (path == NULL || has_ctl(path, plen) || (q != NULL && (strlen(q) > MAX_QUERY ||
+	    query_has_ctl(q)))) {
+		api_reply_error(req, 400, "bad_request", path == NULL ? "bad request path" :
+		    has_ctl(path, plen) ? "the path has a control character" : strlen(q) >
+		    MAX_QUERY ? "query string longer than %d bytes" :
+		    "the query has a control character", MAX_QUERY);
 		status = 400;
 		goto out;
 	}
@@ -727,6 +756,28 @@ out:
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
+/* libevent could not parse the request (httpconn.c): JSON instead of its HTML page. */
+static void conn_error(struct evhttp_request *req, int status)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	if (status == 413)
+		api_reply_error(req, 413, "too_large", "request head or body too large");
+	else if (status == 501)
+		api_reply_error(req, 501, "method_not_implemented", "unknown HTTP method");
+	else
+		api_reply_error(req, status, "bad_request", "malformed HTTP request");
+}
+
+void api_conn_opts(struct daemon *d)
+{
+	struct httpconn_opts o = { d->cfg.max_connections ? d->cfg.max_connections :
+	    httpconn_default_max(512), d->cfg.header_timeout_s, d->cfg.body_timeout_s };
+	if (d->conn == NULL)
+		d->conn = httpconn_new(d->base, d->http, &o, conn_error);
+	else
+		httpconn_set_opts(d->conn, &o);
+}
+
 int api_init(struct daemon *d)
 {
 	for (size_t i = 0; i < N_ROUTES; i++)
@@ -735,9 +786,12 @@ int api_init(struct daemon *d)
 	/* evhttp refuses bodies past this itself (413); between max_body and it, we answer */
 	evhttp_set_max_body_size(d->http, (ev_ssize_t)(d->cfg.max_body * 4));
 	evhttp_set_max_headers_size(d->http, 16384);
+	/* every method evhttp knows reaches dispatch (405 names it); others: conn_error */
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_timeout(d->http, 60); /* PROXY_IDLE_TIMEOUT_S */
 	evhttp_set_gencb(d->http, dispatch, d);
+	api_conn_opts(d);
 	return 0;
 }

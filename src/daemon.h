@@ -25,6 +25,7 @@ struct metrics;
 struct notify;
 struct sched;
 struct proxy;
+struct httpconn;
 
 #define DAEMON_MAX_SCAN_WAITERS 64
 
@@ -32,6 +33,7 @@ struct daemon {
 	struct config cfg;
 	struct event_base *base;
 	struct evhttp *http;
+	struct httpconn *conn;       /* the connection layer under http (httpconn.c) */
 	struct devmon *dev;
 	struct registry *reg;
 	struct discover *disc;

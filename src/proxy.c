@@ -19,6 +19,7 @@
 #include "curlev.h"
 #include "daemon.h"
 #include "discover.h"
+#include "httpconn.h"
 #include "registry.h"
 #include "scan.h"
 #include "scheduler.h"
@@ -444,7 +445,7 @@ void proxy_detach(struct preq *r)
 {
 	if (r->watch != NULL)
 		event_del(r->watch);
-	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	httpconn_on_close(r->evcon, NULL, NULL);
 	/* the connection may carry more requests: evhttp's idle timeouts again */
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
 	struct timeval tv = { PROXY_IDLE_TIMEOUT_S, 0 };
@@ -525,7 +526,7 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
 		bufferevent_set_timeouts(bev, NULL, &wtv);
 		bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
-		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+		httpconn_on_close(r->evcon, on_client_close, r);
 		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
 		    r->evcon)), EV_READ, on_peek, r);
 		if (r->watch != NULL)
