@@ -21,6 +21,7 @@
 #include "discover.h"
 #include "httpconn.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "scan.h"
 #include "scheduler.h"
 #include "util.h"
@@ -480,18 +481,12 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 	p->n_requests++;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	json_error_t je;
-	json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
-	const char *name = json_string_value(json_object_get(b, "model"));
-	char id[512];
-	if (b == NULL || !json_is_object(b)) {
-		api_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
-		    "the body is not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-	} else if (name == NULL || name[0] == '\0') {
-		api_reply_error(req, 400, "missing_model", "the body has no \"model\" string");
-	} else if (json_object_get(b, "stream") != NULL &&
-	    !json_is_boolean(json_object_get(b, "stream"))) {
-		api_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
+	const char *name = NULL, *code = NULL;
+	char id[512], msg[512];
+	json_t *b = reqcheck_v1_body((const char *)evbuffer_pullup(in, -1), len, &name, &code,
+	    msg, sizeof msg);
+	if (b == NULL) {
+		api_reply_error(req, 400, code, "%s", msg);
 	} else if (p->stopping) {
 		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (resolve(p, name, id, sizeof id) < 0) {
