@@ -636,6 +636,9 @@ static void conn_error(struct evhttp_request *req, int status)
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 	if (status == 413)
 		api_reply_error(req, 413, "too_large", "request head or body too large");
+	else if (status == 417)
+		api_reply_error(req, 417, "expectation_failed", "only \"Expect: 100-continue\" is "
+		    "understood");
 	else if (status == 501)
 		api_reply_error(req, 501, "method_not_implemented", "unknown HTTP method");
 	else

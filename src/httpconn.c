@@ -44,6 +44,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,6 +69,7 @@ struct hc_conn {
 	struct event *deadline_ev;
 	enum hc_phase phase;
 	int linger;                       /* answered a parse error: linger on close */
+	int expect_failed;                /* an Expect header other than 100-continue */
 	void (*close_cb)(struct evhttp_connection *, void *);
 	void *close_arg;
 	struct hc_conn *prev, *next;
@@ -319,13 +321,21 @@ static void on_input(struct evbuffer *b, const struct evbuffer_cb_info *info, vo
 		start_head(c);
 }
 
+/* The head is complete. An Expect other than 100-continue would get evhttp's HTML 417
+ * at once: the header goes, and on_request answers the JSON 417. */
 static int on_headers(struct evhttp_request *req, void *arg)
 {
 	struct hc_conn *c = conn_find(hc_one, evhttp_request_get_connection(req));
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *ex = evhttp_find_header(h, "Expect");
 	(void)arg;
 	if (c != NULL) {
 		c->phase = PH_BODY;
 		arm(c->deadline_ev, c->hc->o.body_timeout_s);
+		if (ex != NULL && strcasecmp(ex, "100-continue") != 0) {
+			evhttp_remove_header(h, "Expect");
+			c->expect_failed = 1;
+		}
 	}
 	return 0;
 }
@@ -350,7 +360,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		c->phase = PH_BUSY;
 		event_del(c->deadline_ev);
 	}
-	if (req->uri != NULL && (req->type & KNOWN_METHODS) != 0) {
+	int status = req->uri == NULL ? (req->response_code > 0 ? req->response_code : 400) :
+	    (req->type & KNOWN_METHODS) == 0 ? 501 : c != NULL && c->expect_failed ? 417 : 0;
+	if (status == 0) {
 		hc->orig_cb(req, arg);
 		return;
 	}
@@ -363,8 +375,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if (c != NULL)
 		c->linger = 1;
-	hc->err(req, req->uri == NULL ? (req->response_code > 0 ? req->response_code : 400) :
-	    501);
+	hc->err(req, status);
 }
 
 /* A request head or body took too long: the connection closes (from this timer, not

@@ -4,8 +4,8 @@
  * and answers again once they go), more connections than max_connections (the extra
  * one waits, then is served), a client trickling its request head or body (cut off
  * after header_timeout_s / body_timeout_s while others are served), a 20 MB body (the
- * client reads a JSON 413, not a reset), requests libevent cannot parse (JSON errors,
- * not HTML), methods named in the 405, control bytes in the path or query (400).
+ * client reads a JSON 413, not a reset), requests libevent cannot parse or refuses
+ * (JSON errors, not HTML), methods named in the 405, control bytes in the path or query (400).
  */
 #include "daemonutil.h"
 
@@ -297,6 +297,12 @@ static void test_parse_errors_are_json(void **st)
 	static const char garbage[] = "GARBAGE\r\n\r\n";
 	j = raw(garbage, sizeof garbage - 1, &status);
 	assert_int_equal(status, 400);
+	assert_json_error(j);
+	json_decref(j);
+	static const char expect[] = "POST /load HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n"
+	    "Content-Length: 2\r\n\r\n{}";
+	j = raw(expect, sizeof expect - 1, &status);
+	assert_int_equal(status, 417);
 	assert_json_error(j);
 	json_decref(j);
 	static const char unknown[] = "BREW /health HTTP/1.1\r\nHost: x\r\n\r\n";
