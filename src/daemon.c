@@ -13,6 +13,7 @@
 #include "device.h"
 #include "discover.h"
 #include "guard.h"
+#include "httpconn.h"
 #include "metrics.h"
 #include "notify.h"
 #include "proxy.h"
@@ -341,6 +342,10 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.parallel = c.parallel;
 	d->cfg.queue_max = c.queue_max;
 	d->cfg.max_overtake = c.max_overtake;
+	d->cfg.max_connections = c.max_connections;
+	d->cfg.header_timeout_s = c.header_timeout_s;
+	d->cfg.body_timeout_s = c.body_timeout_s;
+	api_conn_opts(d);
 	for (size_t i = 0; i < d->cfg.n_aliases; i++)
 		free(d->cfg.aliases[i]);
 	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
@@ -458,6 +463,8 @@ static int start(struct daemon *d)
 	/* libevent listens with a backlog of 128: a burst of clients (tools opening many
 	 * requests at once) would see SYNs dropped and a second's delay */
 	listen(lfd, 1024);
+	if (httpconn_listen(d->conn, bs) < 0)
+		return -1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
@@ -557,6 +564,7 @@ static void stop(struct daemon *d)
 	notify_free(d->notify);
 	if (d->http != NULL)
 		evhttp_free(d->http);
+	httpconn_free(d->conn); /* after evhttp_free: its connections close through it */
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->scan_pipe[0] > 0) {

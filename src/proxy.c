@@ -19,7 +19,9 @@
 #include "curlev.h"
 #include "daemon.h"
 #include "discover.h"
+#include "httpconn.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "scan.h"
 #include "scheduler.h"
 #include "util.h"
@@ -445,7 +447,7 @@ void proxy_detach(struct preq *r)
 {
 	if (r->watch != NULL)
 		event_del(r->watch);
-	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	httpconn_on_close(r->evcon, NULL, NULL);
 	/* the connection may carry more requests: evhttp's idle timeouts again */
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
 	struct timeval tv = { PROXY_IDLE_TIMEOUT_S, 0 };
@@ -480,18 +482,12 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 	p->n_requests++;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	json_error_t je;
-	json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
-	const char *name = json_string_value(json_object_get(b, "model"));
-	char id[512];
-	if (b == NULL || !json_is_object(b)) {
-		api_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
-		    "the body is not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-	} else if (name == NULL || name[0] == '\0') {
-		api_reply_error(req, 400, "missing_model", "the body has no \"model\" string");
-	} else if (json_object_get(b, "stream") != NULL &&
-	    !json_is_boolean(json_object_get(b, "stream"))) {
-		api_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
+	const char *name = NULL, *code = NULL;
+	char id[512], msg[512];
+	json_t *b = reqcheck_v1_body((const char *)evbuffer_pullup(in, -1), len, &name, &code,
+	    msg, sizeof msg);
+	if (b == NULL) {
+		api_reply_error(req, 400, code, "%s", msg);
 	} else if (p->stopping) {
 		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (resolve(p, name, id, sizeof id) < 0) {
@@ -526,7 +522,7 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
 		bufferevent_set_timeouts(bev, NULL, &wtv);
 		bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
-		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+		httpconn_on_close(r->evcon, on_client_close, r);
 		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
 		    r->evcon)), EV_READ, on_peek, r);
 		if (r->watch != NULL)
