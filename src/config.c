@@ -5,7 +5,6 @@
  * errors, so a typo never passes silently.
  */
 #include "config.h"
-#include "guard.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -534,5 +533,5 @@ int config_validate(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "ollama_url '%s' is not an http:// URL", c->ollama_url);
 		return -1;
 	}
-	return guard_check_config(c, err, errlen);
+	return 0;
 }

@@ -285,6 +285,15 @@ static void on_stop(evutil_socket_t sig, short ev, void *arg)
 
 static void arm_timers(struct daemon *d);
 
+/* The configuration's own checks, then the security ones (guard.c): what -n, the start
+ * and SIGHUP refuse. 0, or -1 with a one-line reason. */
+static int check_config(const struct config *c, char *err, size_t errlen)
+{
+	if (config_validate(c, err, errlen) < 0 || guard_check_config(c, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 /* SIGHUP re-reads the API keys; a key file that cannot be read keeps the old keys. */
 static void reload_keys(struct daemon *d)
 {
@@ -318,7 +327,7 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	config_defaults(&c);
 	/* the file again, then the command line over it, as at start */
 	if (config_parse_args(&c, d->argc, d->argv, err, sizeof err) != 0 ||
-	    config_validate(&c, err, sizeof err) < 0) {
+	    check_config(&c, err, sizeof err) < 0) {
 		log_error("SIGHUP: keeping the running configuration: %s", err);
 		config_free(&c);
 		return;
@@ -588,7 +597,7 @@ int main(int argc, char **argv)
 	memset(&d, 0, sizeof d);
 	config_defaults(&d.cfg);
 	int rc = config_parse_args(&d.cfg, argc, argv, err, sizeof err);
-	if (rc == 0 && config_validate(&d.cfg, err, sizeof err) < 0)
+	if (rc == 0 && check_config(&d.cfg, err, sizeof err) < 0)
 		rc = -1;
 	if (rc != 0) {
 		if (rc < 0)
