@@ -190,9 +190,12 @@ class Stats:
         self.refused = collections.Counter()
         self.lost = collections.Counter()
         self.lost_samples = []
+        self.refused_samples = collections.defaultdict(list)
         self.by_kind = collections.Counter()
 
-    def add(self, kind, outcome, detail=""):
+    def add(self, kind, outcome, detail="", note=""):
+        """One request's outcome; DETAIL: the code or the reason; NOTE: the model and the
+        error's message, kept for the first 3 refusals of each code."""
         with self.lock:
             self.sent += 1
             self.by_kind[kind] += 1
@@ -202,10 +205,14 @@ class Stats:
                 self.cut += 1
             elif outcome == "refused":
                 self.refused[detail] += 1
+                if len(self.refused_samples[detail]) < 3:
+                    self.refused_samples[detail].append("%s %s, %s" % (
+                        time.strftime("%H:%M:%S"), kind, " | ".join(note[:300].splitlines())))
             else:
                 self.lost[detail.split(":")[0]] += 1
                 if len(self.lost_samples) < 20:
-                    self.lost_samples.append("%s %s: %s" % (time.strftime("%H:%M:%S"), kind, detail))
+                    self.lost_samples.append("%s %s, %s: %s" % (
+                        time.strftime("%H:%M:%S"), kind, note, detail))
 
     def as_dict(self):
         with self.lock:
@@ -214,6 +221,7 @@ class Stats:
                 "answered": self.answered,
                 "refused": sum(self.refused.values()),
                 "refused_by_code": dict(sorted(self.refused.items())),
+                "refused_samples": dict(sorted(self.refused_samples.items())),
                 "cut_by_client": self.cut,
                 "lost": sum(self.lost.values()),
                 "lost_by_reason": dict(sorted(self.lost.items())),
@@ -223,20 +231,20 @@ class Stats:
 
 
 def error_code(raw):
-    """The code of an OpenAI-shaped error body, or None. llama-server's own errors carry
-    a number as code (and a type): those read as upstream_TYPE_CODE."""
+    """(code, message) of an OpenAI-shaped error body, or (None, None). llama-server's
+    own errors carry a number as code (and a type): those read as upstream_TYPE_CODE."""
     try:
         e = json.loads(raw)["error"]
     except (ValueError, KeyError, TypeError):
-        return None
+        return None, None
     if not isinstance(e, dict):
-        return None
-    code = e.get("code")
+        return None, None
+    code, msg = e.get("code"), str(e.get("message", ""))
     if isinstance(code, str) and code:
-        return code
+        return code, msg
     if isinstance(code, int):
-        return "upstream_%s_%d" % (e.get("type", "error"), code)
-    return None
+        return "upstream_%s_%d" % (e.get("type", "error"), code), msg
+    return None, None
 
 
 def request_body(path, model, stream, max_tokens):
@@ -252,7 +260,7 @@ def request_body(path, model, stream, max_tokens):
 
 
 def one_request(port, path, model, stream, cut, max_tokens, timeout):
-    """Sends one request; returns (outcome, detail) as Stats.add takes them."""
+    """Sends one request; returns (outcome, detail, note) as Stats.add takes them."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     r = None
     try:
@@ -263,30 +271,30 @@ def one_request(port, path, model, stream, cut, max_tokens, timeout):
                 c.sock.settimeout(random.uniform(0.05, 1.0))  # gives up after this
             r = c.getresponse()
         except socket.timeout:
-            return ("cut", "") if cut and not stream else ("lost", "timeout: no status")
+            return ("cut", "", "") if cut and not stream else ("lost", "timeout: no status", "")
         except (OSError, http.client.HTTPException) as e:
-            return "lost", "no status: %r" % e
+            return "lost", "no status: %r" % e, ""
         try:
             if r.status >= 400 or not stream:
                 raw = r.read()
             else:
                 return read_stream(r, cut)
         except socket.timeout:
-            return ("cut", "") if cut else ("lost", "timeout: body of a %d" % r.status)
+            return ("cut", "", "") if cut else ("lost", "timeout: body of a %d" % r.status, "")
         except (OSError, http.client.HTTPException) as e:
-            return "lost", "body cut short: status %d, %r" % (r.status, e)
+            return "lost", "body cut short: status %d, %r" % (r.status, e), ""
         if 200 <= r.status < 300:
             try:
                 j = json.loads(raw)
                 if isinstance(j, dict) and j.get("choices"):
-                    return "answered", ""
+                    return "answered", "", ""
             except ValueError:
                 pass
-            return "lost", "2xx without choices: %r" % raw[:200]
-        code = error_code(raw)
+            return "lost", "2xx without choices: %r" % raw[:200], ""
+        code, msg = error_code(raw)
         if r.status >= 400 and code:
-            return "refused", code
-        return "lost", "status %d without a JSON error: %r" % (r.status, raw[:200])
+            return "refused", code, "%d %s" % (r.status, msg)
+        return "lost", "status %d without a JSON error: %r" % (r.status, raw[:200]), ""
     finally:
         if r is not None:
             r.close()  # the socket closes with the last of its file objects
@@ -295,25 +303,29 @@ def one_request(port, path, model, stream, cut, max_tokens, timeout):
 
 def read_stream(r, cut):
     """The events of a streamed 200 until [DONE], an error event or the end."""
-    err = None
+    err, note = None, ""
     while True:
         line = r.readline()
         if not line:
             if err:
-                return "refused", "stream:" + err
-            return "lost", "stream ended without [DONE] or an error event"
+                return "refused", "stream:" + err, note
+            return "lost", "stream ended without [DONE] or an error event", ""
         if not line.startswith(b"data: "):
             continue
         payload = line[6:].strip()
         if payload == b"[DONE]":
-            return ("refused", "stream:" + err) if err else ("answered", "")
+            return ("refused", "stream:" + err, note) if err else ("answered", "", "")
         if cut:
-            return "cut", ""  # the caller closes the connection after one event
-        code = error_code(payload)
+            return "cut", "", ""  # the caller closes the connection after one event
+        try:
+            j = json.loads(payload)
+        except ValueError:
+            return "lost", "a stream event that is not JSON: %r" % payload[:200], ""
+        code, msg = error_code(payload)
         if code:
-            err = code
-        elif b'"error"' in payload:
-            err = "error_without_code"
+            err, note = code, msg
+        elif isinstance(j, dict) and "error" in j:  # not a token "error" in the text
+            err, note = "error_without_code", repr(payload[:300])
 
 
 def client(port, models, extra, stats, stop, timeout):
@@ -326,8 +338,8 @@ def client(port, models, extra, stats, stop, timeout):
         max_tokens = rnd.randint(1, 48)
         kind = "%s %s%s" % (path.rsplit("/", 1)[1], "stream" if stream else "whole",
                             " cut" if cut else "")
-        outcome, detail = one_request(port, path, model, stream, cut, max_tokens, timeout)
-        stats.add(kind, outcome, detail)
+        outcome, detail, note = one_request(port, path, model, stream, cut, max_tokens, timeout)
+        stats.add(kind, outcome, detail, "model %s: %s" % (model, note) if note else "model " + model)
 
 
 class Monitor(threading.Thread):

@@ -275,6 +275,8 @@ for name, ph in (("warm-up", w), ("soak", s)):
         name, ph["sent"], ph["answered"], ph["refused"], ph["cut_by_client"], ph["lost"]))
     if ph["refused_by_code"]:
         print("  refused by code: " + ", ".join("%s %d" % kv for kv in ph["refused_by_code"].items()))
+        for code, xs in ph.get("refused_samples", {}).items():
+            print("    e.g. %s: %s" % (code, xs[0]))
     if ph["lost"]:
         print("  lost by reason: " + ", ".join("%s %d" % kv for kv in ph["lost_by_reason"].items()))
         for x in ph["lost_samples"]:
