@@ -17,7 +17,8 @@
 #   - every ~SCAN_EVERY s a copy of a fourth model (extra.gguf) put into the folder or
 #     removed from it, then POST /models/scan (and the daemon's own rescan every 20 s).
 # Exit status 0 only when: no request lost, the daemon alive throughout and stopped with
-# status 0, no orphaned child, descriptors at rest at the end within FD_MARGIN of those
+# status 0, no orphaned child, no child left attached at rest, descriptors at rest at the
+# end within FD_MARGIN of those
 # at the start, RSS at rest at most RSS_MAX_RATIO times the start's, no sanitizer report.
 #
 # Knobs (environment):
@@ -276,7 +277,7 @@ for name, ph in (("warm-up", w), ("soak", s)):
     if ph["refused_by_code"]:
         print("  refused by code: " + ", ".join("%s %d" % kv for kv in ph["refused_by_code"].items()))
         for code, xs in ph.get("refused_samples", {}).items():
-            print("    e.g. %s: %s" % (code, xs[0]))
+            print("    e.g. %s: %s" % (code, xs[0][:160]))
     if ph["lost"]:
         print("  lost by reason: " + ", ".join("%s %d" % kv for kv in ph["lost_by_reason"].items()))
         for x in ph["lost_samples"]:
