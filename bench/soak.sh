@@ -18,8 +18,8 @@
 #     removed from it, then POST /models/scan (and the daemon's own rescan every 20 s).
 # Exit status 0 only when: no request lost, the daemon alive throughout and stopped with
 # status 0, no orphaned child, no child left attached at rest, descriptors at rest at the
-# end within FD_MARGIN of those
-# at the start, RSS at rest at most RSS_MAX_RATIO times the start's, no sanitizer report.
+# end within FD_MARGIN of those at the start, RSS at rest at most RSS_MAX_RATIO times the
+# start's, no sanitizer report.
 #
 # Knobs (environment):
 #   SOAK_SECONDS    seconds of traffic with trouble (1200)
