@@ -50,6 +50,7 @@ import threading
 import time
 
 API_KEY = os.environ.get("MLOFFLOAD_API_KEY", "")
+ABORT = threading.Event()  # set by SIGINT or SIGTERM: every loop ends, nothing is judged
 PROMPT = "Tell me a story about a lighthouse."
 TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
               "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
@@ -328,9 +329,9 @@ def read_stream(r, cut):
             err, note = "error_without_code", repr(payload[:300])
 
 
-def client(port, models, extra, stats, stop, timeout):
+def client(port, models, extra, stats, stop, timeout, alive):
     rnd = random.Random()
-    while not stop.is_set():
+    while not stop.is_set() and not ABORT.is_set():
         model = extra if extra and rnd.random() < 0.08 else rnd.choice(models)
         path = rnd.choice(("/v1/chat/completions", "/v1/completions"))
         stream = rnd.random() < 0.5
@@ -340,6 +341,8 @@ def client(port, models, extra, stats, stop, timeout):
                             " cut" if cut else "")
         outcome, detail, note = one_request(port, path, model, stream, cut, max_tokens, timeout)
         stats.add(kind, outcome, detail, "model %s: %s" % (model, note) if note else "model " + model)
+        if outcome == "lost" and detail.startswith("no status") and not alive():
+            stop.set()  # the daemon is gone: one lost request says it, not thousands
 
 
 class Monitor(threading.Thread):
@@ -460,16 +463,17 @@ def traffic(d, args, seconds, trouble):
     """N clients for SECONDS (and the trouble thread when asked); returns the stats."""
     stats, stop = Stats(), threading.Event()
     models = args.models.split(",")
+    # daemon threads: after a ^C the script ends without waiting for their requests
     threads = [threading.Thread(target=client, args=(d.port, models, args.extra, stats, stop,
-                                                     args.timeout))
+                                                     args.timeout, d.alive), daemon=True)
                for _ in range(args.clients)]
     t = Trouble(d, args, stop) if trouble else None
     for th in threads + ([t] if t else []):
         th.start()
     end = time.monotonic() + seconds
     last = time.monotonic()
-    while time.monotonic() < end and d.alive():
-        time.sleep(1)
+    while time.monotonic() < end and d.alive() and not ABORT.is_set():
+        ABORT.wait(1)
         if time.monotonic() - last >= 30:
             last = time.monotonic()
             s = stats.as_dict()
@@ -477,7 +481,8 @@ def traffic(d, args, seconds, trouble):
                 end - last, s["sent"], s["answered"], s["refused"], s["cut_by_client"], s["lost"]))
     stop.set()
     for th in threads + ([t] if t else []):
-        th.join()
+        if not ABORT.is_set():
+            th.join()
     return stats, t
 
 
@@ -487,6 +492,8 @@ def at_rest(d, bound_s):
     stays the same for 2 s. Returns {rss_kib, fds, fd_kinds, children}."""
     end = time.monotonic() + bound_s
     while d.metric("mloffload_v1_waiting") + d.metric("mloffload_v1_in_flight") > 0:
+        if ABORT.is_set():
+            raise RuntimeError("interrupted")
         if time.monotonic() > end:
             raise RuntimeError("the daemon still holds /v1 requests after %d s" % bound_s)
         time.sleep(0.2)
@@ -498,6 +505,8 @@ def at_rest(d, bound_s):
             st, j = d.call("POST", "/unload", {"model": m["model"]}, timeout=bound_s)
             if st != 200:
                 log("POST /unload %s answered %d %r" % (m["model"], st, j))
+        if ABORT.is_set():
+            raise RuntimeError("interrupted")
         if time.monotonic() > end:
             raise RuntimeError("models still loaded after %d s: %r" % (bound_s, loaded))
         time.sleep(0.2)
@@ -521,7 +530,7 @@ def phases(d, a, res):
     log("warm-up: %d s of traffic, no trouble" % a.warmup)
     warm, _ = traffic(d, a, a.warmup, False)
     res["warmup"] = warm.as_dict()
-    if not d.alive():
+    if not d.alive() or ABORT.is_set():
         return False
     res["start"] = at_rest(d, a.timeout)
     log("at rest after the warm-up: %r" % res["start"])
@@ -532,7 +541,7 @@ def phases(d, a, res):
     res["soak"] = soak.as_dict()
     res["trouble"] = dict(trouble.counts)
     res["trouble_log"] = trouble.notes
-    if not d.alive():
+    if not d.alive() or ABORT.is_set():
         return False
     res["end"] = at_rest(d, a.timeout)
     log("at rest at the end: %r" % res["end"])
@@ -550,6 +559,8 @@ def main():
     p.add_argument("--hup-every", type=float, default=45)
     p.add_argument("--scan-every", type=float, default=30)
     a = p.parse_args()
+    signal.signal(signal.SIGINT, lambda *_: ABORT.set())
+    signal.signal(signal.SIGTERM, lambda *_: ABORT.set())
     d = Daemon(a.port, a.pid)
     mon = Monitor(d)
     mon.start()
@@ -565,11 +576,14 @@ def main():
     mon.join()
     res["daemon_alive"] = d.alive() and not mon.dead
     res["complete"] = ok
+    res["interrupted"] = ABORT.is_set()
     res["rss_max_kib"] = mon.rss_max
     res["fds_max"] = mon.fds_max
     res["children_seen"] = [[pid, st] for pid, st in sorted(mon.seen.items())]
     with open(a.out, "w") as f:
         json.dump(res, f)
+    if ABORT.is_set():
+        return 130
     return 0 if ok and res["daemon_alive"] else 1
 
 

@@ -191,6 +191,10 @@ python3 "$HERE/soak.py" --port "$DPORT" --pid "$DPID" --config "$CONF" --models-
     --kill-every "$KILL_EVERY" --hup-every "$HUP_EVERY" --scan-every "$SCAN_EVERY" \
     --out "$RESULT" || SOAK_RC=$?
 WALL=$((SECONDS - T0))
+if [ "$SOAK_RC" = 130 ]; then
+    log "interrupted: no verdict"
+    exit 130
+fi
 [ -s "$RESULT" ] || die "bench/soak.py wrote no result (status $SOAK_RC)"
 METRICS=""
 for m in mloffload_v1_requests_total mloffload_v1_answered_total mloffload_v1_refused_total \
