@@ -6,6 +6,7 @@
  * answers when the scan is stored (daemon_scan).
  */
 #include "api.h"
+#include "api_ui.h"
 #include "daemon.h"
 #include "device.h"
 #include "discover.h"
@@ -84,6 +85,9 @@ static const struct route routes[] = {
 	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST, h_v1_chat },
 	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST, h_v1_completions },
 	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST, h_v1_embeddings },
+	{ "/ui", "/ui", EVHTTP_REQ_GET, api_ui_redirect },
+	{ "/ui/", "/ui/{file}", EVHTTP_REQ_GET, api_ui_static },
+	{ "/logs/", "/logs/{id}", EVHTTP_REQ_GET, api_ui_logs },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 static const char *route_names[N_ROUTES];
@@ -359,12 +363,13 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *q = sched_queue_json(d->sched);
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
 	json_decref(q);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s}", "version",
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
 	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
-	    "nvml", devmon_nvml_status(d->dev)));
+	    "nvml", devmon_nvml_status(d->dev), "notify", d->notify ?
+	    notify_stats_json(d->notify) : json_null()));
 }
 
 static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg)
@@ -722,7 +727,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	}
 	/* Host, Origin and key before anything else (a preflight is answered there) */
 	if ((status = guard_request(d->guard, req, r < N_ROUTES ? routes[r].methods : 0,
-	    r < N_ROUTES && routes[r].fn == h_health)) != 0)
+	    r < N_ROUTES && (routes[r].fn == h_health || routes[r].fn == api_ui_static ||
+	    routes[r].fn == api_ui_redirect))) != 0)
 		goto out;
 	if (r == N_ROUTES) {
 		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);

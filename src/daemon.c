@@ -8,6 +8,7 @@
  * Under systemd (Type=notify) it reports READY, STATUS, WATCHDOG and STOPPING.
  */
 #include "api.h"
+#include "api_ui.h"
 #include "config.h"
 #include "daemon.h"
 #include "device.h"
@@ -546,6 +547,7 @@ static void stop(struct daemon *d)
 	if (d->disc != NULL)
 		discover_free(d->disc);
 	notify_free(d->notify);
+	api_ui_free();   /* log followers */
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	if (d->base != NULL)
