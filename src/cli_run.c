@@ -83,9 +83,12 @@ static int on_bytes(const char *p, size_t n, void *arg)
 
 /* Sends the conversation; the answer's text is appended to msgs. Returns 0, 1 on an
  * error (said on stderr), 130 when Ctrl-C stopped it. */
-static int ask(const struct client *c, const char *model, json_t *msgs, int json)
+static int ask(const struct client *c, const char *model, json_t *msgs, int json,
+    long long max_tokens)
 {
 	json_t *body = json_pack("{s:s,s:b,s:O}", "model", model, "stream", 1, "messages", msgs);
+	if (max_tokens > 0)
+		json_object_set_new(body, "max_tokens", json_integer(max_tokens));
 	char *b = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	struct answer a;
@@ -152,7 +155,7 @@ static char *read_stdin(void)
 	return p;
 }
 
-static int interactive(const struct client *c, const char *model)
+static int interactive(const struct client *c, const char *model, long long max_tokens)
 {
 	json_t *msgs = json_array();
 	char *line = NULL;
@@ -180,7 +183,7 @@ static int interactive(const struct client *c, const char *model)
 		if (n == 0)
 			continue;
 		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", line));
-		if (ask(c, model, msgs, 0) == 1)
+		if (ask(c, model, msgs, 0, max_tokens) == 1)
 			json_array_remove(msgs, json_array_size(msgs) - 1);   /* not answered */
 	}
 	free(line);
@@ -188,7 +191,7 @@ static int interactive(const struct client *c, const char *model)
 	return 0;
 }
 
-static const char run_help[] = "usage: mloffload run MODEL [PROMPT] [--json]\n"
+static const char run_help[] = "usage: mloffload run MODEL [PROMPT] [--max-tokens N] [--json]\n"
     "  chat with MODEL through the daemon (loaded if it is not), the answer written as\n"
     "  it comes. No PROMPT: an interactive chat on a terminal (/bye or Ctrl-D ends it,\n"
     "  Ctrl-C stops an answer), else stdin is the prompt. --json: the answer as JSON.\n";
@@ -197,9 +200,13 @@ int cli_run(const struct client *c, int argc, char **argv)
 {
 	const char *model = NULL, *prompt = NULL;
 	int json = 0;
+	long long max_tokens = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--max-tokens") == 0 && i + 1 < argc &&
+		    util_parse_int(argv[i + 1], 1, 1 << 24, &max_tokens) == 0)
+			i++;
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return fputs(run_help, stdout), 0;
 		else if (model == NULL && argv[i][0] != '-')
@@ -217,7 +224,7 @@ int cli_run(const struct client *c, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	if (prompt == NULL && isatty(STDIN_FILENO) && !json)
-		return interactive(c, model);
+		return interactive(c, model, max_tokens);
 	char *in = prompt ? xstrdup(prompt) : read_stdin();
 	if (in == NULL || *in == '\0') {
 		fprintf(stderr, "mloffload: run: no prompt (stdin was empty or over %u bytes)\n",
@@ -227,7 +234,7 @@ int cli_run(const struct client *c, int argc, char **argv)
 	}
 	json_t *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", in);
 	free(in);
-	int rc = ask(c, model, msgs, json);
+	int rc = ask(c, model, msgs, json, max_tokens);
 	json_decref(msgs);
 	return rc;
 }

@@ -121,10 +121,15 @@ static json_t *browser(int p, const char *which, const char *key)
 	assert_non_null(node);
 	int rc = tu_sh("'%s' '%s/tests/ui_browser.mjs' http://127.0.0.1:%d %s '%s' %s > '%s' "
 	    "2>&1", node, getenv("MLO_SOURCE_DIR"), p, which, shots, key ? key : "", outp);
-	size_t len;
-	char *text = (char *)tu_read_file(outp, &len);
+	size_t len = 0;
+	uint8_t *raw = tu_read_file(outp, &len);
+	char *text = xmalloc(len + 1);
+	if (raw != NULL)
+		memcpy(text, raw, len);
+	text[len] = '\0';
+	free(raw);
 	json_error_t je;
-	json_t *j = text ? json_loadb(text, len, 0, &je) : NULL;
+	json_t *j = json_loadb(text, len, 0, &je);
 	if (rc != 0 || j == NULL || !json_is_true(json_object_get(j, "ok")))
 		fail_msg("ui_browser %s: exit %d: %s", which, rc, text ? text : "");
 	assert_false(json_is_true(json_object_get(j, "reloaded")));
