@@ -214,7 +214,7 @@ function whereText(m) {
   if (m.plan.device && m.plan.device.total_bytes > 0)
     out.push(`${m.device || 'device'} ${fmtBytes(m.plan.device.total_bytes)} / ${meas(devMeas)}`);
   out.push(`CPU ${fmtBytes(m.plan.cpu.total_bytes)} / ${meas(cpuMeas)}`);
-  return out.join(' · ');
+  return out.join('\n');
 }
 
 // Updates row cells in place; the actions cell is rebuilt only when akey changes.
@@ -270,8 +270,9 @@ function renderLoaded() {
     const until = m.pinned ? 'pinned' : m.expires_in_s != null ? 'in ' + fmtDur(m.expires_in_s) :
       m.ttl_s === 0 ? 'no TTL' : '–';
     const targets = others.filter((o) => o !== m.model);
-    upsertRow(tb, m.model, [m.model, { text: m.state, cls: 'state-' + m.state }, whereText(m),
-      fmtDur(m.idle_s), until, String(m.in_flight || 0)],
+    upsertRow(tb, m.model, [m.model, { text: m.state, cls: 'state-' + m.state },
+      { text: whereText(m), cls: 'lines' }, { text: fmtDur(m.idle_s), cls: 'nw' },
+      { text: until, cls: 'nw' }, { text: String(m.in_flight || 0), cls: 'num' }],
     [m.state, m.pinned, targets.join(',')].join('|'), () => {
       const sel = el('select', { 'aria-label': 'switch ' + m.model + ' to' },
         ...targets.map((t) => el('option', { value: t }, t)));
