@@ -231,6 +231,7 @@ function upsertRow(tbody, id, cells, akey, actions) {
     const text = typeof c === 'object' ? c.text : c;
     if (td.textContent !== text) td.textContent = text;
     if (typeof c === 'object' && td.className !== c.cls) td.className = c.cls;
+    if (typeof c === 'object' && c.title && td.title !== c.title) td.title = c.title;
   });
   const last = tr.children[cells.length];
   if (last.dataset.key !== akey) {
@@ -305,6 +306,13 @@ function fitText(m) {
   return f.length ? 'does not fit' : '–';
 }
 
+// Every device's fit, for the fit cell's tooltip: "gpu0: 28/33 layers, 7.8 GiB; cpu: fits".
+function fitDetail(m) {
+  return (m.fit || []).map((f) => `${f.device}: ${f.fits ? (f.device === 'cpu' ? 'fits' :
+    `${f.gpu_layers}/${f.layers} layers`) : 'does not fit'}, ${fmtBytes(f.total_bytes)} of ` +
+    `${fmtBytes(f.budget_bytes)}`).join('; ');
+}
+
 function loadOpts() {
   const o = { offload: $('#offload').value };
   const ctx = parseInt($('#ctx').value, 10);
@@ -326,7 +334,7 @@ function renderModels() {
     upsertRow(tb, m.id, [m.id, m.arch || '–', m.quantization || '–',
       { text: fmtBytes(m.file_bytes), cls: 'num' },
       { text: fmtBytes(m.estimate && m.estimate.total_bytes), cls: 'num' },
-      { text: fit, cls: fit === 'does not fit' ? 'fit-none' : '' },
+      { text: fit, cls: fit === 'does not fit' ? 'fit-none' : '', title: fitDetail(m) },
       { text: state, cls: 'state-' + state }], String(local), () => local ? [
       el('button', { type: 'button', class: 'primary', 'data-act': 'load',
         onclick: (ev) => act(ev.target, 'load', () => api('POST', '/load', { model: m.id, ...loadOpts() })) },
