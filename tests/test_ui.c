@@ -261,6 +261,28 @@ static void test_key(void **st)
 	du_stop(&dmn_key);
 }
 
+/* The files come from the binary, with a policy that lets nothing else in. */
+static void test_static(void **st)
+{
+	char *r = tu_http(port, "GET", "/ui", NULL);
+	assert_non_null(r);
+	assert_non_null(strstr(r, " 301 "));
+	assert_non_null(strstr(r, "Location: /ui/"));
+	free(r);
+	r = tu_http(port, "GET", "/ui/", NULL);
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "Content-Type: text/html"));
+	assert_non_null(strstr(r, "Content-Security-Policy: default-src 'self'"));
+	assert_non_null(strstr(r, "<script src=\"app.js\""));
+	free(r);
+	r = tu_http(port, "GET", "/ui/app.js", NULL);
+	assert_non_null(strstr(r, "Content-Type: text/javascript"));
+	free(r);
+	r = tu_http(port, "GET", "/ui/nosuch.js", NULL);
+	assert_non_null(strstr(r, " 404 "));
+	free(r);
+}
+
 /* ---- /logs/ID ---- */
 
 struct sink {
@@ -342,6 +364,7 @@ int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_static),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_unload),
