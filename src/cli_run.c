@@ -35,6 +35,7 @@ struct answer {
 	char err[4096];        /* an error answer's body */
 	size_t elen;
 	struct client_stream *s;
+	int waiting_shown;     /* "(MODEL is loading…)" is on the terminal */
 };
 
 static void on_chunk(const char *type, const char *data, void *arg)
@@ -55,6 +56,10 @@ static void on_chunk(const char *type, const char *data, void *arg)
 		a->text = xrealloc(a->text, a->len + n + 1);
 		memcpy(a->text + a->len, t, n + 1);
 		a->len += n;
+		if (a->waiting_shown) {
+			fputs("\r\033[K", stderr);
+			a->waiting_shown = 0;
+		}
 		if (!a->json) {
 			fputs(t, stdout);
 			fflush(stdout);
@@ -98,8 +103,18 @@ static int ask(const struct client *c, const char *model, json_t *msgs, int json
 	a.s = client_stream_new(c, "POST", "/v1/chat/completions", b, NULL, on_bytes, &a);
 	free(b);
 	struct client_stream *all[] = { a.s, NULL };
-	while (a.s != NULL && !interrupted && client_stream_poll(all, 100) > 0)
-		;
+	uint64_t t0 = cli_now_ms();
+	int can_show = !json && isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+	while (a.s != NULL && !interrupted && client_stream_poll(all, 100) > 0) {
+		/* nothing yet after a while: the daemon is loading the model, most likely */
+		if (can_show && a.len == 0 && cli_now_ms() - t0 > 700) {
+			fprintf(stderr, "(waiting for %s: loading…)", model);
+			can_show = 0;
+			a.waiting_shown = 1;
+		}
+	}
+	if (a.waiting_shown)
+		fputs("\r\033[K", stderr);
 	long st = a.s ? client_stream_status(a.s) : 0;
 	const char *cerr = a.s ? client_stream_error(a.s) : "cannot start curl";
 	int rc = 0;
