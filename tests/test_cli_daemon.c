@@ -137,8 +137,10 @@ static json_t *parse(const char *s)
 static void tmux_start(const char *name, const char *cmd)
 {
 	char *done = tu_path(name);
-	assert_int_equal(tu_sh("tmux -L %s new-session -d -s %s -x 160 -y 50 "
-	    "\"%s; echo \\$? > '%s.rc'; sleep 600\"", sock, name, cmd, done), 0);
+	/* a history long enough to count every prompt of the session */
+	assert_int_equal(tu_sh("tmux -L %s start-server \\; set-option -g history-limit 100000 "
+	    "\\; new-session -d -s %s -x 160 -y 50 \"%s; echo \\$? > '%s.rc'; sleep 600\"",
+	    sock, name, cmd, done), 0);
 	free(done);
 }
 
@@ -146,7 +148,7 @@ static void tmux_start(const char *name, const char *cmd)
 static char *tmux_text(const char *name)
 {
 	char *o = tu_path("pane.txt");
-	tu_sh("tmux -L %s capture-pane -p -J -S -200 -t %s > '%s'", sock, name, o);
+	tu_sh("tmux -L %s capture-pane -p -J -S - -t %s > '%s'", sock, name, o);
 	char *t = slurp(o);
 	free(o);
 	return t ? t : xstrdup("");
@@ -386,6 +388,21 @@ static void test_load_tty_bar(void **st)
 	free(o);
 }
 
+/* Waits for answer text after the line question, then sends Ctrl-C. */
+static void answer_then_stop(const char *question)
+{
+	for (int i = 0; i < 1200; i++) {
+		char *t = tmux_text("chat");
+		const char *q = strstr(t, question);
+		int going = q != NULL && strlen(q) > strlen(question) + 20;
+		free(t);
+		if (going)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(tu_sh("tmux -L %s send-keys -t chat C-c", sock), 0);
+}
+
 /* The interactive chat: answers streamed, history kept, Ctrl-C stops an answer and
  * not the program, /bye ends it. */
 static void test_run_interactive(void **st)
@@ -396,21 +413,13 @@ static void test_run_interactive(void **st)
 	tmux_wait("chat", ">>> ", 1);
 	assert_int_equal(tu_sh("tmux -L %s send-keys -t chat 'Tell me a long story' Enter",
 	    sock), 0);
-	/* answer text on the line after the question, then Ctrl-C */
-	for (int i = 0; i < 1200; i++) {
-		char *t = tmux_text("chat");
-		const char *q = strstr(t, "Tell me a long story\n");
-		int going = q != NULL && strlen(q) > strlen("Tell me a long story\n") + 20;
-		free(t);
-		if (going)
-			break;
-		usleep(100000);
-	}
-	assert_int_equal(tu_sh("tmux -L %s send-keys -t chat C-c", sock), 0);
+	answer_then_stop("Tell me a long story\n");
 	tmux_wait("chat", "[stopped]", 1);
 	tmux_wait("chat", ">>> ", 2);
 	/* the session goes on after a stopped answer */
 	assert_int_equal(tu_sh("tmux -L %s send-keys -t chat 'And then?' Enter", sock), 0);
+	answer_then_stop("And then?\n");
+	tmux_wait("chat", "[stopped]", 2);
 	tmux_wait("chat", ">>> ", 3);
 	assert_int_equal(tu_sh("tmux -L %s send-keys -t chat C-c", sock), 0);  /* at the prompt */
 	tmux_wait("chat", ">>> ", 4);
