@@ -6,6 +6,7 @@
  * answers when the scan is stored (daemon_scan).
  */
 #include "api.h"
+#include "api_ui.h"
 #include "daemon.h"
 #include "device.h"
 #include "discover.h"
@@ -63,7 +64,7 @@ static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const 
 static const handler handlers[REQCHECK_N_ROUTES] = {
 	h_root, h_health, h_backends, h_models, h_scan, h_model, h_status, h_vram, h_budget,
 	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_chat,
-	h_v1_completions, h_v1_embeddings
+	h_v1_completions, h_v1_embeddings, api_ui_redirect, api_ui_static, api_ui_logs
 };
 static const char *route_names[REQCHECK_N_ROUTES];
 
@@ -326,12 +327,13 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *q = sched_queue_json(d->sched);
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
 	json_decref(q);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s}", "version",
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
 	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
-	    "nvml", devmon_nvml_status(d->dev)));
+	    "nvml", devmon_nvml_status(d->dev), "notify", d->notify ?
+	    notify_stats_json(d->notify) : json_null()));
 }
 
 static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg)
@@ -647,7 +649,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	/* Host, Origin and key before anything else (a preflight is answered there) */
 	if ((status = guard_request(d->guard, req, r < REQCHECK_N_ROUTES ?
 	    reqcheck_routes[r].methods : 0, r < REQCHECK_N_ROUTES &&
-	    handlers[r] == h_health)) != 0)
+	    (handlers[r] == h_health || handlers[r] == api_ui_static ||
+	    handlers[r] == api_ui_redirect))) != 0)
 		goto out;
 	if (r == REQCHECK_N_ROUTES) {
 		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);

@@ -8,6 +8,7 @@
  * Under systemd (Type=notify) it reports READY, STATUS, WATCHDOG and STOPPING.
  */
 #include "api.h"
+#include "api_ui.h"
 #include "config.h"
 #include "daemon.h"
 #include "device.h"
@@ -573,6 +574,7 @@ static void stop(struct daemon *d)
 	if (d->disc != NULL)
 		discover_free(d->disc);
 	notify_free(d->notify);
+	api_ui_free();   /* log followers */
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	httpconn_free(d->conn); /* after evhttp_free: its connections close through it */

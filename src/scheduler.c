@@ -262,6 +262,9 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	json_decref(plan);
 	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
 	    e->a.n_layer + 1, llama_port(m->l));
+	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I}", "model", m->id,
+	    "gpu_layers", p->ngl, "layers", (int)e->a.n_layer + 1, "device_bytes",
+	    (json_int_t)p->dev.total, "cpu_bytes", (json_int_t)p->cpu.total));
 	return 0;
 }
 
@@ -367,6 +370,11 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 					q->freed_bytes += ev[i]->dev.total;
 				}
 			}
+			json_t *evs = json_array();
+			for (size_t i = 0; i < q->n_evict; i++)
+				json_array_append_new(evs, json_string(q->evict[i]));
+			sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:o}", "model", m->id,
+			    "position", (json_int_t)s->n_queue, "evicting", evs));
 			if (!o->wait)
 				sched_tell(r, 202, state_body(m->id, "queued"));
 		}
@@ -593,6 +601,8 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
 	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
+	sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:[s]}", "model", b->id, "position",
+	    (json_int_t)s->n_queue, "evicting", a->id));
 	stop_rt(a);
 }
 

@@ -112,6 +112,28 @@ static void plan_json_for_scripts(void **state)
 	free(args);
 }
 
+/* The memory map: a bar per device, 50 cells, the GPU's filled to its share of the
+ * budget; without a terminal, letters and no colour codes. */
+static void plan_draws_a_memory_map(void **state)
+{
+	char *out, *args = xasprintf("plan %s --vram 40M --ctx 4096", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "memory map: # weights  k KV cache  c compute"));
+	const char *g = strstr(out, "\nGPU0       [");
+	const char *c = strstr(out, "\nCPU        [");
+	assert_non_null(g);
+	assert_non_null(c);
+	g += strlen("\nGPU0       [");
+	assert_int_equal(g[50], ']');
+	assert_int_equal(g[0], '#');
+	assert_non_null(memchr(g, 'k', 50));
+	assert_non_null(memchr(g, '.', 50));   /* free room left in 40M */
+	assert_non_null(strstr(g, "of 40.00 MiB"));
+	assert_null(strchr(out, '\033'));
+	free(out);
+	free(args);
+}
+
 static void plan_that_does_not_fit(void **state)
 {
 	char *out, *args = xasprintf("plan %s --vram 1M --offload gpu", model);
@@ -251,6 +273,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(inspect_prints_the_model),
 		cmocka_unit_test(plan_json_for_scripts),
+		cmocka_unit_test(plan_draws_a_memory_map),
 		cmocka_unit_test(plan_that_does_not_fit),
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),
