@@ -16,6 +16,7 @@
 #include "plan.h"
 #include "notify.h"
 #include "proxy.h"
+#include "proxy_route.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "scan.h"
@@ -60,9 +61,7 @@ static void h_unload(struct daemon *d, struct evhttp_request *req, const char *a
 static void h_switch(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_events(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_forward(struct daemon *d, struct evhttp_request *req, const char *arg);
 
 static const struct route routes[] = {
 	{ "/", "/", EVHTTP_REQ_GET, h_root },
@@ -81,9 +80,20 @@ static const struct route routes[] = {
 	{ "/switch", "/switch", EVHTTP_REQ_POST, h_switch },
 	{ "/events", "/events", EVHTTP_REQ_GET, h_events },
 	{ "/v1/models", "/v1/models", EVHTTP_REQ_GET, h_v1_models },
-	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST, h_v1_chat },
-	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST, h_v1_completions },
-	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST, h_v1_embeddings },
+	/* the routes forwarded to a model: src/proxy_route.c has their table */
+	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/responses", "/v1/responses", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/messages", "/v1/messages", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/messages/count_tokens", "/v1/messages/count_tokens", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/rerank", "/v1/rerank", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/rerank", "/rerank", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/infill", "/infill", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/tokenize", "/tokenize", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/detokenize", "/detokenize", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/apply-template", "/apply-template", EVHTTP_REQ_POST, h_v1_forward },
+	{ "/v1/audio/transcriptions", "/v1/audio/transcriptions", EVHTTP_REQ_POST, h_v1_forward },
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 static const char *route_names[N_ROUTES];
@@ -118,12 +128,8 @@ void api_reply_error(struct evhttp_request *req, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	/* the message may quote the client's bytes: never let them break the JSON */
-	/* OpenAI's shape, so that its clients read our errors too */
-	json_t *e = json_pack("{s:{s:s,s:o,s:s,s:n}}", "error", "code", code, "message",
-	    scan_json_str(msg), "type", status >= 500 ? "server_error" : "invalid_request_error",
-	    "param");
-	api_reply_json(req, status, e);
+	/* OpenAI's shape, or Anthropic's on its routes: their clients read our errors */
+	api_reply_json(req, status, proxy_route_error_json(req, status, code, msg));
 }
 
 static const char *method_name(int m)
@@ -667,19 +673,10 @@ static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char
 	proxy_models(d->proxy, req);
 }
 
-static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg)
+static void h_v1_forward(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	proxy_forward(d->proxy, req, "chat/completions");
-}
-
-static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg)
-{
-	proxy_forward(d->proxy, req, "completions");
-}
-
-static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg)
-{
-	proxy_forward(d->proxy, req, "embeddings");
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	proxy_forward(d->proxy, req, u ? evhttp_uri_get_path(u) : "");
 }
 
 static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg)
