@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds llama.cpp and installs the openai npm
-# package (both cached), builds mloffload, runs the test suite, runs it again under
+# Runs every test: installs what is missing, builds llama.cpp and installs the openai and
+# @anthropic-ai/sdk npm packages (cached), builds mloffload, runs the test suite, runs it again under
 # ASan+UBSan, replays the fuzz corpus and fuzzes briefly. FUZZ_SECONDS (default 30) bounds
 # the fuzzing.
 set -euo pipefail
@@ -12,6 +12,9 @@ export MLOFFLOAD_LLAMA_BIN="$LLAMA_ROOT/build/bin"
 # the official openai npm package (pinned), the real third-party client of the endpoint
 MLO_OPENAI_DIR="$(bash scripts/setup-openai.sh | tail -n 1)"
 export MLO_OPENAI_DIR
+# and the official @anthropic-ai/sdk (pinned), the client of /v1/messages
+MLO_ANTHROPIC_DIR="$(bash scripts/setup-anthropic.sh | tail -n 1)"
+export MLO_ANTHROPIC_DIR
 
 echo "== banned calls" >&2
 if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c'; then
