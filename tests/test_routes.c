@@ -412,7 +412,10 @@ static int cancels(void)
 	size_t n;
 	char *log = (char *)tu_read_file(logp, &n);
 	int c = 0;
-	for (char *p = log; p != NULL && (p = strstr(p, "cancel task")) != NULL; p++)
+	static const char what[] = "cancel task";
+	/* the file is not NUL-terminated */
+	for (char *p = log, *end = log + (log ? n : 0); p != NULL &&
+	    (p = memmem(p, (size_t)(end - p), what, sizeof what - 1)) != NULL; p++)
 		c++;
 	free(log);
 	free(logp);
