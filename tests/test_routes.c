@@ -4,8 +4,9 @@
  * Responses API driven by the official `openai` npm package, Anthropic's Messages API
  * driven by the official `@anthropic-ai/sdk` (its errors, its key header), rerank on a
  * tiny reranker, infill on a tiny model with a code tokenizer, tokenize/detokenize, the
- * model kinds that /v1/models shows and that refuse the wrong API before any load, and
- * a client that hangs up mid-stream on /v1/responses and /v1/messages.
+ * model kinds that /v1/models shows and that refuse the wrong API before any load, a
+ * client that hangs up mid-stream on /v1/responses and /v1/messages, and a backend that
+ * dies mid-stream on /v1/messages.
  */
 #include "daemonutil.h"
 
@@ -14,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +469,30 @@ static void client_gone_mid_stream_cancels(void **st)
 	json_decref(j);
 }
 
+/* A backend killed mid-stream on /v1/messages ends the stream with Anthropic's error
+ * event; the next request loads the model again. */
+static void backend_death_is_an_anthropic_error_event(void **st)
+{
+	int fd = stream_open("/v1/messages", "{\"model\":\"a\",\"stream\":true,\"max_tokens\":"
+	    "3000,\"ignore_eos\":true,\"messages\":[{\"role\":\"user\",\"content\":\"count\"}]}");
+	assert_true(read_until(fd, "content_block_delta"));
+	json_t *s = du_get(port, "/status"), *v;
+	size_t i;
+	int pid = 0;
+	json_array_foreach(json_object_get(s, "loaded"), i, v)
+		if (strcmp(str(v, "model"), "a") == 0)
+			pid = (int)json_integer_value(json_object_get(v, "pid"));
+	json_decref(s);
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_true(read_until(fd, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+	    "\"api_error\",\"message\":\"the backend failed"));
+	close(fd);
+	json_t *j = anthropic(port, "message", "a", NULL);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const char *only = getenv("TEST_ROUTES_ONLY"); /* a developer's shortcut: one test */
@@ -480,6 +506,7 @@ int main(void)
 		cmocka_unit_test(rerank_scores_every_document),
 		cmocka_unit_test(infill_and_tokenize_round_trip),
 		cmocka_unit_test(client_gone_mid_stream_cancels),
+		cmocka_unit_test(backend_death_is_an_anthropic_error_event),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
