@@ -275,14 +275,19 @@ def table(d, n):
     """Step 1's rows (bench/proxy.sh with LATENCY_ONLY=1): p50, p99 each way per route."""
     fmt = "%-44s %12s %12s %9s %7s"
     print(fmt % ("measure", "direct", "via daemon", "added", "ratio"))
-    for route, name in (("", "chat"), ("-responses", "responses"), ("-messages", "messages")):
-        lat = json.load(open(d + "/latency" + route + ".json"))
+    for name in (line.split()[0] for line in open(d + "/cpu.tsv")):
+        lat = json.load(open(d + "/latency" + ("" if name == "chat" else "-" + name) + ".json"))
         for p in ("p50", "p99"):
             a, b = lat["direct"][p], lat["daemon"][p]
             print(fmt % ("%s, 1 token, %s ms (%s each)" % (name, p, n), "%.3f" % a, "%.3f" % b,
                          "%+.3f" % (b - a), "%.2f" % (b / a) if a else "-"))
         print("  %s: the same answer both ways: %s; connections: %s" % (
             name, lat["same_answer"], lat["connects"]))
+    print("mloffloadd's CPU time (all threads, /proc/PID/task/*/schedstat) per request through it,")
+    print("relaying the child's log for the direct requests as well:")
+    for line in open(d + "/cpu.tsv"):
+        route, ns, reqs = line.split()
+        print("  %-10s %6.0f us" % (route, int(ns) / 1000 / int(reqs)))
 
 
 def main():

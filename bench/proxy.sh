@@ -36,7 +36,9 @@
 #   MIX_ROUNDS      runs of step 4 per system, the order turning each round (2)
 #   MATCHED         1: step 4 also runs a router given mloffloadd's child arguments (1)
 #   START_S         bound on each server start and on each request (120)
-#   LATENCY_ONLY    1: step 1 only (the three routes), and its rows of the table (0)
+#   LATENCY_ONLY    1: step 1 only, and its rows of the table (0)
+#   ROUTES          the routes of step 1 ("chat responses messages"; with LATENCY_ONLY=1 any
+#                   of them, e.g. "chat" against a build without the others)
 #   MLOFFLOAD_LLAMA_BIN  llama-server to use (default: the cached build's)
 #   MLOFFLOAD_CACHE as in scripts/setup-llama.sh
 set -euo pipefail
@@ -65,6 +67,12 @@ MIX_ROUNDS="${MIX_ROUNDS:-2}"
 MATCHED="${MATCHED:-1}"
 START_S="${START_S:-120}"
 LATENCY_ONLY="${LATENCY_ONLY:-0}"
+ROUTES="${ROUTES:-chat responses messages}"
+for r in $ROUTES; do
+    case "$r" in chat | responses | messages) ;; *) die "ROUTES: unknown route '$r'" ;; esac
+done
+[ "$LATENCY_ONLY" = 1 ] || [ "$ROUTES" = "chat responses messages" ] ||
+    die "ROUTES other than the three needs LATENCY_ONLY=1"
 
 for v in N WARMUP CTX STREAM_ROUNDS STREAM_TOKENS CONNS THREADS DURATION WRK_WARMUP WRK_ROUNDS \
     MIX_N MIX_THREADS MIX_TOKENS MIX_ROUNDS MATCHED START_S LATENCY_ONLY; do
@@ -184,11 +192,17 @@ export PROXY_CHILD_KEY
 log "the child: llama-server on port $CPORT (pid $(echo "$LOADED" | json pid)), args $CHILD_ARGS"
 
 log "step 1: $N sequential chat completions each way (after $WARMUP untimed), alternating"
-python3 "$HERE/proxy.py" latency "$CPORT" "$DPORT" tiny "$N" "$WARMUP" >"$SCRATCH/latency.json"
-for route in responses messages; do
+# the daemon's CPU time in ns, all its threads (schedstat: finer than the clock ticks of stat)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+: >"$SCRATCH/cpu.tsv"  # route, daemon CPU ns over the route's run, requests through it
+for route in $ROUTES; do
     log "step 1: $N sequential $route requests each way (after $WARMUP untimed), alternating"
+    suffix=""
+    [ "$route" = chat ] || suffix="-$route"
+    c0=$(cpu_ns "$D1PID")
     python3 "$HERE/proxy.py" latency "$CPORT" "$DPORT" tiny "$N" "$WARMUP" "$route" \
-        >"$SCRATCH/latency-$route.json"
+        >"$SCRATCH/latency$suffix.json"
+    printf '%s\t%s\t%s\n' "$route" "$(($(cpu_ns "$D1PID") - c0))" "$((N + WARMUP))" >>"$SCRATCH/cpu.tsv"
 done
 
 if [ "$LATENCY_ONLY" = 1 ]; then
@@ -437,6 +451,9 @@ row("wrk %s conns, all rounds: req/s" % conns, rps_all(w["direct"]), rps_all(w["
 print()
 print("step 1: connections opened: direct %d, via daemon %d; answers the same both ways: %s"
       % (lat["connects"]["direct"], lat["connects"]["daemon"], lat["same_answer"]))
+print("        mloffloadd's CPU time per request through it (relaying the child's log for both paths): " +
+      ", ".join("%s %.0f us" % (r, int(ns) / 1000 / int(q)) for r, ns, q in
+                (l.split() for l in open(d + "/cpu.tsv"))))
 print("step 2: SSE events per stream: direct %s, via daemon %s; events within 0.05 ms of the one before"
       % (D["events"], M["events"]))
 print("        (came in together): direct %d, via daemon %d, of %d gaps each; the same text both ways: %s"
