@@ -13,7 +13,7 @@ secs=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build="$root/build-fuzz"
-names=${*:-"gguf config"}
+names=${*:-"gguf config http"}
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang -DMLO_FUZZ=ON >/dev/null

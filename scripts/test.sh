@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds llama.cpp and installs the openai and
-# @anthropic-ai/sdk npm packages (cached), builds mloffload, runs the test suite, runs it again under
-# ASan+UBSan, replays the fuzz corpus and fuzzes briefly. FUZZ_SECONDS (default 30) bounds
-# the fuzzing.
+# @anthropic-ai/sdk npm packages (cached), builds mloffload, runs the test suite, runs it
+# again under ASan+UBSan, replays the fuzz corpora and fuzzes briefly. FUZZ_SECONDS
+# (default 30) bounds the fuzzing of each harness (fuzz_gguf, fuzz_http).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -32,7 +32,7 @@ echo "== build and test (ASan + UBSan)" >&2
 BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh -DMLO_SANITIZE=ON
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --no-tests=error --output-on-failure -j2 | tee -a "$log"
 
-echo "== fuzz: replay the corpus, then fuzz ${FUZZ_SECONDS:-30} s" >&2
+echo "== fuzz: replay the corpora, then fuzz ${FUZZ_SECONDS:-30} s per harness" >&2
 bash fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | grep -vE '^#[0-9]+' || exit 1
 
 # one closing line over both test runs (ctest has failed the script already on a failure)

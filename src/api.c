@@ -12,12 +12,14 @@
 #include "estimate.h"
 #include "gguf.h"
 #include "guard.h"
+#include "httpconn.h"
 #include "metrics.h"
 #include "plan.h"
 #include "notify.h"
 #include "proxy.h"
 #include "proxy_route.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "scheduler.h"
 #include "scan.h"
 #include "util.h"
@@ -33,17 +35,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_QUERY 2048
-#define MAX_ID 256
+#define MAX_ID REQCHECK_MAX_ID
 
 typedef void (*handler)(struct daemon *d, struct evhttp_request *req, const char *arg);
-
-struct route {
-	const char *path;     /* exact path, or a prefix when it ends in '/' */
-	const char *name;     /* label in /metrics */
-	int methods;          /* EVHTTP_REQ_* */
-	handler fn;
-};
 
 static void h_root(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_health(struct daemon *d, struct evhttp_request *req, const char *arg);
@@ -63,40 +57,15 @@ static void h_events(struct daemon *d, struct evhttp_request *req, const char *a
 static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_v1_forward(struct daemon *d, struct evhttp_request *req, const char *arg);
 
-static const struct route routes[] = {
-	{ "/", "/", EVHTTP_REQ_GET, h_root },
-	{ "/health", "/health", EVHTTP_REQ_GET, h_health },
-	{ "/backends", "/backends", EVHTTP_REQ_GET, h_backends },
-	{ "/models", "/models", EVHTTP_REQ_GET, h_models },
-	{ "/models/scan", "/models/scan", EVHTTP_REQ_POST, h_scan },
-	{ "/models/", "/models/{id}", EVHTTP_REQ_GET, h_model },
-	{ "/status", "/status", EVHTTP_REQ_GET, h_status },
-	{ "/vram", "/vram", EVHTTP_REQ_GET, h_vram },
-	{ "/vram/budget", "/vram/budget", EVHTTP_REQ_GET, h_budget },
-	{ "/queue", "/queue", EVHTTP_REQ_GET, h_queue },
-	{ "/metrics", "/metrics", EVHTTP_REQ_GET, h_metrics },
-	{ "/load", "/load", EVHTTP_REQ_POST, h_load },
-	{ "/unload", "/unload", EVHTTP_REQ_POST, h_unload },
-	{ "/switch", "/switch", EVHTTP_REQ_POST, h_switch },
-	{ "/events", "/events", EVHTTP_REQ_GET, h_events },
-	{ "/v1/models", "/v1/models", EVHTTP_REQ_GET, h_v1_models },
-	/* the routes forwarded to a model: src/proxy_route.c has their table */
-	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/responses", "/v1/responses", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/messages", "/v1/messages", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/messages/count_tokens", "/v1/messages/count_tokens", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/rerank", "/v1/rerank", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/rerank", "/rerank", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/infill", "/infill", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/tokenize", "/tokenize", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/detokenize", "/detokenize", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/apply-template", "/apply-template", EVHTTP_REQ_POST, h_v1_forward },
-	{ "/v1/audio/transcriptions", "/v1/audio/transcriptions", EVHTTP_REQ_POST, h_v1_forward },
+/* in the order of reqcheck_routes; the routes forwarded to a model (the last ones) all go
+ * to h_v1_forward: src/proxy_route.c has their table */
+static const handler handlers[REQCHECK_N_ROUTES] = {
+	h_root, h_health, h_backends, h_models, h_scan, h_model, h_status, h_vram, h_budget,
+	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_forward,
+	h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward,
+	h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward
 };
-#define N_ROUTES (sizeof routes / sizeof routes[0])
-static const char *route_names[N_ROUTES];
+static const char *route_names[REQCHECK_N_ROUTES];
 
 void api_reply_json(struct evhttp_request *req, int status, json_t *j)
 {
@@ -130,18 +99,6 @@ void api_reply_error(struct evhttp_request *req, int status, const char *code,
 	va_end(ap);
 	/* OpenAI's shape, or Anthropic's on its routes: their clients read our errors */
 	api_reply_json(req, status, proxy_route_error_json(req, status, code, msg));
-}
-
-static const char *method_name(int m)
-{
-	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PUT: return "PUT";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	case EVHTTP_REQ_HEAD: return "HEAD";
-	default: return "OTHER";
-	}
 }
 
 /* Reads the query parameter key into out (decoded). 1 found, 0 absent, -1 too long. */
@@ -191,10 +148,10 @@ static json_t *device_json(const struct device_info *di, int detail)
 static void h_root(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
 	json_t *r = json_array();
-	for (size_t i = 0; i < N_ROUTES; i++) {
+	for (size_t i = 0; i < REQCHECK_N_ROUTES; i++) {
 		char line[96];
-		snprintf(line, sizeof line, "%s %s", method_name(routes[i].methods),
-		    routes[i].name);
+		snprintf(line, sizeof line, "%s %s", reqcheck_method(reqcheck_routes[i].methods),
+		    reqcheck_routes[i].name);
 		json_array_append_new(r, json_string(line));
 	}
 	api_reply_json(req, 200, json_pack("{s:s,s:s,s:o}", "name", "mloffloadd", "version",
@@ -551,86 +508,52 @@ static void h_queue(struct daemon *d, struct evhttp_request *req, const char *ar
 static json_t *body_object(struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	char *b = xmalloc(len + 1);
-	evbuffer_copyout(in, b, len);
-	b[len] = '\0';
-	json_error_t je;
-	json_t *j = json_loadb(b, len, 0, &je);
-	free(b);
-	if (j == NULL) {
-		api_reply_error(req, 400, "invalid_json", "body is not JSON: %s (line %d, column %d)",
-		    je.text, je.line, je.column);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		api_reply_error(req, 400, "bad_request", "the body must be a JSON object");
-		json_decref(j);
-		return NULL;
-	}
+	const char *code = NULL;
+	char msg[512];
+	json_t *j = reqcheck_body_object((const char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in), &code, msg, sizeof msg);
+	if (j == NULL)
+		api_reply_error(req, 400, code, "%s", msg);
 	return j;
 }
 
 /* Reads the load options of body into o. Returns 0, or -1 after answering 400. */
 static int load_opts(struct evhttp_request *req, json_t *body, struct sched_opts *o)
 {
-	memset(o, 0, sizeof *o);
-	o->ttl_s = -1;
-	o->wait = 1;
-	const char *k;
-	json_t *v;
-	json_object_foreach(body, k, v) {
-		if (strcmp(k, "model") == 0 || strcmp(k, "from") == 0 || strcmp(k, "to") == 0)
-			continue;
-		if (strcmp(k, "ctx") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
-		    json_integer_value(v) <= (1 << 24))
-			o->ctx = (uint32_t)json_integer_value(v);
-		else if (strcmp(k, "offload") == 0 && json_is_string(v) &&
-		    (strcmp(json_string_value(v), "auto") == 0 ||
-		    strcmp(json_string_value(v), "gpu") == 0 ||
-		    strcmp(json_string_value(v), "cpu") == 0))
-			o->offload = json_string_value(v)[0] == 'a' ? PLAN_AUTO :
-			    json_string_value(v)[0] == 'g' ? PLAN_GPU : PLAN_CPU;
-		else if (strcmp(k, "cpu") == 0 && json_is_array(v) &&
-		    json_array_size(v) <= PLAN_MAX_PATTERNS) {
-			size_t i;
-			json_t *p;
-			json_array_foreach(v, i, p) {
-				if (!json_is_string(p) || json_string_length(p) == 0 ||
-				    json_string_length(p) > 200 ||
-				    plan_check_pattern(json_string_value(p)) < 0)
-					goto bad;
-				o->cpu_patterns[o->n_cpu_patterns++] = json_string_value(p);
-			}
-		} else if (strcmp(k, "pin") == 0 && json_is_boolean(v))
-			o->pin = json_is_true(v);
-		else if (strcmp(k, "wait") == 0 && json_is_boolean(v))
-			o->wait = json_is_true(v);
-		else if (strcmp(k, "ttl") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
-		    json_integer_value(v) <= 30 * 86400)
-			o->ttl_s = (int)json_integer_value(v);
-		else if (strcmp(k, "priority") == 0 && json_is_integer(v) &&
-		    json_integer_value(v) >= -1000 && json_integer_value(v) <= 1000)
-			o->priority = (int)json_integer_value(v);
-		else {
-bad:
-			api_reply_error(req, 400, "bad_request", "option '%s' is unknown or has a bad "
-			    "value (ctx, offload auto|gpu|cpu, cpu [patterns], pin, wait, ttl, "
-			    "priority)", k);
-			return -1;
-		}
-	}
-	return 0;
+	char msg[512];
+	if (reqcheck_load_opts(body, o, msg, sizeof msg) == 0)
+		return 0;
+	api_reply_error(req, 400, "bad_request", "%s", msg);
+	return -1;
 }
 
 static const char *string_field(struct evhttp_request *req, json_t *body, const char *k)
 {
-	const char *s = json_string_value(json_object_get(body, k));
-	if (s == NULL || *s == '\0' || strlen(s) > MAX_ID) {
-		api_reply_error(req, 400, "bad_request", "\"%s\": a model id is required", k);
-		return NULL;
-	}
+	char msg[128];
+	const char *s = reqcheck_id_field(body, k, msg, sizeof msg);
+	if (s == NULL)
+		api_reply_error(req, 400, "bad_request", "%s", msg);
 	return s;
+}
+
+/* The scheduler's outcome of a load, unload or switch as the answer to req (arg). */
+static void reply_outcome(void *arg, const struct sched_outcome *o)
+{
+	struct evhttp_request *req = arg;
+	if (o->retry_after_s > 0) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", o->retry_after_s);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+	}
+	if (o->status >= 400)
+		api_reply_error(req, o->status, o->code, "%s", o->message);
+	else
+		api_reply_json(req, o->status, json_incref(o->body));
+}
+
+static struct sched_reply reply_to(struct evhttp_request *req)
+{
+	return (struct sched_reply){ reply_outcome, req };
 }
 
 static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg)
@@ -639,7 +562,7 @@ static void h_load(struct daemon *d, struct evhttp_request *req, const char *arg
 	struct sched_opts o;
 	const char *id;
 	if (b != NULL && (id = string_field(req, b, "model")) != NULL && load_opts(req, b, &o) == 0)
-		sched_load(d->sched, id, &o, req);
+		sched_load(d->sched, id, &o, reply_to(req));
 	json_decref(b);
 }
 
@@ -648,7 +571,7 @@ static void h_unload(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *b = body_object(req);
 	const char *id;
 	if (b != NULL && (id = string_field(req, b, "model")) != NULL)
-		sched_unload(d->sched, id, req);
+		sched_unload(d->sched, id, reply_to(req));
 	json_decref(b);
 }
 
@@ -659,7 +582,7 @@ static void h_switch(struct daemon *d, struct evhttp_request *req, const char *a
 	const char *from, *to;
 	if (b != NULL && (from = string_field(req, b, "from")) != NULL &&
 	    (to = string_field(req, b, "to")) != NULL && load_opts(req, b, &o) == 0)
-		sched_switch(d->sched, from, to, &o, req);
+		sched_switch(d->sched, from, to, &o, reply_to(req));
 	json_decref(b);
 }
 
@@ -697,43 +620,35 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *raw = u ? evhttp_uri_get_path(u) : NULL;
 	const char *q = u ? evhttp_uri_get_query(u) : NULL;
-	size_t r = N_ROUTES;
+	size_t r = REQCHECK_N_ROUTES;
 	int status = 0;
-	char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
-	if (path == NULL || (q != NULL && strlen(q) > MAX_QUERY)) {
-		api_reply_error(req, 400, "bad_request", path ? "query string longer than %d bytes" :
-		    "bad request path", MAX_QUERY);
+	const char *why = NULL, *sub = "";
+	char *path = NULL;
+	if (reqcheck_path(raw, &path, &why) < 0 || reqcheck_query(q, &why) < 0) {
+		api_reply_error(req, 400, "bad_request", "%s", why);
 		status = 400;
 		goto out;
 	}
-	const char *sub = "";
-	for (size_t i = 0; i < N_ROUTES && r == N_ROUTES; i++) {
-		size_t l = strlen(routes[i].path);
-		if (strcmp(path, routes[i].path) == 0)
-			r = i;
-		else if (l > 1 && routes[i].path[l - 1] == '/' && strncmp(path, routes[i].path,
-		    l) == 0 && strchr(path + l, '/') == NULL) {
-			r = i;
-			sub = path + l;
-		}
-	}
+	r = reqcheck_route(path, &sub);
 	/* Host, Origin and key before anything else (a preflight is answered there) */
-	if ((status = guard_request(d->guard, req, r < N_ROUTES ? routes[r].methods : 0,
-	    r < N_ROUTES && routes[r].fn == h_health)) != 0)
+	if ((status = guard_request(d->guard, req, r < REQCHECK_N_ROUTES ?
+	    reqcheck_routes[r].methods : 0, r < REQCHECK_N_ROUTES &&
+	    handlers[r] == h_health)) != 0)
 		goto out;
-	if (r == N_ROUTES) {
+	if (r == REQCHECK_N_ROUTES) {
 		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);
 		status = 404;
 		goto out;
 	}
 	int m = evhttp_request_get_command(req);
-	if (m == EVHTTP_REQ_HEAD && (routes[r].methods & EVHTTP_REQ_GET))
+	const struct reqcheck_route *rt = &reqcheck_routes[r];
+	if (m == EVHTTP_REQ_HEAD && (rt->methods & EVHTTP_REQ_GET))
 		m = EVHTTP_REQ_GET; /* evhttp sends the headers of the GET answer, no body */
-	if (!(m & routes[r].methods)) {
+	if (!(m & rt->methods)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-		    method_name(routes[r].methods));
-		api_reply_error(req, 405, "method_not_allowed", "%s %s: use %s", method_name(m),
-		    routes[r].name, method_name(routes[r].methods));
+		    reqcheck_method(rt->methods));
+		api_reply_error(req, 405, "method_not_allowed", "%s %s: use %s", reqcheck_method(m),
+		    rt->name, reqcheck_method(rt->methods));
 		status = 405;
 		goto out;
 	}
@@ -743,7 +658,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		status = 413;
 		goto out;
 	}
-	routes[r].fn(d, req, sub);
+	handlers[r](d, req, sub);
 	status = evhttp_request_get_response_code(req);
 out:
 	free(path);
@@ -752,17 +667,45 @@ out:
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
+/* libevent could not parse the request (httpconn.c): JSON instead of its HTML page. */
+static void conn_error(struct evhttp_request *req, int status)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+	if (status == 413)
+		api_reply_error(req, 413, "too_large", "request head or body too large");
+	else if (status == 417)
+		api_reply_error(req, 417, "expectation_failed", "only \"Expect: 100-continue\" is "
+		    "understood");
+	else if (status == 501)
+		api_reply_error(req, 501, "method_not_implemented", "unknown HTTP method");
+	else
+		api_reply_error(req, status, "bad_request", "malformed HTTP request");
+}
+
+void api_conn_opts(struct daemon *d)
+{
+	struct httpconn_opts o = { d->cfg.max_connections ? d->cfg.max_connections :
+	    httpconn_default_max(512), d->cfg.header_timeout_s, d->cfg.body_timeout_s };
+	if (d->conn == NULL)
+		d->conn = httpconn_new(d->base, d->http, &o, conn_error);
+	else
+		httpconn_set_opts(d->conn, &o);
+}
+
 int api_init(struct daemon *d)
 {
-	for (size_t i = 0; i < N_ROUTES; i++)
-		route_names[i] = routes[i].name;
-	d->metrics = metrics_new(route_names, N_ROUTES);
+	for (size_t i = 0; i < REQCHECK_N_ROUTES; i++)
+		route_names[i] = reqcheck_routes[i].name;
+	d->metrics = metrics_new(route_names, REQCHECK_N_ROUTES);
 	/* evhttp refuses bodies past this itself (413); between max_body and it, we answer */
 	evhttp_set_max_body_size(d->http, (ev_ssize_t)(d->cfg.max_body * 4));
 	evhttp_set_max_headers_size(d->http, 16384);
+	/* every method evhttp knows reaches dispatch (405 names it); others: conn_error */
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_timeout(d->http, 60); /* PROXY_IDLE_TIMEOUT_S */
 	evhttp_set_gencb(d->http, dispatch, d);
+	api_conn_opts(d);
 	return 0;
 }

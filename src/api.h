@@ -12,6 +12,8 @@ struct evhttp_request;
 
 /* Registers the routes on d->http. Returns 0 or -1. */
 int api_init(struct daemon *d);
+/* Sets up the connection layer (d->conn) from d->cfg, or applies d->cfg to it. */
+void api_conn_opts(struct daemon *d);
 /* Sends j (stolen) with status. */
 void api_reply_json(struct evhttp_request *req, int status, json_t *j);
 /* Sends the error envelope. */

@@ -31,6 +31,10 @@ struct config {
 	unsigned scan_ctx;         /* context of the estimates in /models (0: the model's, max 8192) */
 	uint64_t reserve;          /* bytes kept free on each device */
 	uint64_t max_body;         /* request body cap */
+	unsigned max_connections;  /* open client connections (0: 512, less under a low
+	                            * descriptor limit) */
+	unsigned header_timeout_s; /* a request's head must arrive within this */
+	unsigned body_timeout_s;   /* and its body within this after the head */
 	char *llama_urls[CONFIG_MAX_URLS];
 	size_t n_llama_urls;
 	char *ollama_url;          /* "" disables Ollama discovery */

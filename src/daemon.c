@@ -13,6 +13,7 @@
 #include "device.h"
 #include "discover.h"
 #include "guard.h"
+#include "httpconn.h"
 #include "metrics.h"
 #include "notify.h"
 #include "proxy.h"
@@ -39,11 +40,9 @@
 
 uint64_t daemon_now_ms(void)
 {
-	struct timespec ts;
 	/* monotonic: every user subtracts two readings (timeouts, TTL, uptime), and a
 	 * wall clock stepped back by NTP or a resume would make those differences wrap */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return util_mono_ms();
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -251,6 +250,15 @@ static void on_tick(evutil_socket_t fd, short ev, void *arg)
 	sched_tick(d->sched);
 }
 
+/* A model changed state or left the load queue: requests waiting on the /v1 routes
+ * look again. */
+static void on_sched_changed(void *arg)
+{
+	struct daemon *d = arg;
+	if (d->proxy != NULL)
+		proxy_kick(d->proxy);
+}
+
 static void on_backend(void *arg, const char *url, int up)
 {
 	struct daemon *d = arg;
@@ -276,6 +284,15 @@ static void on_stop(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void arm_timers(struct daemon *d);
+
+/* The configuration's own checks, then the security ones (guard.c): what -n, the start
+ * and SIGHUP refuse. 0, or -1 with a one-line reason. */
+static int check_config(const struct config *c, char *err, size_t errlen)
+{
+	if (config_validate(c, err, errlen) < 0 || guard_check_config(c, err, errlen) < 0)
+		return -1;
+	return 0;
+}
 
 /* SIGHUP re-reads the API keys; a key file that cannot be read keeps the old keys. */
 static void reload_keys(struct daemon *d)
@@ -310,7 +327,7 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	config_defaults(&c);
 	/* the file again, then the command line over it, as at start */
 	if (config_parse_args(&c, d->argc, d->argv, err, sizeof err) != 0 ||
-	    config_validate(&c, err, sizeof err) < 0) {
+	    check_config(&c, err, sizeof err) < 0) {
 		log_error("SIGHUP: keeping the running configuration: %s", err);
 		config_free(&c);
 		return;
@@ -334,6 +351,10 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.parallel = c.parallel;
 	d->cfg.queue_max = c.queue_max;
 	d->cfg.max_overtake = c.max_overtake;
+	d->cfg.max_connections = c.max_connections;
+	d->cfg.header_timeout_s = c.header_timeout_s;
+	d->cfg.body_timeout_s = c.body_timeout_s;
+	api_conn_opts(d);
 	for (size_t i = 0; i < d->cfg.n_aliases; i++)
 		free(d->cfg.aliases[i]);
 	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
@@ -451,6 +472,8 @@ static int start(struct daemon *d)
 	/* libevent listens with a backlog of 128: a burst of clients (tools opening many
 	 * requests at once) would see SYNs dropped and a second's delay */
 	listen(lfd, 1024);
+	if (httpconn_listen(d->conn, bs) < 0)
+		return -1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
@@ -479,7 +502,12 @@ static int start(struct daemon *d)
 		log_error("bad webhook configuration");
 		return -1;
 	}
-	d->sched = sched_new(d);
+	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
+	    0, 0 };
+	d->disc = discover_new(d->base, &dop, on_backend, d);
+	struct sched_env se = { d->base, d->reg, d->dev, d->notify, d->disc, &d->cfg,
+		on_sched_changed, d };
+	d->sched = sched_new(&se);
 	sched_reap_orphans(d->sched);
 	d->proxy = proxy_new(d);
 	if (d->proxy == NULL) {
@@ -488,9 +516,6 @@ static int start(struct daemon *d)
 	}
 	d->tick_ev = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	every(d->tick_ev, 1000);
-	struct discover_opts dop = { d->cfg.llama_urls, d->cfg.n_llama_urls, d->cfg.ollama_url,
-	    0, 0 };
-	d->disc = discover_new(d->base, &dop, on_backend, d);
 	if (pipe2(d->scan_pipe, O_CLOEXEC) < 0)
 		return -1;
 	d->scan_ev = event_new(d->base, d->scan_pipe[0], EV_READ | EV_PERSIST, scan_done, d);
@@ -548,6 +573,7 @@ static void stop(struct daemon *d)
 	notify_free(d->notify);
 	if (d->http != NULL)
 		evhttp_free(d->http);
+	httpconn_free(d->conn); /* after evhttp_free: its connections close through it */
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->scan_pipe[0] > 0) {
@@ -571,7 +597,7 @@ int main(int argc, char **argv)
 	memset(&d, 0, sizeof d);
 	config_defaults(&d.cfg);
 	int rc = config_parse_args(&d.cfg, argc, argv, err, sizeof err);
-	if (rc == 0 && config_validate(&d.cfg, err, sizeof err) < 0)
+	if (rc == 0 && check_config(&d.cfg, err, sizeof err) < 0)
 		rc = -1;
 	if (rc != 0) {
 		if (rc < 0)

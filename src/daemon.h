@@ -26,6 +26,7 @@ struct notify;
 struct sched;
 struct proxy;
 struct guard;
+struct httpconn;
 
 #define DAEMON_MAX_SCAN_WAITERS 64
 
@@ -33,6 +34,7 @@ struct daemon {
 	struct config cfg;
 	struct event_base *base;
 	struct evhttp *http;
+	struct httpconn *conn;       /* the connection layer under http (httpconn.c) */
 	struct devmon *dev;
 	struct registry *reg;
 	struct discover *disc;

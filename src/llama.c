@@ -220,11 +220,6 @@ pid_t llama_pid(const struct llama *l)
 	return child_pid(l->child);
 }
 
-int llama_running(const struct llama *l)
-{
-	return l->child != NULL && child_running(l->child);
-}
-
 json_t *llama_measured(const struct llama *l)
 {
 	return json_deep_copy(l->measured);

@@ -39,7 +39,6 @@ int llama_port(const struct llama *l);
  * "Authorization: Bearer KEY", except GET /health. */
 const char *llama_key(const struct llama *l);
 pid_t llama_pid(const struct llama *l);
-int llama_running(const struct llama *l);
 /* What llama.cpp reported allocating: a new object {"DEVICE": {"model_bytes",
  * "kv_bytes", "compute_bytes"}, ...}. */
 json_t *llama_measured(const struct llama *l);

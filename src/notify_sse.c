@@ -15,6 +15,7 @@
  * SSE_WRITE_TIMEOUT_S is closed by libevent. There is no read timeout: a stream
  * client never sends anything.
  */
+#include "httpconn.h"
 #include "notify_int.h"
 #include "util.h"
 
@@ -51,7 +52,7 @@ static void sub_end(struct notify *n, struct nsub *s, const char *why)
 		evhttp_send_reply_chunk(s->req, n->scratch);
 		evbuffer_drain(n->scratch, evbuffer_get_length(n->scratch));
 	}
-	evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+	httpconn_on_close(s->evcon, NULL, NULL);
 	/* "Connection: close" went out with the headers: libevent closes the connection
 	 * once this is written (or on its write timeout) and frees the request */
 	evhttp_send_reply_end(s->req);
@@ -210,7 +211,7 @@ int notify_sse_attach(struct notify *n, struct evhttp_request *req)
 		n->subs->prev = s;
 	n->subs = s;
 	n->n_subs++;
-	evhttp_connection_set_closecb(evcon, on_close, s);
+	httpconn_on_close(evcon, on_close, s);
 	if (!event_pending(n->keepalive, EV_TIMEOUT, NULL))
 		keepalive_arm(n);
 

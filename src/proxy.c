@@ -19,7 +19,9 @@
 #include "curlev.h"
 #include "daemon.h"
 #include "discover.h"
+#include "httpconn.h"
 #include "registry.h"
+#include "reqcheck.h"
 #include "scan.h"
 #include "scheduler.h"
 #include "util.h"
@@ -441,7 +443,7 @@ void proxy_detach(struct preq *r)
 {
 	if (r->watch != NULL)
 		event_del(r->watch);
-	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	httpconn_on_close(r->evcon, NULL, NULL);
 	/* the connection may carry more requests: evhttp's idle timeouts again */
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
 	struct timeval tv = { PROXY_IDLE_TIMEOUT_S, 0 };
@@ -471,12 +473,19 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 	event_active(p->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* The parsed request: its body (NULL when it did not pass reqcheck), the model it
+ * names, or the code and message of its 400. */
+struct v1_body {
+	json_t *b;
+	const char *name, *code;
+	char msg[512];
+};
+
 /* Checks a request before it waits: 0 with the model's id in id, or -1 answered (in
  * the route's error shape: api_reply_error reads it from the path). */
 static int admit(struct proxy *p, struct evhttp_request *req, const struct proxy_route *rt,
-    json_t *b, const json_error_t *je, char *id, size_t idlen)
+    const struct v1_body *v, char *id, size_t idlen)
 {
-	char name[1024];
 	enum proxy_kind kind = PK_ANY;
 	if (rt == NULL) {
 		api_reply_error(req, 404, "not_found", "no such route (GET / lists them)");
@@ -484,26 +493,19 @@ static int admit(struct proxy *p, struct evhttp_request *req, const struct proxy
 		api_reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
 		    "transcribes only with an audio encoder, which mloffload cannot test yet",
 		    rt->path);
-	} else if (b == NULL || !json_is_object(b)) {
-		api_reply_error(req, 400, "invalid_json", b ? "the body is not a JSON object" :
-		    "the body is not JSON: %s (line %d, column %d)", je->text, je->line, je->column);
-	} else if (proxy_route_model_name(req, b, name, sizeof name) < 0) {
-		api_reply_error(req, 400, "missing_model", "the body has no \"model\" string (on "
-		    "%s, ?model= names it too)", rt->path);
-	} else if (json_object_get(b, "stream") != NULL &&
-	    !json_is_boolean(json_object_get(b, "stream"))) {
-		api_reply_error(req, 400, "invalid_stream", "\"stream\" must be true or false");
+	} else if (v->b == NULL) {
+		api_reply_error(req, 400, v->code, "%s", v->msg);
 	} else if (p->stopping) {
 		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
-	} else if (resolve(p, name, id, idlen, &kind) < 0) {
+	} else if (resolve(p, v->name, id, idlen, &kind) < 0) {
 		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
-		    "lists them)", name);
+		    "lists them)", v->name);
 	} else if (strncmp(id, "ollama:", 7) == 0 && rt->ollama == NULL) {
 		api_reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
-		    "does not serve %s", name, rt->path);
+		    "does not serve %s", v->name, rt->path);
 	} else if (!proxy_route_serves(rt, kind)) {
 		api_reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
-		    name, kind == PK_EMBEDDING ? "n" : "", proxy_route_kind_name(kind), rt->path,
+		    v->name, kind == PK_EMBEDDING ? "n" : "", proxy_route_kind_name(kind), rt->path,
 		    proxy_route_kind_needed(rt->need));
 	} else {
 		return 0;
@@ -517,12 +519,16 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const struct proxy_route *rt = proxy_route_find(path);
-	json_error_t je;
-	memset(&je, 0, sizeof je);
-	json_t *b = rt != NULL && rt->need != PK_NONE ?
-	    json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je) : NULL;
-	char id[512];
-	if (admit(p, req, rt, b, &je, id, sizeof id) == 0) {
+	struct v1_body v = { NULL, NULL, NULL, "" };
+	char qmodel[REQCHECK_MAX_ID + 1] = "", id[512];
+	if (rt != NULL && rt->need != PK_NONE) {
+		/* llama-server's own routes have no model field: ?model= may name it */
+		proxy_route_query_model(req, qmodel, sizeof qmodel);
+		v.b = reqcheck_v1_body_or((const char *)evbuffer_pullup(in, -1), len, qmodel,
+		    &v.name, &v.code, v.msg, sizeof v.msg);
+	}
+	json_t *b = v.b;
+	if (admit(p, req, rt, &v, id, sizeof id) == 0) {
 		struct preq *r = xcalloc(1, sizeof *r);
 		r->p = p;
 		r->req = req;
@@ -551,7 +557,7 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		struct timeval wtv = { WRITE_TIMEOUT_S, 0 };
 		bufferevent_set_timeouts(bev, NULL, &wtv);
 		bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
-		evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+		httpconn_on_close(r->evcon, on_client_close, r);
 		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
 		    r->evcon)), EV_READ, on_peek, r);
 		if (r->watch != NULL)

@@ -75,25 +75,16 @@ enum proxy_kind proxy_route_kind(json_t *model)
 	return json_is_true(json_object_get(model, "embedding")) ? PK_ANY : PK_CHAT;
 }
 
-/* The model a request names: the body's "model", else ?model= (for llama-server's own
- * routes, whose API has no model field; a "model" in the body is ignored there). Writes
- * it to out; 0, or -1 when there is none (or it is too long). */
-int proxy_route_model_name(struct evhttp_request *req, json_t *b, char *out, size_t outlen)
+void proxy_route_query_model(struct evhttp_request *req, char *out, size_t outlen)
 {
-	const char *name = json_string_value(json_object_get(b, "model"));
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *q = u ? evhttp_uri_get_query(u) : NULL, *v = NULL;
 	struct evkeyvalq kv;
 	TAILQ_INIT(&kv);
-	if (name == NULL || name[0] == '\0') {
-		const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-		const char *q = u ? evhttp_uri_get_query(u) : NULL;
-		if (q != NULL && evhttp_parse_query_str(q, &kv) == 0)
-			name = evhttp_find_header(&kv, "model");
-	}
-	int rc = name != NULL && name[0] != '\0' && strlen(name) < outlen ? 0 : -1;
-	if (rc == 0)
-		snprintf(out, outlen, "%s", name);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0)
+		v = evhttp_find_header(&kv, "model");
+	snprintf(out, outlen, "%s", v != NULL && strlen(v) < outlen ? v : "");
 	evhttp_clear_headers(&kv);
-	return rc;
 }
 
 const char *proxy_route_kind_needed(enum proxy_kind k)

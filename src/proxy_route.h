@@ -38,10 +38,9 @@ const struct proxy_route *proxy_route_find(const char *path);
 enum proxy_kind proxy_route_kind(json_t *model);
 /* "chat", "embedding", "rerank", "any". Static. */
 const char *proxy_route_kind_name(enum proxy_kind k);
-/* The model a request names: the body's "model", else ?model= (for llama-server's own
- * routes, whose API has no model field). Writes it to out; 0, or -1 when there is none
- * or it does not fit. */
-int proxy_route_model_name(struct evhttp_request *req, json_t *b, char *out, size_t outlen);
+/* The query's model= into out ("" when absent or too long), for the routes whose API
+ * has no model field (llama-server ignores one in the body). */
+void proxy_route_query_model(struct evhttp_request *req, char *out, size_t outlen);
 /* What a model must be to serve a route that needs k, in words for an error. Static. */
 const char *proxy_route_kind_needed(enum proxy_kind k);
 /* 1 if a model of kind k serves route r. */

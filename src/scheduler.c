@@ -1,5 +1,8 @@
 /*
- * scheduler (sched_): model lifecycle, budget, eviction, TTL and the load queue. See sched.h.
+ * scheduler (sched_): model lifecycle, budget, eviction, TTL and the load queue. See scheduler.h.
+ *
+ * It knows no HTTP: loads, unloads and switches report their outcome to a sched_reply
+ * (the routes turn it into an answer), and every change calls env.changed.
  *
  * The budget and the decision to start, evict or refuse are in scheduler_budget.c,
  * its JSON views in scheduler_view.c, Ollama's models in scheduler_ollama.c.
@@ -10,20 +13,17 @@
  */
 #include "scheduler.h"
 #include "scheduler_int.h"
-#include "api.h"
 #include "child.h"
-#include "daemon.h"
+#include "config.h"
 #include "device.h"
 #include "estimate.h"
 #include "gguf.h"
 #include "llama.h"
 #include "notify.h"
-#include "proxy.h"
 #include "registry.h"
 #include "util.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,19 +35,52 @@
 #define START_TIMEOUT_MS (180 * 1000)
 #define PENDING_TIMEOUT_MS (60 * 1000)
 #define STOP_GRACE_MS 10000
-#define MEMORY_WAIT_MS 10000 /* how long to wait for a driver to show evicted memory free */
+#define MEMORY_WAIT_MS 10000
+#define SCHED_RETRY_AFTER_S 5  /* a refused load's Retry-After */ /* how long to wait for a driver to show evicted memory free */
+
+static const struct sched_reply NOBODY = { NULL, NULL };
 
 const char *const sched_state_names[] = { "unloaded", "loading", "ready", "unloading",
 	"failed" };
 
+/* Whoever waits for a model or for room looks again. */
+static void changed(struct sched *s)
+{
+	if (s->env.changed != NULL)
+		s->env.changed(s->env.changed_arg);
+}
+
+void sched_tell(struct sched_reply r, int status, json_t *body)
+{
+	if (r.fn != NULL) {
+		struct sched_outcome o = { .status = status, .body = body };
+		r.fn(r.arg, &o);
+	}
+	json_decref(body);
+}
+
+void sched_tell_error(struct sched_reply r, int status, const char *code, const char *fmt,
+    ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (r.fn != NULL) {
+		struct sched_outcome o = { .status = status, .code = code, .message = msg,
+			.retry_after_s = status == 503 ? SCHED_RETRY_AFTER_S : 0 };
+		r.fn(r.arg, &o);
+	}
+}
+
 void sched_emit(struct sched *s, const char *type, json_t *data)
 {
-	registry_event(s->d->reg, type, data);
-	if (s->d->notify != NULL)
-		notify_emit(s->d->notify, type, data);
+	registry_event(s->env.reg, type, data);
+	if (s->env.notify != NULL)
+		notify_emit(s->env.notify, type, data);
 	json_decref(data);
-	if (s->d->proxy != NULL)
-		proxy_kick(s->d->proxy); /* waiting requests look again */
+	changed(s);
 }
 
 struct rt *sched_find(struct sched *s, const char *id)
@@ -78,12 +111,20 @@ static struct rt *get(struct sched *s, const char *id, const char *path)
 
 /* ---- answers ---- */
 
-static void answer_model(struct rt *m, struct evhttp_request *req, int status)
+static void answer_model(struct rt *m, struct sched_reply r, int status)
 {
+	if (r.fn == NULL)
+		return;
 	json_t *o = sched_model_json(m->s, m->id);
 	if (o == NULL)
 		o = json_pack("{s:s,s:s}", "model", m->id, "state", sched_state_names[m->state]);
-	api_reply_json(req, status, o);
+	sched_tell(r, status, o);
+}
+
+/* {"model": id, "state": state}, the body of a plain answer. */
+static json_t *state_body(const char *id, const char *state)
+{
+	return json_pack("{s:s,s:s}", "model", id, "state", state);
 }
 
 static void answer_waiters(struct rt *m)
@@ -92,7 +133,7 @@ static void answer_waiters(struct rt *m)
 		if (m->state == ST_READY)
 			answer_model(m, m->waiters[i], 200);
 		else
-			api_reply_error(m->waiters[i], 502, "backend_failed", "%s: %s", m->id,
+			sched_tell_error(m->waiters[i], 502, "backend_failed", "%s: %s", m->id,
 			    m->error[0] ? m->error : "the model did not load");
 	}
 	m->n_waiters = 0;
@@ -106,7 +147,7 @@ static void on_ready(void *arg)
 	if (m->state != ST_LOADING)
 		return; /* asked to go while it loaded: its exit settles it */
 	m->state = ST_READY;
-	m->ready_ms = m->last_used_ms = daemon_now_ms();
+	m->ready_ms = m->last_used_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
 	/* on an NVIDIA GPU, what the driver says the child holds */
@@ -115,7 +156,7 @@ static void on_ready(void *arg)
 		if (g->procs[i].pid == (uint32_t)llama_pid(m->l))
 			json_object_set_new(m->measured, "nvml_process_bytes",
 			    json_integer((json_int_t)g->procs[i].used));
-	registry_load_update(m->s->d->reg, m->row, "ready", m->measured, NULL);
+	registry_load_update(m->s->env.reg, m->row, "ready", m->measured, NULL);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
 	    (unsigned long long)(m->ready_ms - m->started_ms));
 	sched_emit(m->s, "model.loaded", json_pack("{s:s,s:i,s:i,s:O,s:I}", "model", m->id, "port",
@@ -126,7 +167,7 @@ static void on_ready(void *arg)
 
 static void process_queue(struct sched *s);
 static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
-    struct evhttp_request *req);
+    struct sched_reply r);
 
 static void on_exited(void *arg, int status, const char *tail)
 {
@@ -137,11 +178,10 @@ static void on_exited(void *arg, int status, const char *tail)
 	m->l = NULL;
 	if (was == ST_UNLOADING) {
 		m->state = ST_UNLOADED;
-		registry_load_update(s->d->reg, m->row, "stopped", NULL, NULL);
+		registry_load_update(s->env.reg, m->row, "stopped", NULL, NULL);
 		sched_emit(s, "model.unloaded", json_pack("{s:s}", "model", m->id));
 		for (size_t i = 0; i < m->n_unload_waiters; i++)
-			api_reply_json(m->unload_waiters[i], 200, json_pack("{s:s,s:s}", "model",
-			    m->id, "state", "unloaded"));
+			sched_tell(m->unload_waiters[i], 200, state_body(m->id, "unloaded"));
 		m->n_unload_waiters = 0;
 		if (m->n_waiters > 0) {
 			snprintf(m->error, sizeof m->error, "unloaded before it was ready");
@@ -158,7 +198,7 @@ static void on_exited(void *arg, int status, const char *tail)
 		snprintf(m->error, sizeof m->error, "llama-server %s%s%s", how, tail[0] ? ": " : "",
 		    tail);
 		log_warnx("%s failed: %s", m->id, m->error);
-		registry_load_update(s->d->reg, m->row, "failed", NULL, m->error);
+		registry_load_update(s->env.reg, m->row, "failed", NULL, m->error);
 		sched_emit(s, "model.failed", json_pack("{s:s,s:s,s:s}", "model", m->id, "was",
 		    sched_state_names[was], "error", m->error));
 		answer_waiters(m);
@@ -169,7 +209,7 @@ static void on_exited(void *arg, int status, const char *tail)
 static int start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
     char *err, size_t errlen)
 {
-	if (s->d->cfg.llama_server == NULL) {
+	if (s->cfg->llama_server == NULL) {
 		snprintf(err, errlen, "no llama-server binary configured (--llama-server)");
 		return -1;
 	}
@@ -180,9 +220,9 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
 	 * count keeps that sharing, so the plan's KV size holds */
 	char np[16];
-	snprintf(np, sizeof np, "%u", s->d->cfg.parallel);
+	snprintf(np, sizeof np, "%u", s->cfg->parallel);
 	const char *extra[] = { "-np", np, "--kv-unified" };
-	size_t n_extra = s->d->cfg.parallel != 4 ? 3 : 0;
+	size_t n_extra = s->cfg->parallel != 4 ? 3 : 0;
 	char **args = xcalloc(p->n_args + n_extra + 1, sizeof *args);
 	json_decref(m->args);
 	m->args = json_array();
@@ -190,9 +230,9 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 		args[i] = i < p->n_args ? p->args[i] : (char *)extra[i - p->n_args];
 		json_array_append_new(m->args, json_string(args[i]));
 	}
-	char *log = xasprintf("%s/llama-%s.log", s->d->cfg.state_dir, m->id);
+	char *log = xasprintf("%s/llama-%s.log", s->cfg->state_dir, m->id);
 	struct llama_cb cb = { on_ready, on_exited, m };
-	m->l = llama_start(s->d->base, s->d->cfg.llama_server, m->path, m->id, args, log, &cb,
+	m->l = llama_start(s->env.base, s->cfg->llama_server, m->path, m->id, args, log, &cb,
 	    err, errlen);
 	free(log);
 	free(args);
@@ -206,7 +246,7 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	m->ngl = p->ngl;
 	m->n_cpu_moe = p->n_cpu_moe;
 	m->ctx = (int)e->n_ctx;
-	m->started_ms = daemon_now_ms();
+	m->started_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = NULL;
 	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I}", "gpu_layers", p->ngl, "n_cpu_moe",
@@ -216,7 +256,7 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 	char boot[64];
 	child_pid_start_ticks(llama_pid(m->l), &ticks); /* it exec'ed: it is there */
 	child_boot_id(boot, sizeof boot);
-	m->row = registry_load_begin(s->d->reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
+	m->row = registry_load_begin(s->env.reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
 	    ticks, boot, plan);
 	json_decref(plan);
 	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
@@ -227,15 +267,15 @@ static int start(struct sched *s, struct rt *m, const struct plan *p, const stru
 /* A queue entry for id with a deep copy of o (its patterns may live in a request body
  * that is freed when the handler returns). */
 static struct pending *pending_new(struct sched *s, const char *id,
-    const struct sched_opts *o, struct evhttp_request *req)
+    const struct sched_opts *o, struct sched_reply r)
 {
 	struct pending *q = xcalloc(1, sizeof *q);
 	q->id = xstrdup(id);
 	q->o = *o;
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		q->o.cpu_patterns[i] = xstrdup(o->cpu_patterns[i]);
-	q->req = req;
-	q->since_ms = daemon_now_ms();
+	q->reply = r;
+	q->since_ms = util_mono_ms();
 	const struct device_info *gd = sched_gpu(s);
 	q->used_at_evict = gd ? gd->now.used : 0;
 	struct pending **t = &s->queue;
@@ -263,10 +303,10 @@ static void stop_rt(struct rt *m)
 	}
 }
 
-/* An outcome that is not a plain answer: sent on req, or kept in u for the caller. */
-static void settle(struct evhttp_request *req, struct sched_use *u, int status,
+/* An outcome that is not a plain answer: told to r, or kept in u for the caller. */
+static void settle(struct sched_reply r, struct sched_use *u, int status,
     const char *code, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void settle(struct evhttp_request *req, struct sched_use *u, int status,
+static void settle(struct sched_reply r, struct sched_use *u, int status,
     const char *code, const char *fmt, ...)
 {
 	char msg[sizeof u->msg];
@@ -274,11 +314,7 @@ static void settle(struct evhttp_request *req, struct sched_use *u, int status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (req != NULL) {
-		if (status == 503)
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		api_reply_error(req, status, code, "%s", msg);
-	}
+	sched_tell_error(r, status, code, "%s", msg);
 	if (u != NULL) {
 		u->status = status;
 		snprintf(u->code, sizeof u->code, "%s", code);
@@ -286,10 +322,10 @@ static void settle(struct evhttp_request *req, struct sched_use *u, int status,
 	}
 }
 
-/* Tries to load m now. Answers req unless it waits (in m's waiters or the queue); with
- * u (and no req) says how it went instead. */
+/* Tries to load m now. Tells r unless it waits (in m's waiters or the queue); with u
+ * (and nobody to tell) says how it went instead. */
 static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sched_opts *o,
-    struct evhttp_request *req, struct sched_use *u)
+    struct sched_reply r, struct sched_use *u)
 {
 	char err[GGUF_ERR_LEN + 4096], why[512];
 	struct gguf *g = gguf_open(m->path, err, sizeof err);
@@ -298,7 +334,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 	eo.n_ctx = o->ctx;
 	struct est e;
 	if (g == NULL || est_build(g, &eo, &e, err, sizeof err) < 0) {
-		settle(req, u, 409, "model_unreadable", "%s", err);
+		settle(r, u, 409, "model_unreadable", "%s", err);
 		gguf_close(g);
 		return SA_ERROR;
 	}
@@ -310,7 +346,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 	struct plan p;
 	struct rt *ev[MAX_EVICT];
 	size_t n_ev = 0;
-	enum sched_avail r = SA_WAIT;
+	enum sched_avail res = SA_WAIT;
 	enum sched_decision dcs = sched_decide(s, m, o, &e, &p, ev, &n_ev, why, sizeof why);
 	if (dcs != SCHED_BUSY) { /* nothing happens yet on BUSY: the model keeps its settings */
 		m->pinned = o->pin;
@@ -318,16 +354,16 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		m->ttl_s = o->ttl_s; /* -1: the daemon's idle_ttl_s, as it is at each tick */
 	}
 	if (dcs == SCHED_REFUSE) {
-		settle(req, u, 507, "does_not_fit", "%s", why);
-		r = SA_ERROR;
+		settle(r, u, 507, "does_not_fit", "%s", why);
+		res = SA_ERROR;
 	} else if (dcs == SCHED_BUSY) {
-		r = SA_BUSY;
+		res = SA_BUSY;
 	} else if (dcs == SCHED_WAIT) {
 		if (s->n_queue >= MAX_PENDING) {
-			settle(req, u, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
-			r = SA_ERROR;
+			settle(r, u, 503, "queue_full", "%d loads are waiting", MAX_PENDING);
+			res = SA_ERROR;
 		} else {
-			struct pending *q = pending_new(s, m->id, o, o->wait ? req : NULL);
+			struct pending *q = pending_new(s, m->id, o, o->wait ? r : NOBODY);
 			for (size_t i = 0; i < n_ev; i++) {
 				log_info("evicting %s to make room for %s", ev[i]->id, m->id);
 				stop_rt(ev[i]);
@@ -336,24 +372,23 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 					q->freed_bytes += ev[i]->dev.total;
 				}
 			}
-			if (!o->wait && req)
-				api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
-				    "queued"));
+			if (!o->wait)
+				sched_tell(r, 202, state_body(m->id, "queued"));
 		}
 	} else if (start(s, m, &p, &e, err, sizeof err) < 0) {
-		settle(req, u, 500, "start_failed", "%s", err);
+		settle(r, u, 500, "start_failed", "%s", err);
 		plan_free(&p);
-		r = SA_ERROR;
+		res = SA_ERROR;
 	} else {
-		if (o->wait && req && m->n_waiters < MAX_WAITERS)
-			m->waiters[m->n_waiters++] = req;
-		else if (req)
-			answer_model(m, req, 202);
+		if (o->wait && r.fn != NULL && m->n_waiters < MAX_WAITERS)
+			m->waiters[m->n_waiters++] = r;
+		else
+			answer_model(m, r, 202);
 		plan_free(&p);
 	}
 	est_free(&e);
 	gguf_close(g);
-	return r;
+	return res;
 }
 
 static void pending_free(struct pending *q)
@@ -373,11 +408,11 @@ static void pending_free(struct pending *q)
  * driver slower than MEMORY_WAIT_MS is not waited for longer. */
 static int memory_seen_free(struct sched *s, struct pending *q)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = util_mono_ms();
 	if (q->exited_ms == 0)
 		q->exited_ms = now;
 	const struct device_info *g = sched_gpu(s);
-	if (s->d->cfg.rpc_device != NULL || g == NULL || q->used_at_evict < q->freed_bytes)
+	if (s->cfg->rpc_device != NULL || g == NULL || q->used_at_evict < q->freed_bytes)
 		return 1;
 	if (g->now.t_ms > q->exited_ms && g->now.used + q->freed_bytes / 2 <= q->used_at_evict)
 		return 1;
@@ -401,7 +436,7 @@ static void process_queue(struct sched *s)
 		}
 		if (!busy && q->n_evict > 0 && !memory_seen_free(s, q))
 			busy = 1;
-		int late = daemon_now_ms() - q->since_ms > PENDING_TIMEOUT_MS;
+		int late = util_mono_ms() - q->since_ms > PENDING_TIMEOUT_MS;
 		if (busy && !late) {
 			pp = &q->next;
 			continue;
@@ -410,67 +445,60 @@ static void process_queue(struct sched *s)
 		s->n_queue--;
 		struct rt *m = sched_find(s, q->id);
 		if (late && busy) {
-			if (q->req)
-				api_reply_error(q->req, 504, "timeout", "the models evicted for %s did not "
+			sched_tell_error(q->reply, 504, "timeout", "the models evicted for %s did not "
 				    "free their memory in %d s", q->id, PENDING_TIMEOUT_MS / 1000);
 		} else if (m != NULL) {
-			load_rt(s, m, &q->o, q->req);
-		} else if (q->req) {
-			api_reply_error(q->req, 404, "model_not_found", "no local model with id '%s'",
+			load_rt(s, m, &q->o, q->reply);
+		} else {
+			sched_tell_error(q->reply, 404, "model_not_found", "no local model with id '%s'",
 			    q->id);
 		}
 		pending_free(q);
-		if (s->d->proxy != NULL)
-			proxy_kick(s->d->proxy);
+		changed(s);
 	}
 }
 
 /* Loads m as its state allows: ready answers at once, loading waits, unloading is a
  * conflict, unloaded or failed starts (or queues) a load. */
 static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
-    struct evhttp_request *req)
+    struct sched_reply r)
 {
-	m->last_used_ms = daemon_now_ms();
+	m->last_used_ms = util_mono_ms();
 	if (s->shutting_down) {
-		if (req)
-			api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+		sched_tell_error(r, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (m->state == ST_READY) {
 		m->pinned = o->pin;
-		if (req)
-			answer_model(m, req, 200);
+		answer_model(m, r, 200);
 	} else if (m->state == ST_LOADING) {
-		if (o->wait && req && m->n_waiters < MAX_WAITERS)
-			m->waiters[m->n_waiters++] = req;
-		else if (req)
-			answer_model(m, req, 202);
+		if (o->wait && r.fn != NULL && m->n_waiters < MAX_WAITERS)
+			m->waiters[m->n_waiters++] = r;
+		else
+			answer_model(m, r, 202);
 	} else if (m->state == ST_UNLOADING) {
-		if (req)
-			api_reply_error(req, 409, "unloading", "%s is being unloaded; ask again when "
+		sched_tell_error(r, 409, "unloading", "%s is being unloaded; ask again when "
 			    "it is done", m->id);
 	} else if (queued(s, m->id) != NULL) {
-		if (req)
-			api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", m->id, "state",
-			    "queued"));
+		sched_tell(r, 202, state_body(m->id, "queued"));
 	} else {
-		try_load(s, m, o, req, NULL);
+		try_load(s, m, o, r, NULL);
 	}
 }
 
 /* The registry entry of a local model that can be loaded, or NULL after answering
- * (req) or saying why (u). */
-static json_t *usable(struct sched *s, const char *id, struct evhttp_request *req,
+ * (to r) or saying why (u). */
+static json_t *usable(struct sched *s, const char *id, struct sched_reply r,
     struct sched_use *u)
 {
-	json_t *info = registry_model(s->d->reg, id);
+	json_t *info = registry_model(s->env.reg, id);
 	if (info == NULL) {
-		settle(req, u, 404, "model_not_found", "no local model with id '%s'", id);
+		settle(r, u, 404, "model_not_found", "no local model with id '%s'", id);
 		return NULL;
 	}
 	const char *path = json_string_value(json_object_get(info, "path"));
 	const char *state = json_string_value(json_object_get(info, "state"));
 	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
 		const char *e = json_string_value(json_object_get(info, "error"));
-		settle(req, u, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
+		settle(r, u, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
 		    "not usable");
 		json_decref(info);
 		return NULL;
@@ -481,25 +509,25 @@ static json_t *usable(struct sched *s, const char *id, struct evhttp_request *re
 /* ---- requests ---- */
 
 void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
-    struct evhttp_request *req)
+    struct sched_reply r)
 {
 	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
-		sched_ollama_request(s, id, o, 0, req);
+		sched_ollama_request(s, id, o, 0, r);
 		return;
 	}
-	json_t *info = usable(s, id, req, NULL);
+	json_t *info = usable(s, id, r, NULL);
 	if (info == NULL)
 		return;
 	struct rt *m = get(s, id, json_string_value(json_object_get(info, "path")));
 	json_decref(info);
-	load_rt(s, m, o, req);
+	load_rt(s, m, o, r);
 }
 
-void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
+void sched_unload(struct sched *s, const char *id, struct sched_reply r)
 {
 	if (strncmp(id, "ollama:", 7) == 0 && id[7] != '\0') {
 		struct sched_opts o = { .ttl_s = 0 };
-		sched_ollama_request(s, id, &o, 1, req);
+		sched_ollama_request(s, id, &o, 1, r);
 		return;
 	}
 	/* a load of it still waiting in the queue is cancelled */
@@ -511,19 +539,18 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 		}
 		*pp = q->next;
 		s->n_queue--;
-		if (q->req)
-			api_reply_error(q->req, 409, "cancelled", "%s was unloaded while its load "
+		sched_tell_error(q->reply, 409, "cancelled", "%s was unloaded while its load "
 			    "waited", id);
 		pending_free(q);
 	}
 	struct rt *m = sched_find(s, id);
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
-		json_t *info = registry_model(s->d->reg, id);
+		json_t *info = registry_model(s->env.reg, id);
 		if (info == NULL && m == NULL)
-			api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+			sched_tell_error(r, 404, "model_not_found", "no local model with id '%s'", id);
 		else
-			api_reply_json(req, 200, json_pack("{s:s,s:s}", "model", id, "state",
-			    m && m->state == ST_FAILED ? "failed" : "unloaded"));
+			sched_tell(r, 200, state_body(id, m && m->state == ST_FAILED ? "failed" :
+			    "unloaded"));
 		json_decref(info);
 		return;
 	}
@@ -532,22 +559,22 @@ void sched_unload(struct sched *s, const char *id, struct evhttp_request *req)
 	m->priority = 0;
 	m->ttl_s = -1;
 	if (m->n_unload_waiters < MAX_WAITERS)
-		m->unload_waiters[m->n_unload_waiters++] = req;
+		m->unload_waiters[m->n_unload_waiters++] = r;
 	else
-		api_reply_json(req, 202, json_pack("{s:s,s:s}", "model", id, "state", "unloading"));
+		sched_tell(r, 202, state_body(id, "unloading"));
 	stop_rt(m);
 }
 
 void sched_switch(struct sched *s, const char *from, const char *to,
-    const struct sched_opts *o, struct evhttp_request *req)
+    const struct sched_opts *o, struct sched_reply r)
 {
 	struct rt *a = sched_find(s, from);
 	if (strcmp(from, to) == 0 || a == NULL || (a->state != ST_READY &&
 	    a->state != ST_LOADING)) {
-		sched_load(s, to, o, req);
+		sched_load(s, to, o, r);
 		return;
 	}
-	json_t *info = usable(s, to, req, NULL);
+	json_t *info = usable(s, to, r, NULL);
 	if (info == NULL)
 		return;
 	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
@@ -555,19 +582,18 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	if (b->state != ST_UNLOADED && b->state != ST_FAILED) {
 		/* B is resident or on its way: A leaves, B answers as its state allows */
 		stop_rt(a);
-		load_rt(s, b, o, req);
+		load_rt(s, b, o, r);
 		return;
 	}
 	if (s->n_queue >= MAX_PENDING || queued(s, to) != NULL) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		api_reply_error(req, 503, "queue_full", "%s", queued(s, to) ? "a load of it is "
+		sched_tell_error(r, 503, "queue_full", "%s", queued(s, to) ? "a load of it is "
 		    "already waiting" : "too many loads are waiting");
 		return;
 	}
 	/* B starts once A's child is gone and its memory free */
 	struct sched_opts wo = *o;
 	wo.wait = 1;
-	struct pending *q = pending_new(s, b->id, &wo, req);
+	struct pending *q = pending_new(s, b->id, &wo, r);
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
 	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
@@ -579,21 +605,21 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 {
 	struct rt *m = sched_find(s, id);
 	if (m != NULL && m->state == ST_FAILED && o->keep_failed) {
-		settle(NULL, u, 502, "backend_failed", "%s: %s", id, m->error[0] ? m->error :
+		settle(NOBODY, u, 502, "backend_failed", "%s: %s", id, m->error[0] ? m->error :
 		    "the model did not load");
 		return SA_ERROR;
 	}
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
 		/* the file may have changed or gone since the last load */
-		json_t *info = usable(s, id, NULL, u);
+		json_t *info = usable(s, id, NOBODY, u);
 		if (info == NULL)
 			return SA_ERROR;
 		m = get(s, id, json_string_value(json_object_get(info, "path")));
 		json_decref(info);
 	}
-	m->last_used_ms = daemon_now_ms();
+	m->last_used_ms = util_mono_ms();
 	if (s->shutting_down) {
-		settle(NULL, u, 503, "shutting_down", "mloffloadd is stopping");
+		settle(NOBODY, u, 503, "shutting_down", "mloffloadd is stopping");
 		return SA_ERROR;
 	}
 	if (m->state == ST_READY) {
@@ -609,12 +635,12 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 		ko.priority = m->priority;
 		ko.ttl_s = m->ttl_s;
 	}
-	return try_load(s, m, &ko, NULL, u);
+	return try_load(s, m, &ko, NOBODY, u);
 }
 
 int sched_ttl(const struct sched *s, const struct rt *m)
 {
-	return m->ttl_s >= 0 ? m->ttl_s : (int)s->d->cfg.idle_ttl_s;
+	return m->ttl_s >= 0 ? m->ttl_s : (int)s->cfg->idle_ttl_s;
 }
 
 int sched_ready_port(struct sched *s, const char *id)
@@ -642,7 +668,7 @@ void sched_hold(struct sched *s, const char *id, int delta)
 	m->busy += delta;
 	if (m->busy < 0)
 		m->busy = 0;
-	m->last_used_ms = daemon_now_ms();
+	m->last_used_ms = util_mono_ms();
 }
 
 /* Memory pressure from outside: this daemon keeps its models within total - reserve,
@@ -655,15 +681,15 @@ static void pressure(struct sched *s)
 	if (g == NULL || g->now.total == 0)
 		return;
 	uint64_t pct = g->now.used * 100 / g->now.total;
-	uint64_t limit = g->now.total > s->d->cfg.reserve ? g->now.total - s->d->cfg.reserve : 0;
-	if (!s->pressured && pct >= s->d->cfg.pressure_high && g->now.used >= limit) {
+	uint64_t limit = g->now.total > s->cfg->reserve ? g->now.total - s->cfg->reserve : 0;
+	if (!s->pressured && pct >= s->cfg->pressure_high && g->now.used >= limit) {
 		s->pressured = 1;
 		log_warnx("%s is %llu%% full: unloading idle models", g->id,
 		    (unsigned long long)pct);
 		sched_emit(s, "vram.pressure", json_pack("{s:s,s:I,s:I,s:I}", "device", g->id,
 		    "used_bytes", (json_int_t)g->now.used, "total_bytes", (json_int_t)g->now.total,
 		    "percent", (json_int_t)pct));
-	} else if (s->pressured && pct < s->d->cfg.pressure_low) {
+	} else if (s->pressured && pct < s->cfg->pressure_low) {
 		s->pressured = 0;
 		sched_emit(s, "vram.recovered", json_pack("{s:s,s:I,s:I}", "device", g->id,
 		    "used_bytes", (json_int_t)g->now.used, "percent", (json_int_t)pct));
@@ -683,7 +709,7 @@ static void pressure(struct sched *s)
 
 void sched_tick(struct sched *s)
 {
-	uint64_t now = daemon_now_ms();
+	uint64_t now = util_mono_ms();
 	pressure(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
 		int ttl = sched_ttl(s, m);
@@ -702,10 +728,11 @@ void sched_tick(struct sched *s)
 
 /* ---- start and stop ---- */
 
-struct sched *sched_new(struct daemon *d)
+struct sched *sched_new(const struct sched_env *env)
 {
 	struct sched *s = xcalloc(1, sizeof *s);
-	s->d = d;
+	s->env = *env;
+	s->cfg = env->cfg;
 	return s;
 }
 
@@ -716,8 +743,7 @@ void sched_shutdown(struct sched *s)
 		struct pending *q = s->queue;
 		s->queue = q->next;
 		s->n_queue--;
-		if (q->req)
-			api_reply_error(q->req, 503, "shutting_down", "mloffloadd is stopping");
+		sched_tell_error(q->reply, 503, "shutting_down", "mloffloadd is stopping");
 		pending_free(q);
 	}
 	int running = 0;
@@ -728,7 +754,7 @@ void sched_shutdown(struct sched *s)
 		}
 	}
 	for (int i = 0; running && i < 250; i++) {
-		event_base_loop(s->d->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+		event_base_loop(s->env.base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
 		running = 0;
 		for (struct rt *m = s->models; m != NULL; m = m->next)
 			running |= m->l != NULL;
@@ -751,7 +777,7 @@ void sched_free(struct sched *s)
 		s->models = m->next;
 		if (m->l != NULL) {
 			llama_free(m->l); /* kills the group and reaps it */
-			registry_load_update(s->d->reg, m->row, "stopped", NULL, "daemon stopped");
+			registry_load_update(s->env.reg, m->row, "stopped", NULL, "daemon stopped");
 		}
 		json_decref(m->args);
 		json_decref(m->measured);

@@ -19,9 +19,47 @@
 
 #include "plan.h"
 
-struct daemon;
-struct evhttp_request;
+struct config;
+struct devmon;
+struct discover;
+struct event_base;
+struct notify;
+struct registry;
 struct sched;
+
+/* What the scheduler works with, all borrowed and outliving it. cfg is read at each use,
+ * so changes made in place (SIGHUP) apply. changed(changed_arg) is called after every
+ * change of a model's state and every load leaving the queue: whoever waits for room or
+ * for a model (the OpenAI routes) looks again. notify, disc and changed may be NULL. */
+struct sched_env {
+	struct event_base *base;
+	struct registry *reg;
+	struct devmon *dev;
+	struct notify *notify;
+	struct discover *disc;
+	const struct config *cfg;
+	void (*changed)(void *arg);
+	void *changed_arg;
+};
+
+/* The outcome of a load, unload or switch. The status speaks HTTP's vocabulary, which is
+ * what every caller speaks: 200 done and 202 accepted (body: the model's state), else
+ * refused with an error code and message (404 unknown, 409 conflict, 500, 502 backend
+ * failed, 503 busy or stopping, 504 timed out, 507 does not fit). */
+struct sched_outcome {
+	int status;
+	const char *code;          /* status >= 400 */
+	const char *message;       /* status >= 400 */
+	json_t *body;              /* status < 400; borrowed for the call */
+	int retry_after_s;         /* > 0: worth asking again after this long */
+};
+
+/* Whom to tell: fn(arg, outcome) is called exactly once, from the loop, possibly before
+ * the call that was given it returns. fn NULL: nobody is told. */
+struct sched_reply {
+	void (*fn)(void *arg, const struct sched_outcome *o);
+	void *arg;
+};
 
 struct sched_opts {
 	uint32_t ctx;              /* 0: min(training context, 8192) */
@@ -36,7 +74,7 @@ struct sched_opts {
 	int keep_failed;           /* sched_acquire: a failed model answers 502, no reload */
 };
 
-struct sched *sched_new(struct daemon *d);
+struct sched *sched_new(const struct sched_env *env);
 /* Daemon shutdown, step one: refuses new loads, answers queued ones with 503, sends
  * every child SIGTERM and runs the loop until they have exited (5 s at most). */
 void sched_shutdown(struct sched *s);
@@ -46,12 +84,13 @@ void sched_free(struct sched *s);
  * when its pid is still that child (same boot, start time and --port); every such row
  * is marked stopped either way. scheduler_reap.c. */
 void sched_reap_orphans(struct sched *s);
-/* POST /load, /unload, /switch: each answers req itself (at once or when done). */
+/* Load, unload, switch (POST /load, /unload, /switch): each reports its outcome to r,
+ * at once or when done (o->wait). */
 void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
-    struct evhttp_request *req);
-void sched_unload(struct sched *s, const char *id, struct evhttp_request *req);
+    struct sched_reply r);
+void sched_unload(struct sched *s, const char *id, struct sched_reply r);
 void sched_switch(struct sched *s, const char *from, const char *to,
-    const struct sched_opts *o, struct evhttp_request *req);
+    const struct sched_opts *o, struct sched_reply r);
 /* Once a second: TTL expiry, start timeouts, loads waiting for memory. */
 void sched_tick(struct sched *s);
 /* New JSON: the loaded (and loading) models for /status; the queue for /queue; the
@@ -71,7 +110,7 @@ json_t *sched_evictable_json(struct sched *s);
  * the port of its llama-server; SA_WAIT while it loads, waits for memory or leaves;
  * SA_BUSY when it would fit once busy models (requests in flight, or loading) are done,
  * and nothing was started; SA_ERROR with an HTTP status, error code and message. Each
- * change of a model's state afterwards calls proxy_kick. */
+ * change of a model's state afterwards calls env->changed. */
 enum sched_avail { SA_READY, SA_WAIT, SA_BUSY, SA_ERROR };
 struct sched_use {
 	int port;

@@ -3,7 +3,7 @@
  * planned on, the memory available there, the models a load may evict (in order, and
  * exclusive groups), and the decision to start, evict first, or refuse.
  */
-#include "daemon.h"
+#include "config.h"
 #include "scheduler_int.h"
 #include "util.h"
 
@@ -13,8 +13,8 @@
 
 const struct device_info *sched_gpu(struct sched *s)
 {
-	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
-		const struct device_info *di = devmon_get(s->d->dev, i);
+	for (size_t i = 0; i < devmon_count(s->env.dev); i++) {
+		const struct device_info *di = devmon_get(s->env.dev, i);
 		if (strcmp(di->kind, "cpu") != 0 && di->ok)
 			return di;
 	}
@@ -24,7 +24,7 @@ const struct device_info *sched_gpu(struct sched *s)
 int sched_target(struct sched *s, struct target *t)
 {
 	memset(t, 0, sizeof *t);
-	const char *rpc = s->d->cfg.rpc_device;
+	const char *rpc = s->cfg->rpc_device;
 	if (rpc != NULL) {
 		const char *sp = strchr(rpc, ' ');
 		snprintf(t->rpc, sizeof t->rpc, "%.*s", (int)(sp - rpc), rpc);
@@ -58,16 +58,16 @@ uint64_t sched_available(struct sched *s, const struct target *g, const struct r
 {
 	uint64_t mine = ours(s, but), all = ours(s, NULL);
 	uint64_t others = g->used > all ? g->used - all : 0;
-	uint64_t taken = (g->is_gpu ? s->d->cfg.reserve : 0) + others + mine;
+	uint64_t taken = (g->is_gpu ? s->cfg->reserve : 0) + others + mine;
 	return g->total > taken ? g->total - taken : 0;
 }
 
 static uint64_t ram_available(struct sched *s)
 {
-	for (size_t i = 0; i < devmon_count(s->d->dev); i++) {
-		const struct device_info *di = devmon_get(s->d->dev, i);
+	for (size_t i = 0; i < devmon_count(s->env.dev); i++) {
+		const struct device_info *di = devmon_get(s->env.dev, i);
 		if (strcmp(di->kind, "cpu") == 0)
-			return di->now.free > s->d->cfg.reserve ? di->now.free - s->d->cfg.reserve : 0;
+			return di->now.free > s->cfg->reserve ? di->now.free - s->cfg->reserve : 0;
 	}
 	return 0;
 }
@@ -106,10 +106,10 @@ static uint64_t busy_bytes(struct sched *s, const struct rt *m)
 /* 1 if ids a and b share an exclusive group of the configuration. */
 static int exclusive(struct sched *s, const char *a, const char *b)
 {
-	for (size_t g = 0; g < s->d->cfg.n_exclusive; g++) {
+	for (size_t g = 0; g < s->cfg->n_exclusive; g++) {
 		char buf[1024], *save = NULL;
 		int has_a = 0, has_b = 0;
-		snprintf(buf, sizeof buf, "%s", s->d->cfg.exclusive[g]);
+		snprintf(buf, sizeof buf, "%s", s->cfg->exclusive[g]);
 		for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
 			has_a |= strcmp(t, a) == 0;
 			has_b |= strcmp(t, b) == 0;

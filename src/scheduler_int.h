@@ -6,7 +6,6 @@
 #ifndef MLO_SCHEDULER_INT_H
 #define MLO_SCHEDULER_INT_H
 
-#include <event2/http.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -35,9 +34,9 @@ struct rt {
 	int ttl_s, pinned, priority;  /* ttl_s -1: the daemon's idle_ttl_s */
 	int busy;                    /* requests of the OpenAI routes in flight */
 	char error[1024];
-	struct evhttp_request *waiters[MAX_WAITERS];  /* loads waiting for ready */
+	struct sched_reply waiters[MAX_WAITERS];  /* loads waiting for ready */
 	size_t n_waiters;
-	struct evhttp_request *unload_waiters[MAX_WAITERS];
+	struct sched_reply unload_waiters[MAX_WAITERS];
 	size_t n_unload_waiters;
 	struct rt *next;
 };
@@ -45,7 +44,7 @@ struct rt {
 struct pending {
 	char *id;
 	struct sched_opts o;
-	struct evhttp_request *req;
+	struct sched_reply reply;    /* told when the load is done (fn NULL: nobody) */
 	char *evict[MAX_EVICT];      /* models that must be unloaded first */
 	size_t n_evict;
 	uint64_t freed_bytes;        /* what they were planned to hold on the GPU */
@@ -56,7 +55,8 @@ struct pending {
 };
 
 struct sched {
-	struct daemon *d;
+	struct sched_env env;
+	const struct config *cfg;    /* env.cfg */
 	int shutting_down;
 	int pressured;
 	struct rt *models;
@@ -96,8 +96,12 @@ enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_BUSY, SCHED_REFUSE };
 enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
     const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
     size_t whylen);
-/* Loads (unload 0) or unloads an "ollama:NAME" model through Ollama; answers req. */
+/* Tells r the outcome: a success (status < 400) with body (stolen), or an error. */
+void sched_tell(struct sched_reply r, int status, json_t *body);
+void sched_tell_error(struct sched_reply r, int status, const char *code, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+/* Loads (unload 0) or unloads an "ollama:NAME" model through Ollama; tells r. */
 void sched_ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
-    int unload, struct evhttp_request *req);
+    int unload, struct sched_reply r);
 
 #endif

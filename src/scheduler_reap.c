@@ -10,7 +10,7 @@
  * gone.
  */
 #include "child.h"
-#include "daemon.h"
+#include "config.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "scheduler_int.h"
@@ -47,7 +47,7 @@ static int same_child(json_t *row, int pid, char *why, size_t len)
 
 void sched_reap_orphans(struct sched *s)
 {
-	json_t *open = registry_loads_open(s->d->reg), *v;
+	json_t *open = registry_loads_open(s->env.reg), *v;
 	size_t i;
 	json_array_foreach(open, i, v) {
 		int pid = (int)json_integer_value(json_object_get(v, "pid"));
@@ -70,7 +70,7 @@ void sched_reap_orphans(struct sched *s)
 				note = "gone at daemon start; its pid belongs to another process";
 			}
 		}
-		registry_load_update(s->d->reg, row, "stopped", NULL, note);
+		registry_load_update(s->env.reg, row, "stopped", NULL, note);
 	}
 	json_decref(open);
 }

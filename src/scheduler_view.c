@@ -2,7 +2,7 @@
  * scheduler_view: the scheduler's state as JSON, for /status, /queue, /models/{id},
  * /vram/budget and /metrics.
  */
-#include "daemon.h"
+#include "config.h"
 #include "llama.h"
 #include "scheduler_int.h"
 #include "util.h"
@@ -59,12 +59,12 @@ json_t *sched_queue_json(struct sched *s)
 			json_array_append_new(ev, json_string(p->evict[i]));
 		json_array_append_new(w, json_pack("{s:s,s:i,s:o,s:I}", "model", p->id,
 		    "position", pos, "waiting_for", ev, "waited_ms",
-		    (json_int_t)(daemon_now_ms() - p->since_ms)));
+		    (json_int_t)(util_mono_ms() - p->since_ms)));
 	}
 	for (struct rt *m = s->models; m != NULL; m = m->next)
 		if (m->state == ST_LOADING)
 			json_array_append_new(r, json_pack("{s:s,s:I}", "model", m->id,
-			    "loading_ms", (json_int_t)(daemon_now_ms() - m->started_ms)));
+			    "loading_ms", (json_int_t)(util_mono_ms() - m->started_ms)));
 	return json_pack("{s:o,s:o,s:i}", "waiting", w, "running", r, "depth",
 	    (int)s->n_queue + (int)json_array_size(r));
 }

@@ -37,4 +37,8 @@ int util_parse_int(const char *s, long long min, long long max, long long *out);
 /* Formats bytes as "4.58 GiB" into buf (borrowed, returned for convenience). */
 const char *util_fmt_size(uint64_t bytes, char *buf, size_t len);
 
+/* Milliseconds on the monotonic clock: only differences mean anything (timeouts, TTL,
+ * ages); never a time of day. */
+uint64_t util_mono_ms(void);
+
 #endif

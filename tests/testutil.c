@@ -162,13 +162,15 @@ uint8_t *tu_read_file(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	uint8_t *b = xmalloc(n > 0 ? (size_t)n : 1);
+	/* one byte more, a NUL, so that text files can be searched as strings */
+	uint8_t *b = xmalloc(n > 0 ? (size_t)n + 1 : 1);
 	if (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
 		free(b);
 		fclose(f);
 		return NULL;
 	}
 	fclose(f);
+	b[n > 0 ? n : 0] = '\0';
 	*len = (size_t)n;
 	return b;
 }

@@ -34,7 +34,7 @@ char *tu_npm_dir(const char *env, const char *folder, const char *pkg);
 char *tu_node(void);
 /* Writes n bytes to path. Returns 0 or -1. */
 int tu_write_file(const char *path, const void *p, size_t n);
-/* Reads a whole file into a heap buffer. Returns NULL on error. */
+/* Reads a whole file into a heap buffer with a NUL after its len bytes. NULL on error. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Runs a shell command, returns its exit status (or -1). */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
