@@ -14,6 +14,7 @@
 #include "guard.h"
 #include "httpconn.h"
 #include "metrics.h"
+#include "model.h"
 #include "plan.h"
 #include "notify.h"
 #include "proxy.h"
@@ -411,7 +412,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		    "model=ID is required (e.g. /vram/budget?model=ID&ctx=8192)");
 		return;
 	}
-	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, 1 << 24, &ctx) < 0)) {
+	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, MODEL_MAX_CTX, &ctx) < 0)) {
 		api_reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
 		return;
 	}
@@ -422,19 +423,13 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	}
 	const char *path = json_string_value(json_object_get(m, "path"));
 	char err[GGUF_ERR_LEN + 4096];
-	struct gguf *g = path ? gguf_open(path, err, sizeof err) : NULL;
-	if (g == NULL) {
-		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
-		json_decref(m);
-		return;
-	}
+	struct gguf *g;
 	struct est_opts eo;
 	est_defaults(&eo);
-	eo.n_ctx = (uint32_t)ctx;
+	eo.n_ctx = (uint32_t)ctx; /* 0: the default context, as a load gets (model.h) */
 	struct est e;
-	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
-		api_reply_error(req, 409, "model_unreadable", "%s", err);
-		gguf_close(g);
+	if (path == NULL || model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
+		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
 		json_decref(m);
 		return;
 	}
@@ -453,7 +448,13 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	}
 	struct plan_opts po = { .ngl = -1 };
 	struct plan p;
-	plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err);
+	if (plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err) < 0) {
+		api_reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
+		est_free(&e);
+		gguf_close(g);
+		json_decref(m);
+		return;
+	}
 	/* with the whole device (nothing else on it), would it fit? */
 	struct plan full;
 	int fits_empty = 0;
@@ -461,9 +462,10 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
 		uint64_t res = rpc[0] ? 0 : d->cfg.reserve; /* an RPC device keeps no reserve */
 		pd.budget = total > res ? total - res : 0;
-		plan_make(&e, &pd, &fo, &full, err, sizeof err);
-		fits_empty = full.fits;
-		plan_free(&full);
+		if (plan_make(&e, &pd, &fo, &full, err, sizeof err) == 0) {
+			fits_empty = full.fits;
+			plan_free(&full);
+		}
 	}
 	json_t *args = json_array(), *layers = json_array();
 	for (size_t i = 0; i < p.n_args; i++)

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "estimate.h"
 #include "gguf.h"
+#include "model.h"
 #include "plan.h"
 #include "util.h"
 
@@ -202,7 +203,7 @@ static int cmd_plan(int argc, char **argv)
 			have_vram = 1;
 			i++;
 		} else if (strcmp(a, "--ctx") == 0 && v) {
-			if (util_parse_int(v, 0, 1 << 24, &n) < 0) {
+			if (util_parse_int(v, 0, MODEL_MAX_CTX, &n) < 0) {
 				fprintf(stderr, "mloffload: --ctx: '%s' is not a context size\n", v);
 				return 2;
 			}
@@ -279,15 +280,10 @@ static int cmd_plan(int argc, char **argv)
 		return usage(stderr), 2;
 	}
 	char err[GGUF_ERR_LEN + 4096];
-	struct gguf *g = gguf_open(path, err, sizeof err);
-	if (g == NULL) {
-		fprintf(stderr, "mloffload: %s\n", err);
-		return 1;
-	}
+	struct gguf *g;
 	struct est e;
-	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
-		fprintf(stderr, "mloffload: %s: %s\n", path, err);
-		gguf_close(g);
+	if (model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s\n", err);
 		return 1;
 	}
 	struct plan_device dev;

@@ -4,6 +4,7 @@
  */
 #include "client.h"
 #include "apikey.h"
+#include "model.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -203,7 +204,7 @@ int client_main(int argc, char **argv)
 		else if (strcmp(argv[i], "--api-key-file") == 0 && i + 1 < argc)
 			keyfile = argv[++i];
 		else if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
-			if (util_parse_int(argv[++i], 1, 1 << 24, &ctx) < 0)
+			if (util_parse_int(argv[++i], 1, MODEL_MAX_CTX, &ctx) < 0)
 				return usage();
 		} else if (cmd == NULL && client_is_command(argv[i]))
 			cmd = argv[i];

@@ -332,7 +332,9 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 		config_free(&c);
 		return;
 	}
-	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || c.listen_port != d->cfg.listen_port ||
+	/* port 0 asked for any port: the one bound is what d->cfg holds now */
+	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || (c.listen_port != 0 &&
+	    c.listen_port != d->cfg.listen_port) ||
 	    strcmp(c.state_dir, d->cfg.state_dir) != 0)
 		log_warnx("SIGHUP: listen and state_dir change only on restart");
 	/* the parts that change live: folders, intervals, reserve, TTL, the /v1 settings,

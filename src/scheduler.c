@@ -19,6 +19,7 @@
 #include "estimate.h"
 #include "gguf.h"
 #include "llama.h"
+#include "model.h"
 #include "notify.h"
 #include "registry.h"
 #include "util.h"
@@ -328,20 +329,14 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
     struct sched_reply r, struct sched_use *u)
 {
 	char err[GGUF_ERR_LEN + 4096], why[512];
-	struct gguf *g = gguf_open(m->path, err, sizeof err);
+	struct gguf *g;
 	struct est_opts eo;
 	est_defaults(&eo);
-	eo.n_ctx = o->ctx;
+	eo.n_ctx = o->ctx; /* 0: the default context (model.h) */
 	struct est e;
-	if (g == NULL || est_build(g, &eo, &e, err, sizeof err) < 0) {
+	if (model_estimate(m->path, &eo, &g, &e, err, sizeof err) < 0) {
 		settle(r, u, 409, "model_unreadable", "%s", err);
-		gguf_close(g);
 		return SA_ERROR;
-	}
-	if (o->ctx == 0 && e.n_ctx > 8192) { /* a default that fits: min(train, 8192) */
-		est_free(&e);
-		eo.n_ctx = 8192;
-		est_build(g, &eo, &e, err, sizeof err);
 	}
 	struct plan p;
 	struct rt *ev[MAX_EVICT];
@@ -401,7 +396,6 @@ static void pending_free(struct pending *q)
 	free(q);
 }
 
-/* Starts the pending loads whose evictions are done. */
 /* 1 once the GPU shows the memory of q's evicted models free: a sample taken after
  * they exited reads at least half of what they held as gone. A device whose readings
  * never included them (an RPC server, a GPU the models did not use) needs no wait; a
@@ -424,6 +418,8 @@ static int memory_seen_free(struct sched *s, struct pending *q)
 	return 0;
 }
 
+/* Starts the pending loads whose evictions are done (and answers those that waited
+ * too long). */
 static void process_queue(struct sched *s)
 {
 	struct pending **pp = &s->queue;

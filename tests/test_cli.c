@@ -201,6 +201,51 @@ static void embedding_model_inspected(void **state)
 	free(path);
 }
 
+/* No --ctx: the default context, the training context capped at 8192 (model.h), the
+ * same the daemon's loads, scans and /vram/budget use. */
+static void plan_default_context(void **state)
+{
+	char *big = tu_path("llama3.2-1b.gguf"), *tiny = tu_path("tiny.gguf"), *out;
+	char *args = xasprintf("gen llama3.2-1b %s --hole", big);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	args = xasprintf("gen tiny %s", tiny);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	const char *cases[][2] = { { big, "8192" }, { tiny, NULL } };
+	for (size_t i = 0; i < 2; i++) {
+		args = xasprintf("plan %s --vram 64G --json", cases[i][0]);
+		assert_int_equal(run(&out, args), 0);
+		json_error_t je;
+		json_t *j = json_loads(out, 0, &je);
+		assert_non_null(j);
+		json_int_t ctx = json_integer_value(json_object_get(j, "ctx"));
+		if (cases[i][1] != NULL) { /* Llama-3.2-1B trains at 131072 */
+			assert_int_equal(ctx, strtol(cases[i][1], NULL, 10));
+		} else { /* tiny trains below 8192: its own context */
+			char *ins = xasprintf("inspect %s --json", tiny), *o2;
+			assert_int_equal(run(&o2, ins), 0);
+			json_t *k = json_loads(o2, 0, &je);
+			assert_non_null(k);
+			json_int_t train = json_integer_value(json_object_get(k, "context_length"));
+			assert_true(train > 0 && train < 8192);
+			assert_int_equal(ctx, (train + 255) / 256 * 256);
+			json_decref(k);
+			free(o2);
+			free(ins);
+		}
+		json_decref(j);
+		free(out);
+		free(args);
+	}
+	unlink(big);
+	unlink(tiny);
+	free(big);
+	free(tiny);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +254,7 @@ int main(void)
 		cmocka_unit_test(plan_that_does_not_fit),
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),
+		cmocka_unit_test(plan_default_context),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
