@@ -34,6 +34,19 @@ const char *arch_pooling_name(uint32_t pooling)
 	return pooling < sizeof poolings / sizeof poolings[0] ? poolings[pooling] : NULL;
 }
 
+/* Architectures whose graphs the compute rules follow and that docs/accuracy.md checks
+ * against real llama-server (qwen3 is qwen3moe's graph with llama's dense FFN). */
+static const char *const checked[] = { "llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss",
+	"gemma3" };
+
+int arch_checked(const char *arch)
+{
+	for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++)
+		if (strcmp(arch, checked[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int arch_tensor_layer(const char *name)
 {
 	if (strncmp(name, "blk.", 4) != 0)

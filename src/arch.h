@@ -46,6 +46,9 @@ const char *arch_ftype_name(int64_t ftype);
 /* llama-server's --pooling name of a pooling type ("mean", "cls", "last", "rank"), or
  * NULL for 0 (not an embedding model). */
 const char *arch_pooling_name(uint32_t pooling);
+/* 1 if the estimator's rules were checked against llama.cpp for this architecture
+ * (docs/accuracy.md); 0 if it is planned with the generic transformer rules. */
+int arch_checked(const char *arch);
 /* Layer index of a tensor name "blk.N.*", or -1. */
 int arch_tensor_layer(const char *name);
 

@@ -54,6 +54,7 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 		return -1;
 	e->g = g;
 	e->o = *o;
+	e->generic = !arch_checked(e->a.arch);
 	/* llama-server runs an embedding model's whole input in one micro-batch: it lowers
 	 * n_batch to n_ubatch (tools/server/server.cpp), and so do we */
 	if (e->a.pooling != 0 && e->o.n_batch > e->o.n_ubatch)
@@ -85,6 +86,8 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 			e->layer[l].weights += b;
 			if (strstr(t->name, "_exps") != NULL)
 				e->layer[l].exps += b;
+			if (strstr(t->name, "_exps.bias") != NULL)
+				e->moe_bias = 1;
 		} else if (is_output_tensor(t->name)) {
 			e->output_bytes += b;
 			has_output |= strncmp(t->name, "output.weight", 13) == 0;
@@ -100,6 +103,7 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 	for (uint32_t l = 0; l < n; l++) {
 		if (!e->a.has_kv[l])
 			continue;
+		e->swa |= e->a.is_swa[l];
 		uint64_t cells = e->a.is_swa[l] ? e->kv_cells_swa : e->kv_cells;
 		e->layer[l].kv = cells * (gguf_row_size(o->type_k, e->a.n_embd_k_gqa[l]) +
 		    gguf_row_size(o->type_v, e->a.n_embd_v_gqa[l]));

@@ -43,8 +43,19 @@ struct est {
 	uint64_t output_bytes;    /* output head and its norm (a copy of the embeddings when tied) */
 	struct est_layer *layer;  /* n_layer entries */
 	uint64_t weights_total, kv_total;
+	int moe_bias;             /* experts carry biases (*_exps.bias, gpt-oss): their
+	                           * matrix products are followed by ggml_add_id */
+	int swa;                  /* some layers slide: llama.cpp builds a second KQ mask */
+	int generic;              /* the architecture is not one the rules were checked on:
+	                           * planned with the generic transformer rules and a
+	                           * margin (EST_GENERIC_MARGIN) on the compute buffers */
 	const struct gguf *g;     /* borrowed: the model the estimate was made from */
 };
+
+/* Compute buffers of an architecture planned with the generic rules are increased by
+ * 1/EST_GENERIC_MARGIN (25%): llama.cpp's graphs for the architectures checked differ
+ * from the generic rule by less than that (docs/estimator.md). */
+#define EST_GENERIC_MARGIN 4
 
 /* Fills o with llama-server's defaults. */
 void est_defaults(struct est_opts *o);

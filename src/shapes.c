@@ -15,8 +15,11 @@
 
 #define LLAMA_PIN MLO_LLAMA_PIN /* node-llama-cpp version of scripts/setup-llama.sh */
 
-enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
+enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_MXFP4 = 39 };
 
+/* Entries may leave the trailing fields (layout, n_swa) out: they default to 0. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct shape shapes_all[] = {
 	{ "tiny", "llama", "llama-spm", "2-layer llama, random F32 weights; answers requests",
 	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 0 },
@@ -38,8 +41,18 @@ const struct shape shapes_all[] = {
 	  28, 3584, 18944, 28, 4, 128, 0, 0, 0, 32768, 1, 0, 0, 0, "Q4_K_M", 0 },
 	{ "qwen3moe-30b", "qwen3moe", "qwen2", "Qwen3-30B-A3B tensor table, 128 experts",
 	  48, 2048, 6144, 32, 4, 128, 128, 8, 768, 40960, 0, 1, 0, 0, "Q4_K_M", 0 },
-	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0 },
+	{ "gptoss-20b", "gpt-oss", "qwen2", "gpt-oss-20b tensor table: sinks, SWA 128, MXFP4 experts",
+	  24, 2880, 0, 64, 8, 64, 32, 4, 2880, 131072, 1, 0, 0, 0, "MXFP4_MOE", 0,
+	  SHAPE_LAYOUT_GPTOSS, 128 },
+	{ "gemma3-1b", "gemma3", "gemma-4", "Gemma-3-1B tensor table, SWA 512 on 5 of 6 layers, "
+	  "262k vocab", 26, 1152, 6912, 4, 1, 256, 0, 0, 0, 32768, 0, 1, 1, 0, "Q8_0", 0,
+	  SHAPE_LAYOUT_GEMMA3, 512 },
+	{ "gemma3-4b", "gemma3", "gemma-4", "Gemma-3-4B tensor table, SWA 1024, 262k vocab",
+	  34, 2560, 10240, 8, 4, 256, 0, 0, 0, 131072, 0, 1, 1, 0, "Q4_K_M", 0,
+	  SHAPE_LAYOUT_GEMMA3, 1024 },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0 },
 };
+#pragma GCC diagnostic pop
 
 const struct shape *shapes_find(const char *name)
 {
@@ -58,7 +71,7 @@ static int parse_quant(const char *q, struct mix *m)
 {
 	static const struct { const char *n; int ftype; uint32_t base; } qs[] = {
 		{ "F32", 0, T_F32 }, { "F16", 1, T_F16 }, { "Q8_0", 7, T_Q8_0 },
-		{ "Q4_K_M", 15, T_Q4_K },
+		{ "Q4_K_M", 15, T_Q4_K }, { "MXFP4_MOE", 38, T_Q8_0 },
 	};
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
 		if (strcmp(q, qs[i].n) == 0) {
@@ -80,6 +93,8 @@ static uint32_t weight_type(const struct mix *m, const char *kind, int layer, in
     int64_t ne0)
 {
 	uint32_t t = m->base;
+	if (m->ftype == 38 && strstr(kind, "_exps") != NULL)
+		t = T_MXFP4; /* gpt-oss's experts; the rest Q8_0 */
 	if (m->ftype == 15) {
 		if (strcmp(kind, "output") == 0)
 			t = T_Q6_K;
@@ -109,7 +124,7 @@ static void add(struct gen *g, const char *name, const char *kind, int layer, ui
     int64_t ne0, int64_t ne1, int64_t ne2)
 {
 	int64_t ne[3] = { ne0, ne1, ne2 };
-	uint32_t t = nd == 1 || strcmp(kind, "ffn_gate_inp") == 0 ? T_F32 :
+	uint32_t t = nd == 1 || strcmp(kind, "ffn_gate_inp") == 0 || strcmp(kind, "bias") == 0 ? T_F32 :
 	    weight_type(g->m, kind, layer, g->n_layer, ne0);
 	int part = g->total > 0 ? g->n_tensors * g->n_parts / g->total : 0;
 	g->n_tensors++;
@@ -140,7 +155,21 @@ static void tensors(struct gen *g, const struct shape *s, uint32_t n_vocab)
 			T("attn_k_norm.weight", "norm", 1, s->head_dim, 1, 1);
 		}
 		T("attn_output.weight", "attn_output", 2, q, s->n_embd, 1);
-		T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		if (s->layout == SHAPE_LAYOUT_GPTOSS) {
+			T("attn_output.bias", "bias", 1, s->n_embd, 1, 1);
+			T("attn_sinks.weight", "norm", 1, s->n_head, 1, 1);
+			T("post_attention_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("ffn_gate_inp.bias", "bias", 1, s->n_expert, 1, 1);
+			T("ffn_gate_exps.bias", "bias", 2, s->n_ff_exp, s->n_expert, 1);
+			T("ffn_down_exps.bias", "bias", 2, s->n_embd, s->n_expert, 1);
+			T("ffn_up_exps.bias", "bias", 2, s->n_ff_exp, s->n_expert, 1);
+		} else {
+			T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		}
+		if (s->layout == SHAPE_LAYOUT_GEMMA3) {
+			T("post_attention_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("post_ffw_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		}
 		if (s->n_expert > 0) {
 			T("ffn_gate_inp.weight", "ffn_gate_inp", 2, s->n_embd, s->n_expert, 1);
 			T("ffn_gate_exps.weight", "ffn_gate_exps", 3, s->n_embd, s->n_ff_exp,
@@ -189,6 +218,8 @@ static void metadata(struct ggufw *w, const struct shape *s, const struct mix *m
 	}
 	if (s->pooling != 0)
 		ggufw_u32(w, K("pooling_type"), s->pooling);
+	if (s->n_swa != 0)
+		ggufw_u32(w, K("attention.sliding_window"), s->n_swa);
 #undef K
 	for (uint64_t i = 0; i < vocab->n_kv; i++) {
 		const struct gguf_kv *kv = &vocab->kv[i];
@@ -218,7 +249,8 @@ int shapes_write(const struct shape *s, const struct shapes_opts *o, const char 
 	struct mix m;
 	const char *q = o->quant ? o->quant : s->quant;
 	if (parse_quant(q, &m) < 0) {
-		snprintf(err, errlen, "unknown quantization '%s' (F32, F16, Q8_0, Q4_K_M)", q);
+		snprintf(err, errlen, "unknown quantization '%s' (F32, F16, Q8_0, Q4_K_M, MXFP4_MOE)",
+		    q);
 		return -1;
 	}
 	int parts = o->split > 1 ? o->split : 1;

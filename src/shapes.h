@@ -25,6 +25,18 @@ struct shape {
 	const char *quant;         /* default quantization */
 	uint32_t pooling;          /* <arch>.pooling_type: 0 none (a generative model); 1 mean
 	                            * makes llama.cpp treat it as an embedding model */
+	/* fields below default to 0 (a plain llama/qwen layer) */
+	int layout;                /* SHAPE_LAYOUT_*: extra tensors of the architecture */
+	uint32_t n_swa;            /* <arch>.attention.sliding_window; 0: none */
+};
+
+/* Per-architecture tensor tables beyond the llama/qwen layer. */
+enum {
+	SHAPE_LAYOUT_PLAIN = 0,
+	SHAPE_LAYOUT_GPTOSS,       /* gpt-oss: attention sinks, biases, post-attention norm,
+	                            * experts with biases; SWA on every other layer */
+	SHAPE_LAYOUT_GEMMA3,       /* gemma3: q/k norms, post-attention and post-FFN norms;
+	                            * SWA on 5 of every 6 layers */
 };
 
 /* All shapes, terminated by an entry with name NULL. */
