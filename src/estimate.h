@@ -31,7 +31,8 @@ struct est_opts {
 struct est_layer {
 	uint64_t weights;     /* all tensors of blk.N, experts included */
 	uint64_t exps;        /* the expert tensors (*_exps) alone */
-	uint64_t kv;          /* K and V cache */
+	uint64_t kv;          /* K and V cache, and the recurrent state (rs) */
+	uint64_t rs;          /* recurrent state alone (llama.cpp's RS buffer) */
 };
 
 struct est {
@@ -65,6 +66,8 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 void est_free(struct est *e);
 /* Parses a cache type name ("f16", "q8_0", ...) into a ggml type. Returns 0 or -1. */
 int est_cache_type(const char *name, uint32_t *type);
+/* 1 if llama.cpp puts tensor n of an arch model in the output layer. */
+int est_output_tensor(const char *arch, const char *n);
 /* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */
 uint64_t est_tensor_bytes(const struct gguf_tensor *t);
 

@@ -37,6 +37,15 @@ enum {
 	                            * experts with biases; SWA on every other layer */
 	SHAPE_LAYOUT_GEMMA3,       /* gemma3: q/k norms, post-attention and post-FFN norms;
 	                            * SWA on 5 of every 6 layers */
+	SHAPE_LAYOUT_MAMBA2,       /* mamba2, pure recurrent: d_inner = 2 n_embd, d_state =
+	                            * head_dim, n_head heads (time-step rank), 1 group,
+	                            * conv kernel 4; no attention, no FFN */
+	SHAPE_LAYOUT_LFM2,         /* lfm2, hybrid: every third layer attention (KV), the
+	                            * others short convolutions (recurrent state), l_cache 3 */
+	SHAPE_LAYOUT_DEEPSEEK2,    /* deepseek2 with latent attention as this release stores
+	                            * it: head_dim is the no-rope and V head size, rope dims
+	                            * head_dim / 2, kv_lora_rank 2 x head_dim, q_lora_rank
+	                            * 3 x head_dim; first layer dense, one shared expert */
 };
 
 /* All shapes, terminated by an entry with name NULL. */

@@ -52,15 +52,26 @@ static const struct tcase acc_cases[] = {
 	 * budget, 8k context was 22% low before it) */
 	{ "gptoss-20b", NULL, 8192, 3072, -1, 0, -1, NULL, 1, NULL, 0 },
 	{ "gptoss-20b", NULL, 32768, 0, 5, 0, -1, "q4_0", 1, NULL, 0 },
+	/* recurrent state: the Mamba-2 layer's term was written from this load */
+	{ "small-mamba2", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL, 0 },
+	{ "small-lfm2", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL, 0 },
+	/* latent attention (MLA), shared experts, a leading dense layer */
+	{ "small-deepseek2", NULL, 4096, 0, 3, 0, -1, NULL, 0, NULL, 0 },
+	/* held out until it showed that Mamba-2's output layer holds 2E (now fitted) */
+	{ "small-mamba2", "F16", 16384, 60, -1, 0, -1, NULL, 0, NULL, 0 },
 	/* held-out set */
 	{ "gemma3-1b", NULL, 32768, 700, -1, 0, -1, "q8_0", 0, NULL, 1 },
 	{ "gemma3-1b", NULL, 8192, 600, -1, 0, 0, NULL, 0, NULL, 1 },
 	{ "gemma3-4b", NULL, 32768, 2048, -1, 0, -1, "q4_0", 0, NULL, 1 },
-	{ "gptoss-20b", NULL, 16384, 4096, -1, 0, -1, "q8_0", 1, NULL, 1 },
-	{ "gptoss-20b", NULL, 4096, 0, 9, 0, 0, NULL, 1, NULL, 1 },
+	{ "gptoss-20b", NULL, 16384, 2048, -1, 0, -1, "q8_0", 1, NULL, 1 },
+	{ "gptoss-20b", NULL, 4096, 0, 4, 0, 0, NULL, 1, NULL, 1 },
 	{ "llama3-8b", NULL, 32768, 3072, -1, 0, -1, "q4_0", 1, NULL, 1 },
 	{ "qwen2-7b", NULL, 16384, 2560, -1, 0, 0, NULL, 1, NULL, 1 },
 	{ "small-moe", NULL, 32768, 0, 4, 0, 1, "q4_0", 0, NULL, 1 },
+	{ "small-mamba2", NULL, 32768, 70, -1, 0, -1, NULL, 0, NULL, 1 },
+	{ "small-deepseek2", NULL, 16384, 110, -1, 0, -1, "q8_0", 0, NULL, 1 },
+	{ "small-deepseek2", NULL, 8192, 0, 5, 0, 0, NULL, 0, NULL, 1 },
+	{ "small-lfm2", NULL, 16384, 100, -1, 0, 0, NULL, 0, NULL, 1 },
 };
 
 #define ACC_N_CASES (sizeof acc_cases / sizeof acc_cases[0])
