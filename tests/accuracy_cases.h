@@ -57,6 +57,9 @@ static const struct tcase acc_cases[] = {
 	{ "small-lfm2", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL, 0 },
 	/* latent attention (MLA), shared experts, a leading dense layer */
 	{ "small-deepseek2", NULL, 4096, 0, 3, 0, -1, NULL, 0, NULL, 0 },
+	/* held out until its CPU compute came out 20% over (the experts of device layers
+	 * fitted in memory the CPU already held): kept here, not refitted */
+	{ "small-deepseek2", NULL, 16384, 110, -1, 0, -1, "q8_0", 0, NULL, 0 },
 	/* held out until it showed that Mamba-2's output layer holds 2E (now fitted) */
 	{ "small-mamba2", "F16", 16384, 60, -1, 0, -1, NULL, 0, NULL, 0 },
 	/* held-out set */
@@ -69,7 +72,7 @@ static const struct tcase acc_cases[] = {
 	{ "qwen2-7b", NULL, 16384, 2560, -1, 0, 0, NULL, 1, NULL, 1 },
 	{ "small-moe", NULL, 32768, 0, 4, 0, 1, "q4_0", 0, NULL, 1 },
 	{ "small-mamba2", NULL, 32768, 70, -1, 0, -1, NULL, 0, NULL, 1 },
-	{ "small-deepseek2", NULL, 16384, 110, -1, 0, -1, "q8_0", 0, NULL, 1 },
+	{ "small-deepseek2", NULL, 32768, 200, -1, 0, -1, "q4_0", 0, NULL, 1 },
 	{ "small-deepseek2", NULL, 8192, 0, 5, 0, 0, NULL, 0, NULL, 1 },
 	{ "small-lfm2", NULL, 16384, 100, -1, 0, 0, NULL, 0, NULL, 1 },
 };

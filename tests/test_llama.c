@@ -4,10 +4,10 @@
  * with the plan's arguments and one ggml-rpc-server on loopback standing in for the
  * GPU; its log (-lv 4) reports the buffer sizes it allocated on each device, which
  * must match the plan: model and KV buffers within 1% (or 1 MiB), totals within 5%,
- * compute buffers within 20% on the fitting set and, on the held-out set (shapes never
- * used to fit, tests/accuracy_cases.h), at most 10% over and 5% under. Also: a tiny
- * generated model answers a chat request,
- * and a split model loads in llama-server as in mloffload.
+ * compute buffers within 20% under and 25% over on the fitting set and, on the
+ * held-out set (shapes never used to fit, tests/accuracy_cases.h), at most 10% over
+ * and 5% under. Also: a tiny generated model answers a chat request, and a split
+ * model loads in llama-server as in mloffload.
  *
  * With MLO_ACCURACY_OUT set, the table of predicted against measured is written there
  * (tools/accuracy.sh regenerates docs/accuracy.md that way).
@@ -183,7 +183,8 @@ static int run_case(const struct tcase *c)
 	int ok = 1;
 	ok &= check(model, label, "RPC0", "model", p.dev.model / MiB, m_model, 0.01, 1);
 	ok &= check(model, label, "RPC0", "KV", p.dev.kv / MiB, m_kv, 0.01, 1);
-	double under = c->held_out ? 0.05 : 0.20, over = c->held_out ? 0.10 : 0.20;
+	/* over-predictions are the safe side: the fitting set allows a little more */
+	double under = c->held_out ? 0.05 : 0.20, over = c->held_out ? 0.10 : 0.25;
 	ok &= check_range(model, label, "RPC0", "compute", p.dev.compute / MiB, m_comp, under,
 	    over, 1);
 	ok &= check(model, label, "RPC0", "total", p.dev.total / MiB, m_model + m_kv + m_comp,
