@@ -75,6 +75,7 @@ static const struct tcase acc_cases[] = {
 	{ "small-deepseek2", NULL, 32768, 200, -1, 0, -1, "q4_0", 0, NULL, 1 },
 	{ "small-deepseek2", NULL, 8192, 0, 5, 0, 0, NULL, 0, NULL, 1 },
 	{ "small-lfm2", NULL, 16384, 100, -1, 0, 0, NULL, 0, NULL, 1 },
+	{ "small-lfm2", NULL, 16384, 0, 7, 0, 1, "q8_0", 0, NULL, 1 },
 };
 
 #define ACC_N_CASES (sizeof acc_cases / sizeof acc_cases[0])
