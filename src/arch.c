@@ -205,6 +205,43 @@ static void read_recurrent(const struct gguf *g, struct arch_info *a)
 	}
 }
 
+/* arch.name = v when the key is a count in 1..max-1 */
+static void count_key(const struct gguf *g, const struct arch_info *a, const char *suffix,
+    int64_t max, uint32_t *out)
+{
+	char k[160];
+	int64_t v;
+	key(a, suffix, k, sizeof k);
+	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < max)
+		*out = (uint32_t)v;
+}
+
+/* Mixture-of-experts keys: routed, used and shared experts, the expert width and the
+ * leading dense layers (deepseek2). */
+static void read_experts(const struct gguf *g, struct arch_info *a)
+{
+	count_key(g, a, "expert_count", 1 << 16, &a->n_expert);
+	count_key(g, a, "expert_used_count", 1 << 16, &a->n_expert_used);
+	count_key(g, a, "expert_shared_count", 1 << 16, &a->n_expert_shared);
+	count_key(g, a, "leading_dense_block_count", ARCH_MAX_LAYERS, &a->n_dense_lead);
+	count_key(g, a, "expert_feed_forward_length", 1 << 24, &a->n_ff_exp);
+}
+
+/* Multi-head latent attention (deepseek2 and kin) stored as the latent: with
+ * key_length_mla in the file, this release's KV cache keeps K alone (the compressed
+ * kv_lora_rank + rope dims, one "head"), V being a view of it (llama-kv-cache.cpp:
+ * has_v = !is_mla). */
+static void read_mla(const struct gguf *g, struct arch_info *a)
+{
+	char k[160];
+	key(a, "attention.key_length_mla", k, sizeof k);
+	if (gguf_find(g, k) < 0)
+		return;
+	a->mla = 1;
+	for (uint32_t l = 0; l < a->n_layer; l++)
+		a->n_embd_v_gqa[l] = 0;
+}
+
 static void dominant_type(const struct gguf *g, struct arch_info *a)
 {
 	uint64_t bytes[64] = { 0 };
@@ -245,21 +282,7 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 	key(a, "context_length", k, sizeof k);
 	if (gguf_get_int(g, k, &v) == 0 && v > 0)
 		a->n_ctx_train = (uint64_t)v;
-	key(a, "expert_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 16))
-		a->n_expert = (uint32_t)v;
-	key(a, "expert_used_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 16))
-		a->n_expert_used = (uint32_t)v;
-	key(a, "expert_shared_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 16))
-		a->n_expert_shared = (uint32_t)v;
-	key(a, "leading_dense_block_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < ARCH_MAX_LAYERS)
-		a->n_dense_lead = (uint32_t)v;
-	key(a, "expert_feed_forward_length", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 24))
-		a->n_ff_exp = (uint32_t)v;
+	read_experts(g, a);
 	/* llama.cpp reads this key for every architecture. A value with no --pooling name
 	 * (none, or one this release does not know) leaves the model generative here. */
 	key(a, "pooling_type", k, sizeof k);
@@ -305,16 +328,7 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 		a->n_embd_v_gqa[l] = (uint32_t)(hv * a->n_head_kv[l]);
 		a->has_kv[l] = a->n_head_kv[l] > 0 && a->n_embd_k_gqa[l] > 0;
 	}
-	/* multi-head latent attention (deepseek2 and kin) stored as the latent: with
-	 * key_length_mla in the file, this release's KV cache keeps K alone (the
-	 * compressed kv_lora_rank + rope dims, one "head"), V being a view of it
-	 * (llama-kv-cache.cpp: has_v = !is_mla) */
-	key(a, "attention.key_length_mla", k, sizeof k);
-	if (gguf_find(g, k) >= 0) {
-		a->mla = 1;
-		for (uint32_t l = 0; l < n; l++)
-			a->n_embd_v_gqa[l] = 0;
-	}
+	read_mla(g, a);
 	read_swa(g, a);
 	read_recurrent(g, a);
 
