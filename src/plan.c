@@ -23,6 +23,7 @@ struct ctx {
 	const struct plan_opts *o;
 	regex_t re[PLAN_MAX_PATTERNS];
 	size_t n_re;
+	int proj_cpu;             /* the plan moved the projector to the CPU */
 };
 
 /* Translates a glob on tensor names into an extended regex that llama.cpp's -ot
@@ -281,7 +282,7 @@ static int repacked(const struct gguf_tensor *t)
 /* The projector stays on the CPU when a pattern names it (--no-mmproj-offload). */
 static int mmproj_on_cpu(const struct ctx *c)
 {
-	return c->n_re > 0 && forced_cpu(c, "mmproj");
+	return c->proj_cpu || (c->n_re > 0 && forced_cpu(c, "mmproj"));
 }
 
 /* 1 if tensor t sits on the device under placement (ngl, n_cpu_moe) and the patterns. */
@@ -449,6 +450,20 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 		usage(&c, 1, p->ngl, p->n_cpu_moe, &p->dev, &p->cpu);
 	}
 	p->fits = !has_dev || p->dev.total <= budget;
+	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0 && o->mmproj != NULL &&
+	    e->o.mmproj_bytes > 0 && !mmproj_on_cpu(&c)) {
+		/* the projector (vision or audio encoder) leaves before any layer does: it
+		 * runs once per image, the layers for every token (--no-mmproj-offload) */
+		c.proj_cpu = 1;
+		usage(&c, 1, n + 1, 0, &p->dev, &p->cpu);
+		p->fits = p->dev.total <= budget;
+		if (p->fits) {
+			char saved[32];
+			snprintf(p->reason, sizeof p->reason, "projector on the CPU "
+			    "(--no-mmproj-offload), saving %s on %s; every layer stays there",
+			    util_fmt_size(e->o.mmproj_bytes, saved, sizeof saved), p->dev_name);
+		}
+	}
 	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0) {
 		/* experts first, first layer first; then whole layers */
 		for (int k = 1; moe && k <= n && !p->fits; k++) {
@@ -462,9 +477,10 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 			p->fits = ngl == 0 || p->dev.total <= budget;
 		}
 		if (p->fits)
-			snprintf(p->reason, sizeof p->reason, "offloaded: %d of %d layers on %s%s",
+			snprintf(p->reason, sizeof p->reason, "offloaded: %d of %d layers on %s%s%s",
 			    p->ngl, n + 1, p->dev_name, p->n_cpu_moe ?
-			    ", experts of the first layers on the CPU" : "");
+			    ", experts of the first layers on the CPU" : "", c.proj_cpu ?
+			    ", projector on the CPU" : "");
 	} else if (!p->fits) {
 		char need[32], have[32];
 		snprintf(p->reason, sizeof p->reason, "needs %s on %s, the budget is %s",
@@ -473,6 +489,7 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 	}
 	if (p->ngl == 0)
 		memset(&p->dev, 0, sizeof p->dev);
+	p->mmproj_cpu = o->mmproj != NULL && (p->ngl == 0 || mmproj_on_cpu(&c));
 	build_args(&c, has_dev ? dev : NULL, p);
 	for (size_t j = 0; j < c.n_re; j++)
 		regfree(&c.re[j]);

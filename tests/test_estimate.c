@@ -217,6 +217,18 @@ static void projector_counted(void **state)
 	assert_int_equal(p2.cpu.model, p.cpu.model + 300 * MiB);
 	assert_true(has_arg(&p2, "--no-mmproj-offload", NULL));
 	plan_free(&p2);
+	/* with a budget the model fits only without it, the projector leaves for the CPU
+	 * before a single layer does, and the plan says what that saved */
+	po.n_cpu_patterns = 0;
+	d.budget = p.dev.total + 100 * MiB;
+	assert_int_equal(plan_make(&e2, &d, &po, &p2, err, sizeof err), 0);
+	assert_true(p2.fits);
+	assert_int_equal(p2.ngl, p.ngl);
+	assert_int_equal(p2.dev.model, p.dev.model);
+	assert_true(p2.mmproj_cpu);
+	assert_true(has_arg(&p2, "--no-mmproj-offload", NULL));
+	assert_non_null(strstr(p2.reason, "300.00 MiB"));
+	plan_free(&p2);
 	plan_free(&p);
 	est_free(&e);
 	est_free(&e2);
