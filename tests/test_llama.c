@@ -185,6 +185,8 @@ static int run_case(const struct tcase *c)
 	ok &= check(model, label, "RPC0", "KV", p.dev.kv / MiB, m_kv, 0.01, 1);
 	/* over-predictions are the safe side: the fitting set allows a little more */
 	double under = c->held_out ? 0.05 : 0.20, over = c->held_out ? 0.10 : 0.25;
+	if (c->known_over > over)
+		over = c->known_over;
 	ok &= check_range(model, label, "RPC0", "compute", p.dev.compute / MiB, m_comp, under,
 	    over, 1);
 	ok &= check(model, label, "RPC0", "total", p.dev.total / MiB, m_model + m_kv + m_comp,
