@@ -34,6 +34,19 @@ const char *arch_pooling_name(uint32_t pooling)
 	return pooling < sizeof poolings / sizeof poolings[0] ? poolings[pooling] : NULL;
 }
 
+/* Architectures whose graphs the compute rules follow and that docs/accuracy.md checks
+ * against real llama-server (qwen3 is qwen3moe's graph with llama's dense FFN). */
+static const char *const checked[] = { "llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss",
+	"gemma3", "mamba2", "lfm2", "deepseek2" };
+
+int arch_checked(const char *arch)
+{
+	for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++)
+		if (strcmp(arch, checked[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int arch_tensor_layer(const char *name)
 {
 	if (strncmp(name, "blk.", 4) != 0)
@@ -135,6 +148,100 @@ static void read_swa(const struct gguf *g, struct arch_info *a)
 	}
 }
 
+/* llama.cpp's llm_arch_is_recurrent: every layer keeps a recurrent state. */
+static const char *const recurrent_archs[] = { "mamba", "mamba2", "rwkv6", "rwkv6qwen2",
+	"rwkv7", "arwkv7" };
+
+/*
+ * Recurrent state (llama-memory-recurrent.cpp, llama_hparams::n_embd_r/n_embd_s): a
+ * pure recurrent architecture keeps it on every layer, a hybrid (any model with ssm.* or
+ * shortconv.* keys) on the layers without KV heads. Sizes as llama-hparams.cpp: LFM2's
+ * short convolution keeps n_embd x (l_cache - 1); Mamba keeps (d_conv - 1) x (d_inner +
+ * 2 x groups x d_state) of convolution and d_state x d_inner of SSM state. RWKV's and
+ * the linear-attention variants' states are not modelled (their layers plan as generic).
+ */
+static void read_recurrent(const struct gguf *g, struct arch_info *a)
+{
+	char k[160];
+	int64_t conv = 0, inner = 0, state = 0, groups = 0, lcache = 0, rank = 0;
+	key(a, "ssm.time_step_rank", k, sizeof k);
+	gguf_get_int(g, k, &rank);
+	key(a, "ssm.conv_kernel", k, sizeof k);
+	gguf_get_int(g, k, &conv);
+	key(a, "ssm.inner_size", k, sizeof k);
+	gguf_get_int(g, k, &inner);
+	key(a, "ssm.state_size", k, sizeof k);
+	gguf_get_int(g, k, &state);
+	key(a, "ssm.group_count", k, sizeof k);
+	gguf_get_int(g, k, &groups);
+	key(a, "shortconv.l_cache", k, sizeof k);
+	gguf_get_int(g, k, &lcache);
+	if (conv < 0 || conv > 1 << 16 || inner < 0 || inner > 1 << 24 || state < 0 ||
+	    state > 1 << 16 || groups < 0 || groups > 1 << 16 || lcache < 0 || lcache > 1 << 16 ||
+	    rank < 0 || rank > 1 << 24)
+		return;
+	a->ssm_d_conv = (uint32_t)conv;
+	a->ssm_d_inner = (uint32_t)inner;
+	a->ssm_d_state = (uint32_t)state;
+	a->ssm_n_group = (uint32_t)groups;
+	a->ssm_dt_rank = (uint32_t)rank;
+	a->shortconv_l_cache = (uint32_t)lcache;
+	int recurrent = 0;
+	for (size_t i = 0; i < sizeof recurrent_archs / sizeof recurrent_archs[0]; i++)
+		recurrent |= strcmp(a->arch, recurrent_archs[i]) == 0;
+	if (lcache > 0) {
+		a->n_embd_r = (uint64_t)a->n_embd * (uint64_t)(lcache - 1);
+	} else if (inner > 0) {
+		a->n_embd_r = (uint64_t)(conv > 0 ? conv - 1 : 0) *
+		    (uint64_t)(inner + 2 * groups * state);
+		a->n_embd_s = (uint64_t)state * (uint64_t)inner;
+	} else if (!recurrent) {
+		return;
+	}
+	for (uint32_t l = 0; l < a->n_layer; l++) {
+		a->is_recr[l] = recurrent || !a->has_kv[l];
+		if (a->is_recr[l] && recurrent)
+			a->has_kv[l] = 0;
+	}
+}
+
+/* arch.name = v when the key is a count in 1..max-1 */
+static void count_key(const struct gguf *g, const struct arch_info *a, const char *suffix,
+    int64_t max, uint32_t *out)
+{
+	char k[160];
+	int64_t v;
+	key(a, suffix, k, sizeof k);
+	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < max)
+		*out = (uint32_t)v;
+}
+
+/* Mixture-of-experts keys: routed, used and shared experts, the expert width and the
+ * leading dense layers (deepseek2). */
+static void read_experts(const struct gguf *g, struct arch_info *a)
+{
+	count_key(g, a, "expert_count", 1 << 16, &a->n_expert);
+	count_key(g, a, "expert_used_count", 1 << 16, &a->n_expert_used);
+	count_key(g, a, "expert_shared_count", 1 << 16, &a->n_expert_shared);
+	count_key(g, a, "leading_dense_block_count", ARCH_MAX_LAYERS, &a->n_dense_lead);
+	count_key(g, a, "expert_feed_forward_length", 1 << 24, &a->n_ff_exp);
+}
+
+/* Multi-head latent attention (deepseek2 and kin) stored as the latent: with
+ * key_length_mla in the file, this release's KV cache keeps K alone (the compressed
+ * kv_lora_rank + rope dims, one "head"), V being a view of it (llama-kv-cache.cpp:
+ * has_v = !is_mla). */
+static void read_mla(const struct gguf *g, struct arch_info *a)
+{
+	char k[160];
+	key(a, "attention.key_length_mla", k, sizeof k);
+	if (gguf_find(g, k) < 0)
+		return;
+	a->mla = 1;
+	for (uint32_t l = 0; l < a->n_layer; l++)
+		a->n_embd_v_gqa[l] = 0;
+}
+
 static void dominant_type(const struct gguf *g, struct arch_info *a)
 {
 	uint64_t bytes[64] = { 0 };
@@ -175,15 +282,7 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 	key(a, "context_length", k, sizeof k);
 	if (gguf_get_int(g, k, &v) == 0 && v > 0)
 		a->n_ctx_train = (uint64_t)v;
-	key(a, "expert_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 16))
-		a->n_expert = (uint32_t)v;
-	key(a, "expert_used_count", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 16))
-		a->n_expert_used = (uint32_t)v;
-	key(a, "expert_feed_forward_length", k, sizeof k);
-	if (gguf_get_int(g, k, &v) == 0 && v > 0 && v < (1 << 24))
-		a->n_ff_exp = (uint32_t)v;
+	read_experts(g, a);
 	/* llama.cpp reads this key for every architecture. A value with no --pooling name
 	 * (none, or one this release does not know) leaves the model generative here. */
 	key(a, "pooling_type", k, sizeof k);
@@ -205,6 +304,7 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 	a->n_embd_v_gqa = xcalloc(n, sizeof *a->n_embd_v_gqa);
 	a->is_swa = xcalloc(n, 1);
 	a->has_kv = xcalloc(n, 1);
+	a->is_recr = xcalloc(n, 1);
 	if (per_layer(g, a, "attention.head_count", 0, a->n_head, err, errlen) < 0 ||
 	    per_layer(g, a, "feed_forward_length", 0, a->n_ff, err, errlen) < 0)
 		goto fail;
@@ -228,7 +328,9 @@ int arch_read(const struct gguf *g, struct arch_info *a, char *err, size_t errle
 		a->n_embd_v_gqa[l] = (uint32_t)(hv * a->n_head_kv[l]);
 		a->has_kv[l] = a->n_head_kv[l] > 0 && a->n_embd_k_gqa[l] > 0;
 	}
+	read_mla(g, a);
 	read_swa(g, a);
+	read_recurrent(g, a);
 
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		const struct gguf_tensor *t = &g->tensors[i];
@@ -257,6 +359,8 @@ void arch_free(struct arch_info *a)
 	free(a->n_embd_v_gqa);
 	free(a->is_swa);
 	free(a->has_kv);
+	free(a->is_recr);
+	a->is_recr = NULL;
 	a->n_head = a->n_head_kv = a->n_ff = a->n_embd_k_gqa = a->n_embd_v_gqa = NULL;
 	a->is_swa = a->has_kv = NULL;
 }

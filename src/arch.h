@@ -35,6 +35,16 @@ struct arch_info {
 	uint32_t *n_embd_k_gqa, *n_embd_v_gqa; /* K and V widths per cell */
 	uint8_t *is_swa;
 	uint8_t *has_kv;            /* layer keeps a KV cache (attention layer) */
+	uint8_t *is_recr;           /* layer keeps a recurrent state (RS) instead */
+	/* recurrent state per sequence, in F32 values (llama_hparams::n_embd_r, n_embd_s):
+	 * the convolution's last columns and the SSM state */
+	uint64_t n_embd_r, n_embd_s;
+	uint32_t ssm_d_conv, ssm_d_inner, ssm_d_state, ssm_n_group, ssm_dt_rank;
+	uint32_t shortconv_l_cache; /* LFM2's short convolution; 0 when none */
+	int mla;                    /* latent attention: the KV cache holds K (the latent) only */
+	uint32_t n_expert_shared;   /* shared experts of a MoE layer (expert_shared_count) */
+	uint32_t n_dense_lead;      /* MoE models whose first layers are dense
+	                             * (<arch>.leading_dense_block_count, deepseek2) */
 };
 
 /* Fills info from g. Returns 0, or -1 with a message in err when the metadata a plan
@@ -46,6 +56,9 @@ const char *arch_ftype_name(int64_t ftype);
 /* llama-server's --pooling name of a pooling type ("mean", "cls", "last", "rank"), or
  * NULL for 0 (not an embedding model). */
 const char *arch_pooling_name(uint32_t pooling);
+/* 1 if the estimator's rules were checked against llama.cpp for this architecture
+ * (docs/accuracy.md); 0 if it is planned with the generic transformer rules. */
+int arch_checked(const char *arch);
 /* Layer index of a tensor name "blk.N.*", or -1. */
 int arch_tensor_layer(const char *name);
 

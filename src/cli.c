@@ -368,6 +368,7 @@ static int cmd_plan(int argc, char **argv)
 		json_object_set_new(j, "layers", json_integer(e.a.n_layer + 1));
 		json_object_set_new(j, "n_cpu_moe", json_integer(p.n_cpu_moe));
 		json_object_set_new(j, "ctx", json_integer(e.n_ctx));
+		json_object_set_new(j, "estimate", json_string(e.generic ? "generic" : "checked"));
 		json_object_set_new(j, "args", args);
 		json_array_append_new(devs, usage_json(p.dev_name, &p.dev));
 		json_array_append_new(devs, usage_json("CPU", &p.cpu));
@@ -394,6 +395,9 @@ static int cmd_plan(int argc, char **argv)
 		draw_maps(&p, vram);
 		if (p.reason[0])
 			printf("%s\n", p.reason);
+		if (e.generic)
+			printf("estimate: generic (no checked rules for architecture '%s': transformer "
+			    "rules, compute buffers +%d%%)\n", e.a.arch, 100 / EST_GENERIC_MARGIN);
 		printf("llama-server -m %s", path);
 		for (size_t i = 0; i < p.n_args; i++)
 			printf(" %s", p.args[i]);

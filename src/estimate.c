@@ -41,8 +41,11 @@ uint64_t est_tensor_bytes(const struct gguf_tensor *t)
 	return PAD(t->size, BUF_ALIGN);
 }
 
-static int is_output_tensor(const char *n)
+int est_output_tensor(const char *arch, const char *n)
 {
+	/* lfm2 names its output norm token_embd_norm (LLM_TENSOR_OUTPUT_NORM_LFM2) */
+	if (strcmp(arch, "lfm2") == 0 && strncmp(n, "token_embd_norm.", 16) == 0)
+		return 1;
 	return strncmp(n, "output.", 7) == 0 || strncmp(n, "output_norm.", 12) == 0;
 }
 
@@ -54,6 +57,7 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 		return -1;
 	e->g = g;
 	e->o = *o;
+	e->generic = !arch_checked(e->a.arch);
 	/* llama-server runs an embedding model's whole input in one micro-batch: it lowers
 	 * n_batch to n_ubatch (tools/server/server.cpp), and so do we */
 	if (e->a.pooling != 0 && e->o.n_batch > e->o.n_ubatch)
@@ -85,7 +89,9 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 			e->layer[l].weights += b;
 			if (strstr(t->name, "_exps") != NULL)
 				e->layer[l].exps += b;
-		} else if (is_output_tensor(t->name)) {
+			if (strstr(t->name, "_exps.bias") != NULL)
+				e->moe_bias = 1;
+		} else if (est_output_tensor(e->a.arch, t->name)) {
 			e->output_bytes += b;
 			has_output |= strncmp(t->name, "output.weight", 13) == 0;
 		} else {
@@ -98,10 +104,18 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 	if (!has_output)
 		e->output_bytes += tok_embd; /* llama.cpp duplicates the embeddings as output */
 	for (uint32_t l = 0; l < n; l++) {
+		if (e->a.is_recr[l]) {
+			/* llama_memory_recurrent: F32 rows of n_embd_r + n_embd_s for each of
+			 * max(1, n_seq_max) sequences, on the layer's device like a KV cache */
+			e->layer[l].rs = (e->a.n_embd_r + e->a.n_embd_s) * 4 * n_seq;
+			e->layer[l].kv += e->layer[l].rs;
+			e->kv_total += e->layer[l].rs;
+		}
 		if (!e->a.has_kv[l])
 			continue;
+		e->swa |= e->a.is_swa[l];
 		uint64_t cells = e->a.is_swa[l] ? e->kv_cells_swa : e->kv_cells;
-		e->layer[l].kv = cells * (gguf_row_size(o->type_k, e->a.n_embd_k_gqa[l]) +
+		e->layer[l].kv += cells * (gguf_row_size(o->type_k, e->a.n_embd_k_gqa[l]) +
 		    gguf_row_size(o->type_v, e->a.n_embd_v_gqa[l]));
 		e->kv_total += e->layer[l].kv;
 	}

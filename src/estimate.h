@@ -31,7 +31,8 @@ struct est_opts {
 struct est_layer {
 	uint64_t weights;     /* all tensors of blk.N, experts included */
 	uint64_t exps;        /* the expert tensors (*_exps) alone */
-	uint64_t kv;          /* K and V cache */
+	uint64_t kv;          /* K and V cache, and the recurrent state (rs) */
+	uint64_t rs;          /* recurrent state alone (llama.cpp's RS buffer) */
 };
 
 struct est {
@@ -43,8 +44,19 @@ struct est {
 	uint64_t output_bytes;    /* output head and its norm (a copy of the embeddings when tied) */
 	struct est_layer *layer;  /* n_layer entries */
 	uint64_t weights_total, kv_total;
+	int moe_bias;             /* experts carry biases (*_exps.bias, gpt-oss): their
+	                           * matrix products are followed by ggml_add_id */
+	int swa;                  /* some layers slide: llama.cpp builds a second KQ mask */
+	int generic;              /* the architecture is not one the rules were checked on:
+	                           * planned with the generic transformer rules and a
+	                           * margin (EST_GENERIC_MARGIN) on the compute buffers */
 	const struct gguf *g;     /* borrowed: the model the estimate was made from */
 };
+
+/* Compute buffers of an architecture planned with the generic rules are increased by
+ * 1/EST_GENERIC_MARGIN (25%): llama.cpp's graphs for the architectures checked differ
+ * from the generic rule by less than that (docs/estimator.md). */
+#define EST_GENERIC_MARGIN 4
 
 /* Fills o with llama-server's defaults. */
 void est_defaults(struct est_opts *o);
@@ -54,6 +66,8 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 void est_free(struct est *e);
 /* Parses a cache type name ("f16", "q8_0", ...) into a ggml type. Returns 0 or -1. */
 int est_cache_type(const char *name, uint32_t *type);
+/* 1 if llama.cpp puts tensor n of an arch model in the output layer. */
+int est_output_tensor(const char *arch, const char *n);
 /* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */
 uint64_t est_tensor_bytes(const struct gguf_tensor *t);
 

@@ -23,6 +23,7 @@ struct ctx {
 	const struct plan_opts *o;
 	regex_t re[PLAN_MAX_PATTERNS];
 	size_t n_re;
+	int proj_cpu;             /* the plan moved the projector to the CPU */
 };
 
 /* Translates a glob on tensor names into an extended regex that llama.cpp's -ot
@@ -82,6 +83,11 @@ static int forced_cpu(const struct ctx *c, const char *name)
 struct shape_sizes {
 	uint64_t T, E, F, ffn, dense_ffn, moe_out, attn, mask, kq;
 	uint64_t logits, out_rows, out_mask, host_out;
+	uint64_t swa_mask, swa_mask_in; /* the sliding layers' mask on a device, and its F32
+	                                 * input on the CPU */
+	uint64_t bias_extra;            /* gpt-oss's biased experts, fitted (see below) */
+	uint64_t rec;                   /* a Mamba-2 layer's live tensors (see below) */
+	uint64_t lead_ffn;              /* the FFN of a MoE model's leading dense layers */
 	int fa;
 };
 
@@ -108,14 +114,48 @@ static void sizes(const struct est *e, struct shape_sizes *s)
 	uint64_t qdim = a->n_head[0] ? (uint64_t)a->n_head[0] * (a->n_embd_k_gqa[0] /
 	    (a->n_head_kv[0] ? a->n_head_kv[0] : 1)) : a->n_embd;
 	s->attn = 7 * s->T * qdim * 4;
+	/* latent attention works on Q absorbed into the latent (kv_lora_rank + rope per
+	 * head, deepseek2.cpp): three such tensors, not the seven of a full head */
+	if (a->mla)
+		s->attn = 3 * s->T * (uint64_t)a->n_head[0] * a->n_embd_k_gqa[0] * 4;
+	s->lead_ffn = a->n_dense_lead > 0 ? 3 * s->T * (uint64_t)a->n_ff[0] * 4 : 0;
 	if (a->n_expert > 0) {
 		s->moe_out = 2 * (uint64_t)a->n_expert_used * s->E;
 		s->ffn = max64(s->ffn, s->F + s->moe_out);
+		/* shared experts (deepseek2) run after the routed ones: their gate, up and
+		 * GLU output (3 x T x shared width) on top */
+		s->ffn += 3 * s->T * (uint64_t)a->n_expert_shared * a->n_ff_exp * 4;
 	}
 	s->fa = e->o.flash_attn != 0;
 	uint64_t kv = e->kv_cells;
+	int attn = 0; /* a model without attention layers (Mamba) builds no mask */
+	for (uint32_t l = 0; l < a->n_layer; l++)
+		attn |= a->has_kv[l];
+	if (!attn)
+		kv = 0;
 	s->mask = kv * s->T * (s->fa ? 2 : 4);
 	s->kq = s->fa ? 0 : kv * s->T * a->n_head[0] * 4;
+	/* build_attn_inp_kv_iswa: a second mask over the sliding layers' cells, an F32
+	 * input on the CPU and, with flash attention, an F16 copy where the layers run */
+	s->swa_mask = e->swa ? (uint64_t)e->kv_cells_swa * s->T * (s->fa ? 2 : 4) : 0;
+	s->swa_mask_in = e->swa ? (uint64_t)e->kv_cells_swa * s->T * 4 : 0;
+	/* experts with biases (gpt-oss, SWIGLU_OAI): a device running them held 3E more
+	 * than the dense rule, 5.5E more when it runs every layer. Fitted on two
+	 * gpt-oss-20b loads (8k context all layers, 32k with 4), see docs/estimator.md */
+	s->bias_extra = e->moe_bias ? 3 * s->E : 0;
+	/* a Mamba-2 layer (mamba-base.cpp build_mamba2_layer) keeps alive at its peak the
+	 * input projection zxBCdt (T x d_in_proj), the convolution's input (T + d_conv - 1
+	 * columns of conv_dim) and output (T x conv_dim), the scan's output (T x d_inner)
+	 * and the states gathered for the sequences (n_seq x (n_embd_r + n_embd_s)), all
+	 * F32. LFM2's short convolutions stay below its FFN and need no term. */
+	s->rec = 0;
+	if (a->ssm_d_inner > 0 && a->ssm_d_conv > 0) {
+		uint64_t conv_dim = a->ssm_d_inner + 2ull * a->ssm_n_group * a->ssm_d_state;
+		uint64_t in_proj = a->ssm_d_inner + conv_dim + a->ssm_dt_rank;
+		uint64_t n_seq = e->o.n_seq ? e->o.n_seq : 1;
+		s->rec = 4 * (s->T * (in_proj + 2 * conv_dim + a->ssm_d_inner) +
+		    (a->ssm_d_conv - 1) * conv_dim + n_seq * (a->n_embd_r + a->n_embd_s));
+	}
 	/* llama-server reserves the graph for one output per slot; an embedding model
 	 * outputs every token of the batch (n_outputs_max = n_batch, server-context.cpp),
 	 * so its worst case holds the logits of all T tokens: vocab x 512 x 4 bytes */
@@ -132,18 +172,25 @@ static void sizes(const struct est *e, struct shape_sizes *s)
 /* Peak of the output head's phase on a backend that runs it (and layers, or not). */
 static uint64_t output_phase(const struct shape_sizes *s, int layers)
 {
-	return s->logits + s->out_rows + (layers > 0 ? s->out_mask : 0);
+	uint64_t b = s->logits + s->out_rows + (layers > 0 ? s->out_mask : 0);
+	/* Mamba-2's graph selects the output rows after the head's input arrives: two
+	 * rows of n_embd per token where the output layer runs (measured, small-mamba2) */
+	return s->rec > 0 ? max64(b, 2 * s->E) : b;
 }
 
 static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, int experts,
-    int output)
+    int output, int lead)
 {
 	uint64_t b = 0;
 	if (layers > 0) {
-		uint64_t ffn = experts ? s->ffn : s->dense_ffn;
-		b = s->mask + max64(ffn + (2 + (all ? 1 : 0)) * s->E, s->attn);
+		uint64_t ffn = max64(experts ? s->ffn : s->dense_ffn, lead ? s->lead_ffn : 0);
+		uint64_t extra = experts ? s->bias_extra + (all ? s->bias_extra * 5 / 6 : 0) : 0;
+		b = s->mask + max64(ffn + (2 + (all ? 1 : 0)) * s->E + extra, s->attn);
 		if (!s->fa)
 			b = max64(b, s->kq + s->mask + s->E * 9 / 2);
+		b += s->swa_mask;
+		if (s->rec > 0)
+			b = max64(b, s->mask + s->rec + 2 * s->E);
 	}
 	return output ? max64(b, output_phase(s, layers)) : b;
 }
@@ -152,15 +199,17 @@ static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts
 {
 	uint64_t b = s->mask + 2 * s->E;
 	if (layers > 0) {
-		b = s->mask + s->ffn + 4 * s->E;
+		b = s->mask + max64(s->ffn, s->lead_ffn) + 4 * s->E;
 		if (!s->fa)
 			b = max64(b, s->kq + s->mask + s->E * 11 / 2);
+		if (s->rec > 0)
+			b = max64(b, s->mask + s->rec + 3 * s->E);
 	}
 	if (output)
 		b = max64(b, output_phase(s, layers));
-	if (experts)
-		b += max64(2 * s->F, s->moe_out);
-	return b + s->host_out;
+	if (experts) /* the GLU keeps gate, up and its output: 3F */
+		b += max64(3 * s->F, s->moe_out);
+	return b + s->swa_mask_in + s->host_out;
 }
 
 void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev, int ngl,
@@ -200,9 +249,14 @@ void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev,
 		cpu->model += e->output_bytes;
 	struct shape_sizes s;
 	sizes(e, &s);
-	dev->compute = dev_compute(&s, dev_layers, dev_layers == n, dev_experts, out_dev);
+	dev->compute = dev_compute(&s, dev_layers, dev_layers == n, dev_experts, out_dev,
+	    dev_layers > 0 && first_dev < (int)e->a.n_dense_lead);
 	cpu->compute = cpu_compute(&s, n - dev_layers, dev_layers > 0 && n_cpu_moe > 0 &&
 	    e->a.n_expert > 0, !out_dev);
+	if (e->generic) { /* rules never checked on this graph: the stated margin */
+		dev->compute += dev->compute / EST_GENERIC_MARGIN;
+		cpu->compute += cpu->compute / EST_GENERIC_MARGIN;
+	}
 	dev->total = dev->model + dev->kv + dev->compute;
 	cpu->total = cpu->model + cpu->kv + cpu->compute;
 }
@@ -228,7 +282,7 @@ static int repacked(const struct gguf_tensor *t)
 /* The projector stays on the CPU when a pattern names it (--no-mmproj-offload). */
 static int mmproj_on_cpu(const struct ctx *c)
 {
-	return c->n_re > 0 && forced_cpu(c, "mmproj");
+	return c->proj_cpu || (c->n_re > 0 && forced_cpu(c, "mmproj"));
 }
 
 /* 1 if tensor t sits on the device under placement (ngl, n_cpu_moe) and the patterns. */
@@ -237,7 +291,7 @@ static int on_device(const struct ctx *c, int ngl, int n_cpu_moe, const struct g
 	int n = (int)c->e->a.n_layer, first_dev = n + 1 - ngl;
 	int l = arch_tensor_layer(t->name);
 	int dev = l >= 0 ? l >= first_dev && !(l < n_cpu_moe && strstr(t->name, "_exps")) :
-	    (strncmp(t->name, "output", 6) == 0 && n >= first_dev);
+	    (est_output_tensor(c->e->a.arch, t->name) && n >= first_dev);
 	return dev && !(c->n_re > 0 && forced_cpu(c, t->name));
 }
 
@@ -260,7 +314,7 @@ static void usage(const struct ctx *c, int has_dev, int ngl, int n_cpu_moe,
 		const struct gguf_tensor *t = &e->g->tensors[i];
 		int l = arch_tensor_layer(t->name);
 		int by_layer = l >= 0 ? l >= first_dev && !(l < n_cpu_moe && strstr(t->name, "_exps")) :
-		    (strncmp(t->name, "output", 6) == 0 && n >= first_dev);
+		    (est_output_tensor(e->a.arch, t->name) && n >= first_dev);
 		if (by_layer && !on_device(c, ngl, n_cpu_moe, t)) {
 			uint64_t b = est_tensor_bytes(t);
 			dev->model -= b;
@@ -398,6 +452,20 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 		usage(&c, 1, p->ngl, p->n_cpu_moe, &p->dev, &p->cpu);
 	}
 	p->fits = !has_dev || p->dev.total <= budget;
+	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0 && o->mmproj != NULL &&
+	    e->o.mmproj_bytes > 0 && !mmproj_on_cpu(&c)) {
+		/* the projector (vision or audio encoder) leaves before any layer does: it
+		 * runs once per image, the layers for every token (--no-mmproj-offload) */
+		c.proj_cpu = 1;
+		usage(&c, 1, n + 1, 0, &p->dev, &p->cpu);
+		p->fits = p->dev.total <= budget;
+		if (p->fits) {
+			char saved[32];
+			snprintf(p->reason, sizeof p->reason, "projector on the CPU "
+			    "(--no-mmproj-offload), saving %s on %s; every layer stays there",
+			    util_fmt_size(e->o.mmproj_bytes, saved, sizeof saved), p->dev_name);
+		}
+	}
 	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0) {
 		/* experts first, first layer first; then whole layers */
 		for (int k = 1; moe && k <= n && !p->fits; k++) {
@@ -411,9 +479,10 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 			p->fits = ngl == 0 || p->dev.total <= budget;
 		}
 		if (p->fits)
-			snprintf(p->reason, sizeof p->reason, "offloaded: %d of %d layers on %s%s",
+			snprintf(p->reason, sizeof p->reason, "offloaded: %d of %d layers on %s%s%s",
 			    p->ngl, n + 1, p->dev_name, p->n_cpu_moe ?
-			    ", experts of the first layers on the CPU" : "");
+			    ", experts of the first layers on the CPU" : "", c.proj_cpu ?
+			    ", projector on the CPU" : "");
 	} else if (!p->fits) {
 		char need[32], have[32];
 		snprintf(p->reason, sizeof p->reason, "needs %s on %s, the budget is %s",
@@ -422,6 +491,7 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 	}
 	if (p->ngl == 0)
 		memset(&p->dev, 0, sizeof p->dev);
+	p->mmproj_cpu = o->mmproj != NULL && (p->ngl == 0 || mmproj_on_cpu(&c));
 	build_args(&c, has_dev ? dev : NULL, p);
 	for (size_t j = 0; j < c.n_re; j++)
 		regfree(&c.re[j]);

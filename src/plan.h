@@ -33,7 +33,9 @@ struct plan_opts {
 	int no_kv_offload;        /* keep the whole KV cache on the CPU (-nkvo) */
 	int no_repack;            /* pass --no-repack: CPU weights stay in the mapped file */
 	const char *mmproj;       /* projector file (its size is est_opts.mmproj_bytes); it
-	                           * goes to the device unless a pattern matches "mmproj" */
+	                           * goes to the device unless a pattern matches "mmproj" or,
+	                           * with offload auto, the model fits only without it: it
+	                           * then leaves for the CPU before any layer does */
 	int ngl;                  /* >= 0: this many layers on the device, no search */
 	int n_cpu_moe;            /* with ngl >= 0: experts of this many layers on the CPU */
 };
@@ -54,6 +56,7 @@ struct plan {
 	char **args;              /* heap, NULL-terminated; free with plan_free */
 	size_t n_args;
 	char reason[256];         /* why it does not fit, or what it gave up */
+	int mmproj_cpu;           /* the projector runs on the CPU (--no-mmproj-offload) */
 };
 
 /* Plans e on dev (NULL: no accelerator). Returns 0, or -1 with err for bad options

@@ -13,10 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ARCH_LAYERS_MAX_SHAPE 256 /* per-layer arrays a generated shape writes */
 #define LLAMA_PIN MLO_LLAMA_PIN /* node-llama-cpp version of scripts/setup-llama.sh */
 
-enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
+enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_MXFP4 = 39 };
 
+/* Entries may leave the trailing fields (layout, n_swa) out: they default to 0. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const struct shape shapes_all[] = {
 	{ "tiny", "llama", "llama-spm", "2-layer llama, random F32 weights; answers requests",
 	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 0 },
@@ -42,8 +46,27 @@ const struct shape shapes_all[] = {
 	  28, 3584, 18944, 28, 4, 128, 0, 0, 0, 32768, 1, 0, 0, 0, "Q4_K_M", 0 },
 	{ "qwen3moe-30b", "qwen3moe", "qwen2", "Qwen3-30B-A3B tensor table, 128 experts",
 	  48, 2048, 6144, 32, 4, 128, 128, 8, 768, 40960, 0, 1, 0, 0, "Q4_K_M", 0 },
-	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0 },
+	{ "gptoss-20b", "gpt-oss", "qwen2", "gpt-oss-20b tensor table: sinks, SWA 128, MXFP4 experts",
+	  24, 2880, 0, 64, 8, 64, 32, 4, 2880, 131072, 1, 0, 0, 0, "MXFP4_MOE", 0,
+	  SHAPE_LAYOUT_GPTOSS, 128 },
+	{ "gemma3-1b", "gemma3", "gemma-4", "Gemma-3-1B tensor table, SWA 512 on 5 of 6 layers, "
+	  "262k vocab", 26, 1152, 6912, 4, 1, 256, 0, 0, 0, 32768, 0, 1, 1, 0, "Q8_0", 0,
+	  SHAPE_LAYOUT_GEMMA3, 512 },
+	{ "gemma3-4b", "gemma3", "gemma-4", "Gemma-3-4B tensor table, SWA 1024, 262k vocab",
+	  34, 2560, 10240, 8, 4, 256, 0, 0, 0, 131072, 0, 1, 1, 0, "Q4_K_M", 0,
+	  SHAPE_LAYOUT_GEMMA3, 1024 },
+	{ "small-mamba2", "mamba2", "llama-spm", "8-layer mamba2 (recurrent state, no KV), "
+	  "n_embd 768, d_state 128", 8, 768, 0, 24, 0, 128, 0, 0, 0, 8192, 0, 0, 1, 0, "Q8_0", 0,
+	  SHAPE_LAYOUT_MAMBA2, 0 },
+	{ "small-lfm2", "lfm2", "llama-spm", "6-layer lfm2 hybrid: 2 attention layers, 4 short "
+	  "convolutions", 6, 1024, 3072, 16, 4, 64, 0, 0, 0, 32768, 0, 1, 1, 0, "Q8_0", 0,
+	  SHAPE_LAYOUT_LFM2, 0 },
+	{ "small-deepseek2", "deepseek2", "deepseek-llm", "4-layer deepseek2: latent attention "
+	  "(MLA), 1 dense layer, 16 experts + 1 shared", 4, 512, 1536, 8, 1, 64, 16, 2, 256, 32768,
+	  0, 0, 0, 0, "Q8_0", 0, SHAPE_LAYOUT_DEEPSEEK2, 0 },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0 },
 };
+#pragma GCC diagnostic pop
 
 const struct shape *shapes_find(const char *name)
 {
@@ -62,7 +85,7 @@ static int parse_quant(const char *q, struct mix *m)
 {
 	static const struct { const char *n; int ftype; uint32_t base; } qs[] = {
 		{ "F32", 0, T_F32 }, { "F16", 1, T_F16 }, { "Q8_0", 7, T_Q8_0 },
-		{ "Q4_K_M", 15, T_Q4_K },
+		{ "Q4_K_M", 15, T_Q4_K }, { "MXFP4_MOE", 38, T_Q8_0 },
 	};
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
 		if (strcmp(q, qs[i].n) == 0) {
@@ -84,6 +107,8 @@ static uint32_t weight_type(const struct mix *m, const char *kind, int layer, in
     int64_t ne0)
 {
 	uint32_t t = m->base;
+	if (m->ftype == 38 && strstr(kind, "_exps") != NULL)
+		t = T_MXFP4; /* gpt-oss's experts; the rest Q8_0 */
 	if (m->ftype == 15) {
 		if (strcmp(kind, "output") == 0)
 			t = T_Q6_K;
@@ -113,12 +138,73 @@ static void add(struct gen *g, const char *name, const char *kind, int layer, ui
     int64_t ne0, int64_t ne1, int64_t ne2)
 {
 	int64_t ne[3] = { ne0, ne1, ne2 };
-	uint32_t t = nd == 1 || strcmp(kind, "ffn_gate_inp") == 0 ? T_F32 :
+	uint32_t t = nd == 1 || strcmp(kind, "ffn_gate_inp") == 0 || strcmp(kind, "bias") == 0 ||
+	    strcmp(kind, "f32") == 0 ? T_F32 :
 	    weight_type(g->m, kind, layer, g->n_layer, ne0);
 	int part = g->total > 0 ? g->n_tensors * g->n_parts / g->total : 0;
 	g->n_tensors++;
 	if (g->w != NULL)
 		ggufw_tensor(g->w[part], name, t, nd, ne);
+}
+
+#define T(suffix, kind, nd, a, b, c) \
+	(snprintf(n, sizeof n, "blk.%u." suffix, i), add(g, n, kind, l, nd, a, b, c))
+
+/* lfm2's attention layers (the rest are short convolutions). */
+static int shapes_lfm2_attn(uint32_t il)
+{
+	return il % 3 == 2;
+}
+
+/* mamba2's SSM sizes from the shape (see SHAPE_LAYOUT_MAMBA2). */
+#define MAMBA2_CONV 4
+static void mamba2_layer(struct gen *g, const struct shape *s, uint32_t i)
+{
+	char n[GGUF_MAX_NAME];
+	int l = (int)i;
+	int64_t d_inner = 2 * (int64_t)s->n_embd, d_state = s->head_dim, heads = s->n_head;
+	int64_t conv_dim = d_inner + 2 * d_state, d_in_proj = d_inner + conv_dim + heads;
+	T("attn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+	T("ssm_in.weight", "attn_q", 2, s->n_embd, d_in_proj, 1);
+	T("ssm_conv1d.weight", "f32", 2, MAMBA2_CONV, conv_dim, 1);
+	T("ssm_conv1d.bias", "bias", 1, conv_dim, 1, 1);
+	T("ssm_dt.bias", "bias", 1, heads, 1, 1);
+	T("ssm_a", "f32", 2, 1, heads, 1);
+	T("ssm_d", "f32", 2, 1, heads, 1);
+	T("ssm_norm.weight", "f32", 2, d_inner, 1, 1);
+	T("ssm_out.weight", "attn_output", 2, d_inner, s->n_embd, 1);
+}
+
+/* deepseek2's attention with the latent (see SHAPE_LAYOUT_DEEPSEEK2) and its FFN. */
+static void deepseek2_layer(struct gen *g, const struct shape *s, uint32_t i)
+{
+	char n[GGUF_MAX_NAME];
+	int l = (int)i;
+	int64_t nope = s->head_dim, rope = s->head_dim / 2, kv_lora = 2 * (int64_t)s->head_dim;
+	int64_t q_lora = 3 * (int64_t)s->head_dim, h = s->n_head;
+	T("attn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+	T("attn_q_a_norm.weight", "norm", 1, q_lora, 1, 1);
+	T("attn_kv_a_norm.weight", "norm", 1, kv_lora, 1, 1);
+	T("attn_q_a.weight", "attn_q", 2, s->n_embd, q_lora, 1);
+	T("attn_q_b.weight", "attn_q", 2, q_lora, h * (nope + rope), 1);
+	T("attn_kv_a_mqa.weight", "attn_k", 2, s->n_embd, kv_lora + rope, 1);
+	T("attn_k_b.weight", "attn_k", 3, nope, kv_lora, h);
+	T("attn_v_b.weight", "attn_v", 3, kv_lora, s->head_dim, h);
+	T("attn_output.weight", "attn_output", 2, h * s->head_dim, s->n_embd, 1);
+	T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+	if (i == 0) {
+		T("ffn_gate.weight", "ffn_gate", 2, s->n_embd, s->n_ff, 1);
+		T("ffn_down.weight", "ffn_down", 2, s->n_ff, s->n_embd, 1);
+		T("ffn_up.weight", "ffn_up", 2, s->n_embd, s->n_ff, 1);
+		return;
+	}
+	T("ffn_gate_inp.weight", "ffn_gate_inp", 2, s->n_embd, s->n_expert, 1);
+	T("ffn_gate_exps.weight", "ffn_gate_exps", 3, s->n_embd, s->n_ff_exp, s->n_expert);
+	T("ffn_down_exps.weight", "ffn_down_exps", 3, s->n_ff_exp, s->n_embd, s->n_expert);
+	T("ffn_up_exps.weight", "ffn_up_exps", 3, s->n_embd, s->n_ff_exp, s->n_expert);
+	T("ffn_gate_shexp.weight", "ffn_gate", 2, s->n_embd, s->n_ff_exp, 1);
+	T("ffn_down_shexp.weight", "ffn_down", 2, s->n_ff_exp, s->n_embd, 1);
+	T("ffn_up_shexp.weight", "ffn_up", 2, s->n_embd, s->n_ff_exp, 1);
 }
 
 static void tensors(struct gen *g, const struct shape *s, uint32_t n_vocab)
@@ -128,8 +214,25 @@ static void tensors(struct gen *g, const struct shape *s, uint32_t n_vocab)
 	add(g, "token_embd.weight", "token_embd", 0, 2, s->n_embd, n_vocab, 1);
 	for (uint32_t i = 0; i < s->n_layer; i++) {
 		int l = (int)i;
-#define T(suffix, kind, nd, a, b, c) \
-	(snprintf(n, sizeof n, "blk.%u." suffix, i), add(g, n, kind, l, nd, a, b, c))
+		if (s->layout == SHAPE_LAYOUT_MAMBA2) {
+			mamba2_layer(g, s, i);
+			continue;
+		}
+		if (s->layout == SHAPE_LAYOUT_DEEPSEEK2) {
+			deepseek2_layer(g, s, i);
+			continue;
+		}
+		if (s->layout == SHAPE_LAYOUT_LFM2 && !shapes_lfm2_attn(i)) {
+			T("attn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("shortconv.conv.weight", "f32", 2, 3, s->n_embd, 1);
+			T("shortconv.in_proj.weight", "attn_q", 2, s->n_embd, 3 * s->n_embd, 1);
+			T("shortconv.out_proj.weight", "attn_output", 2, s->n_embd, s->n_embd, 1);
+			T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("ffn_gate.weight", "ffn_gate", 2, s->n_embd, s->n_ff, 1);
+			T("ffn_down.weight", "ffn_down", 2, s->n_ff, s->n_embd, 1);
+			T("ffn_up.weight", "ffn_up", 2, s->n_embd, s->n_ff, 1);
+			continue;
+		}
 		T("attn_norm.weight", "norm", 1, s->n_embd, 1, 1);
 		T("attn_q.weight", "attn_q", 2, s->n_embd, q, 1);
 		T("attn_k.weight", "attn_k", 2, s->n_embd, kv, 1);
@@ -144,7 +247,21 @@ static void tensors(struct gen *g, const struct shape *s, uint32_t n_vocab)
 			T("attn_k_norm.weight", "norm", 1, s->head_dim, 1, 1);
 		}
 		T("attn_output.weight", "attn_output", 2, q, s->n_embd, 1);
-		T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		if (s->layout == SHAPE_LAYOUT_GPTOSS) {
+			T("attn_output.bias", "bias", 1, s->n_embd, 1, 1);
+			T("attn_sinks.weight", "norm", 1, s->n_head, 1, 1);
+			T("post_attention_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("ffn_gate_inp.bias", "bias", 1, s->n_expert, 1, 1);
+			T("ffn_gate_exps.bias", "bias", 2, s->n_ff_exp, s->n_expert, 1);
+			T("ffn_down_exps.bias", "bias", 2, s->n_embd, s->n_expert, 1);
+			T("ffn_up_exps.bias", "bias", 2, s->n_ff_exp, s->n_expert, 1);
+		} else {
+			T("ffn_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		}
+		if (s->layout == SHAPE_LAYOUT_GEMMA3) {
+			T("post_attention_norm.weight", "norm", 1, s->n_embd, 1, 1);
+			T("post_ffw_norm.weight", "norm", 1, s->n_embd, 1, 1);
+		}
 		if (s->n_expert > 0) {
 			T("ffn_gate_inp.weight", "ffn_gate_inp", 2, s->n_embd, s->n_expert, 1);
 			T("ffn_gate_exps.weight", "ffn_gate_exps", 3, s->n_embd, s->n_ff_exp,
@@ -160,7 +277,9 @@ static void tensors(struct gen *g, const struct shape *s, uint32_t n_vocab)
 		}
 #undef T
 	}
-	add(g, "output_norm.weight", "norm", 0, 1, s->n_embd, 1, 1);
+	/* lfm2 names its output norm token_embd_norm */
+	add(g, s->layout == SHAPE_LAYOUT_LFM2 ? "token_embd_norm.weight" : "output_norm.weight",
+	    "norm", 0, 1, s->n_embd, 1, 1);
 	if (!s->tied_output)
 		add(g, "output.weight", "output", 0, 2, s->n_embd, n_vocab, 1);
 }
@@ -179,11 +298,41 @@ static void metadata(struct ggufw *w, const struct shape *s, const struct mix *m
 	ggufw_u32(w, K("context_length"), s->n_ctx_train);
 	ggufw_u32(w, K("embedding_length"), s->n_embd);
 	ggufw_u32(w, K("feed_forward_length"), s->n_ff ? s->n_ff : s->n_ff_exp);
-	ggufw_u32(w, K("attention.head_count"), s->n_head);
-	ggufw_u32(w, K("attention.head_count_kv"), s->n_head_kv);
-	ggufw_u32(w, K("attention.key_length"), s->head_dim);
-	ggufw_u32(w, K("attention.value_length"), s->head_dim);
-	ggufw_u32(w, K("rope.dimension_count"), s->head_dim);
+	if (s->layout == SHAPE_LAYOUT_MAMBA2) {
+		ggufw_u32(w, K("ssm.conv_kernel"), MAMBA2_CONV);
+		ggufw_u32(w, K("ssm.inner_size"), 2 * s->n_embd);
+		ggufw_u32(w, K("ssm.state_size"), s->head_dim);
+		ggufw_u32(w, K("ssm.time_step_rank"), s->n_head);
+		ggufw_u32(w, K("ssm.group_count"), 1);
+	}
+	ggufw_u32(w, K("attention.head_count"), s->layout == SHAPE_LAYOUT_MAMBA2 ? 0 : s->n_head);
+	if (s->layout == SHAPE_LAYOUT_LFM2) {
+		int32_t kv[ARCH_LAYERS_MAX_SHAPE];
+		for (uint32_t i = 0; i < s->n_layer && i < ARCH_LAYERS_MAX_SHAPE; i++)
+			kv[i] = shapes_lfm2_attn(i) ? (int32_t)s->n_head_kv : 0;
+		ggufw_arr_i32(w, K("attention.head_count_kv"), kv, s->n_layer);
+		ggufw_u32(w, K("shortconv.l_cache"), 3);
+	} else {
+		ggufw_u32(w, K("attention.head_count_kv"), s->layout == SHAPE_LAYOUT_MAMBA2 ? 0 :
+		    s->n_head_kv);
+	}
+	if (s->layout == SHAPE_LAYOUT_DEEPSEEK2) {
+		/* the file stores the latent: K = kv_lora_rank + rope dims, V = kv_lora_rank */
+		ggufw_u32(w, K("attention.key_length"), 2 * s->head_dim + s->head_dim / 2);
+		ggufw_u32(w, K("attention.value_length"), 2 * s->head_dim);
+		ggufw_u32(w, K("attention.key_length_mla"), s->head_dim + s->head_dim / 2);
+		ggufw_u32(w, K("attention.value_length_mla"), s->head_dim);
+		ggufw_u32(w, K("attention.q_lora_rank"), 3 * s->head_dim);
+		ggufw_u32(w, K("attention.kv_lora_rank"), 2 * s->head_dim);
+		ggufw_u32(w, K("rope.dimension_count"), s->head_dim / 2);
+		ggufw_u32(w, K("leading_dense_block_count"), 1);
+		ggufw_u32(w, K("expert_shared_count"), 1);
+		ggufw_f32(w, K("expert_weights_scale"), 1.0f);
+	} else {
+		ggufw_u32(w, K("attention.key_length"), s->head_dim);
+		ggufw_u32(w, K("attention.value_length"), s->head_dim);
+		ggufw_u32(w, K("rope.dimension_count"), s->head_dim);
+	}
 	ggufw_f32(w, K("rope.freq_base"), 500000.0f);
 	ggufw_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
 	if (s->n_expert > 0) {
@@ -197,6 +346,8 @@ static void metadata(struct ggufw *w, const struct shape *s, const struct mix *m
 	 * query and document, as BERT-like rerankers do */
 	if (s->pooling == 4)
 		ggufw_bool(w, K("attention.causal"), 0);
+	if (s->n_swa != 0)
+		ggufw_u32(w, K("attention.sliding_window"), s->n_swa);
 #undef K
 	for (uint64_t i = 0; i < vocab->n_kv; i++) {
 		const struct gguf_kv *kv = &vocab->kv[i];
@@ -226,7 +377,8 @@ int shapes_write(const struct shape *s, const struct shapes_opts *o, const char 
 	struct mix m;
 	const char *q = o->quant ? o->quant : s->quant;
 	if (parse_quant(q, &m) < 0) {
-		snprintf(err, errlen, "unknown quantization '%s' (F32, F16, Q8_0, Q4_K_M)", q);
+		snprintf(err, errlen, "unknown quantization '%s' (F32, F16, Q8_0, Q4_K_M, MXFP4_MOE)",
+		    q);
 		return -1;
 	}
 	int parts = o->split > 1 ? o->split : 1;

@@ -26,6 +26,27 @@ struct shape {
 	uint32_t pooling;          /* <arch>.pooling_type: 0 none (a generative model); 1 mean
 	                            * makes llama.cpp treat it as an embedding model, 4 rank as
 	                            * a reranker (written non-causal) */
+	/* fields below default to 0 (a plain llama/qwen layer) */
+	int layout;                /* SHAPE_LAYOUT_*: extra tensors of the architecture */
+	uint32_t n_swa;            /* <arch>.attention.sliding_window; 0: none */
+};
+
+/* Per-architecture tensor tables beyond the llama/qwen layer. */
+enum {
+	SHAPE_LAYOUT_PLAIN = 0,
+	SHAPE_LAYOUT_GPTOSS,       /* gpt-oss: attention sinks, biases, post-attention norm,
+	                            * experts with biases; SWA on every other layer */
+	SHAPE_LAYOUT_GEMMA3,       /* gemma3: q/k norms, post-attention and post-FFN norms;
+	                            * SWA on 5 of every 6 layers */
+	SHAPE_LAYOUT_MAMBA2,       /* mamba2, pure recurrent: d_inner = 2 n_embd, d_state =
+	                            * head_dim, n_head heads (time-step rank), 1 group,
+	                            * conv kernel 4; no attention, no FFN */
+	SHAPE_LAYOUT_LFM2,         /* lfm2, hybrid: every third layer attention (KV), the
+	                            * others short convolutions (recurrent state), l_cache 3 */
+	SHAPE_LAYOUT_DEEPSEEK2,    /* deepseek2 with latent attention as this release stores
+	                            * it: head_dim is the no-rope and V head size, rope dims
+	                            * head_dim / 2, kv_lora_rank 2 x head_dim, q_lora_rank
+	                            * 3 x head_dim; first layer dense, one shared expert */
 };
 
 /* All shapes, terminated by an entry with name NULL. */

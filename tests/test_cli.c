@@ -4,6 +4,7 @@
  */
 #include "testutil.h"
 
+#include "shapes.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -268,6 +269,41 @@ static void plan_default_context(void **state)
 	free(tiny);
 }
 
+/* An architecture the estimator was never checked on still gets a plan, flagged as a
+ * generic estimate in the table and in the JSON. */
+static void unknown_architecture_flagged_generic(void **state)
+{
+	struct shape s = *shapes_find("small-llama");
+	s.arch = "futurelm";
+	char err[4096], *path = tu_path("future.gguf"), *vocab = shapes_vocab_path(s.vocab);
+	struct shapes_opts so = { NULL, vocab, 0, 1, 1 };
+	assert_int_equal(shapes_write(&s, &so, path, err, sizeof err), 0);
+	char *out, *args = xasprintf("plan %s --vram 20M --ctx 4096", path);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "estimate: generic"));
+	assert_non_null(strstr(out, "futurelm"));
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --vram 20M --ctx 4096 --json", path);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "estimate")), "generic");
+	assert_true(json_is_true(json_object_get(j, "fits")));
+	json_decref(j);
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --vram 20M --ctx 4096 --json", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "\"estimate\": \"checked\""));
+	free(out);
+	free(args);
+	unlink(path);
+	free(vocab);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +314,7 @@ int main(void)
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),
 		cmocka_unit_test(plan_default_context),
+		cmocka_unit_test(unknown_architecture_flagged_generic),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -363,8 +363,13 @@ static void test_run_stdin(void **st)
 	char *t = slurp(o);
 	json_t *j = parse(t);
 	assert_string_equal(json_string_value(json_object_get(j, "model")), "b");
-	assert_true(json_string_length(json_object_get(j, "content")) > 0);
-	assert_string_equal(json_string_value(json_object_get(j, "finish_reason")), "length");
+	/* random weights may draw the end-of-text token early: "stop" is an honest end too,
+	 * but a "length" end means 4 tokens of text came */
+	const char *fin = json_string_value(json_object_get(j, "finish_reason"));
+	assert_non_null(fin);
+	assert_true(strcmp(fin, "length") == 0 || strcmp(fin, "stop") == 0);
+	if (strcmp(fin, "length") == 0)
+		assert_true(json_string_length(json_object_get(j, "content")) > 0);
 	json_decref(j);
 	free(t);
 	free(o);

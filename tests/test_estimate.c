@@ -5,6 +5,7 @@
  * offloads experts before layers, realises itself in llama-server arguments).
  */
 #include "testutil.h"
+#include "accuracy_cases.h"
 
 #include "estimate.h"
 #include "gguf.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
@@ -215,6 +217,18 @@ static void projector_counted(void **state)
 	assert_int_equal(p2.cpu.model, p.cpu.model + 300 * MiB);
 	assert_true(has_arg(&p2, "--no-mmproj-offload", NULL));
 	plan_free(&p2);
+	/* with a budget the model fits only without it, the projector leaves for the CPU
+	 * before a single layer does, and the plan says what that saved */
+	po.n_cpu_patterns = 0;
+	d.budget = p.dev.total + 100 * MiB;
+	assert_int_equal(plan_make(&e2, &d, &po, &p2, err, sizeof err), 0);
+	assert_true(p2.fits);
+	assert_int_equal(p2.ngl, p.ngl);
+	assert_int_equal(p2.dev.model, p.dev.model);
+	assert_true(p2.mmproj_cpu);
+	assert_true(has_arg(&p2, "--no-mmproj-offload", NULL));
+	assert_non_null(strstr(p2.reason, "300.00 MiB"));
+	plan_free(&p2);
 	plan_free(&p);
 	est_free(&e);
 	est_free(&e2);
@@ -296,6 +310,105 @@ static void embedding_model_plans_embeddings(void **state)
 	gguf_close(gt);
 }
 
+/* A model of an architecture the rules were never checked on is planned, not refused:
+ * the same weights and KV as the transformer it resembles, compute buffers with the
+ * stated margin, and the plan says the estimate is generic. */
+static void unknown_architecture_planned_generic(void **state)
+{
+	struct shape s = *shapes_find("small-llama");
+	s.arch = "futurelm";
+	char err[4096], *path = tu_path("future.gguf"), *vocab = shapes_vocab_path(s.vocab);
+	struct shapes_opts so = { NULL, vocab, 0, 1, 1 };
+	assert_int_equal(shapes_write(&s, &so, path, err, sizeof err), 0);
+	struct gguf *g = gguf_open(path, err, sizeof err), *ref = gen("small-llama", NULL);
+	assert_non_null(g);
+	struct est_opts o;
+	est_defaults(&o);
+	o.n_ctx = 4096;
+	struct est e, er;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	assert_int_equal(est_build(ref, &o, &er, err, sizeof err), 0);
+	assert_true(e.generic);
+	assert_false(er.generic);
+	assert_int_equal(e.kv_total, er.kv_total);
+	assert_int_equal(e.weights_total, er.weights_total);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan_device dev = { .name = "GPU0", .budget = 1024 * MiB };
+	struct plan p, pr;
+	assert_int_equal(plan_make(&e, &dev, &po, &p, err, sizeof err), 0);
+	assert_int_equal(plan_make(&er, &dev, &po, &pr, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.dev.compute, pr.dev.compute + pr.dev.compute / EST_GENERIC_MARGIN);
+	assert_int_equal(p.cpu.compute, pr.cpu.compute + pr.cpu.compute / EST_GENERIC_MARGIN);
+	plan_free(&p);
+	plan_free(&pr);
+	est_free(&e);
+	est_free(&er);
+	gguf_close(g);
+	gguf_close(ref);
+	unlink(path);
+	free(vocab);
+	free(path);
+}
+
+/* docs/accuracy.md shows the plans the planner makes now: every case of
+ * tests/accuracy_cases.h is there with the arguments and planned figures it gets today,
+ * and nothing else is (tools/accuracy.sh regenerates the document with llama-server;
+ * this check needs none). */
+static void accuracy_doc_is_current(void **state)
+{
+	const char *src = getenv("MLO_SOURCE_DIR");
+	assert_non_null(src);
+	char *docp = xasprintf("%s/docs/accuracy.md", src);
+	size_t len;
+	char *doc = (char *)tu_read_file(docp, &len);
+	assert_non_null(doc);
+	doc = xrealloc(doc, len + 1);
+	doc[len] = '\0';
+	size_t rows = 0, stale = 0;
+	for (const char *l = doc; l != NULL && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		rows += strncmp(l, "| ", 2) == 0 && strncmp(l, "| model | plan |", 16) != 0;
+	for (size_t i = 0; i < ACC_N_CASES; i++) {
+		const struct tcase *c = &acc_cases[i];
+		char name[128], err[4096], label[256], model[128], row[512];
+		snprintf(name, sizeof name, "acc-%zu.gguf", i);
+		char *path = tu_path(name), *vocab = shapes_vocab_path(shapes_find(c->shape)->vocab);
+		struct shapes_opts so = { c->quant, vocab, 0, 1, 1 };
+		if (shapes_write(shapes_find(c->shape), &so, path, err, sizeof err) < 0)
+			fail_msg("%s", err);
+		struct gguf *g;
+		struct est e;
+		struct plan p;
+		if (acc_plan(c, path, 50052, &g, &e, &p, err, sizeof err) < 0)
+			fail_msg("%s: %s", c->shape, err);
+		acc_label(&p, label, sizeof label);
+		snprintf(model, sizeof model, "%s %s", c->shape, e.a.quant);
+		double mib[ACC_N_PARTS];
+		acc_planned(&p, mib);
+		for (int k = 0; k < ACC_N_PARTS; k++) {
+			snprintf(row, sizeof row, "\n| %s | %s | %s | %s | %.2f |", model, label,
+			    acc_part_dev[k], acc_part_name[k], mib[k]);
+			if (strstr(doc, row) == NULL) {
+				fprintf(stderr, "docs/accuracy.md lacks %s (run tools/accuracy.sh)\n", row + 1);
+				stale++;
+			}
+		}
+		plan_free(&p);
+		est_free(&e);
+		gguf_close(g);
+		unlink(path);
+		free(vocab);
+		free(path);
+	}
+	if (rows != ACC_N_CASES * ACC_N_PARTS)
+		fprintf(stderr, "docs/accuracy.md has %zu rows, the cases make %zu\n", rows,
+		    ACC_N_CASES * ACC_N_PARTS);
+	assert_int_equal(stale, 0);
+	assert_int_equal(rows, ACC_N_CASES * ACC_N_PARTS);
+	free(doc);
+	free(docp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +419,8 @@ int main(void)
 		cmocka_unit_test(projector_counted),
 		cmocka_unit_test(bad_options_refused),
 		cmocka_unit_test(embedding_model_plans_embeddings),
+		cmocka_unit_test(unknown_architecture_planned_generic),
+		cmocka_unit_test(accuracy_doc_is_current),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

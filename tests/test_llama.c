@@ -3,14 +3,17 @@
  * (tiny and shape-only, dense and MoE) and several plans each, real llama-server runs
  * with the plan's arguments and one ggml-rpc-server on loopback standing in for the
  * GPU; its log (-lv 4) reports the buffer sizes it allocated on each device, which
- * must match the plan: model and KV buffers within 1% (or 1 MiB), compute buffers
- * within 20%, totals within 5%. Also: a tiny generated model answers a chat request,
- * and a split model loads in llama-server as in mloffload.
+ * must match the plan: model and KV buffers within 1% (or 1 MiB), totals within 5%,
+ * compute buffers within 20% under and 25% over on the fitting set and, on the
+ * held-out set (shapes never used to fit, tests/accuracy_cases.h), at most 10% over
+ * and 5% under. Also: a tiny generated model answers a chat request, and a split
+ * model loads in llama-server as in mloffload.
  *
  * With MLO_ACCURACY_OUT set, the table of predicted against measured is written there
  * (tools/accuracy.sh regenerates docs/accuracy.md that way).
  */
 #include "testutil.h"
+#include "accuracy_cases.h"
 
 #include "estimate.h"
 #include "gguf.h"
@@ -31,34 +34,6 @@ static char *bin_dir;
 static int rpc_port;
 static struct tu_proc rpc;
 static FILE *table;
-
-struct tcase {
-	const char *shape, *quant;
-	uint32_t ctx;
-	double budget_mib;   /* plan within this budget... */
-	int ngl, n_cpu_moe;  /* ...or force this placement (ngl >= 0) */
-	int fa;              /* -1 auto */
-	const char *cache;
-	int no_repack;
-	const char *cpu_pattern;
-};
-
-static const struct tcase cases[] = {
-	{ "tiny", NULL, 2048, 1024, -1, 0, -1, NULL, 0, NULL },
-	{ "tiny-moe", NULL, 1024, 1024, -1, 0, -1, NULL, 0, NULL },
-	{ "tiny-embed", NULL, 2048, 1024, -1, 0, -1, NULL, 0, NULL },
-	{ "tiny-embed", NULL, 2048, 0, 1, 0, -1, NULL, 0, NULL },
-	{ "small-llama", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL },
-	{ "small-llama", NULL, 8192, 60, -1, 0, 0, NULL, 0, NULL },
-	{ "small-llama", "F16", 4096, 1024, -1, 0, -1, NULL, 0, "ffn_down" },
-	{ "small-qwen2", NULL, 4096, 1024, -1, 0, -1, "q8_0", 0, NULL },
-	{ "small-moe", NULL, 4096, 55, -1, 0, -1, NULL, 0, NULL },
-	{ "small-moe", NULL, 4096, 0, 3, 0, -1, NULL, 0, NULL },
-	{ "llama3.2-1b", NULL, 8192, 1024, -1, 0, 0, NULL, 0, NULL },
-	{ "llama3-8b", NULL, 4096, 2048, -1, 0, -1, NULL, 0, NULL },
-	{ "qwen2-7b", NULL, 8192, 1600, -1, 0, -1, "q8_0", 1, NULL },
-	{ "qwen3moe-30b", NULL, 4096, 3072, -1, 0, -1, NULL, 1, NULL },
-};
 
 static int setup(void **state)
 {
@@ -87,8 +62,6 @@ static int setup(void **state)
 		table = fopen(out, "w");
 		if (table == NULL)
 			return -1;
-		fprintf(table, "| model | plan | device | part | planned MiB | measured MiB | error |\n"
-		    "|---|---|---|---|---:|---:|---:|\n");
 	}
 	return 0;
 }
@@ -141,11 +114,12 @@ static double measured(const char *log, const char *dev, const char *kind)
 	return sum;
 }
 
-static int check(const char *model, const char *plan, const char *dev, const char *part,
-    double planned, double meas, double rel, double abs_mib)
+/* planned against measured: within abs_mib, or err in [-under, over] */
+static int check_range(const char *model, const char *plan, const char *dev,
+    const char *part, double planned, double meas, double under, double over, double abs_mib)
 {
 	double err = meas > 0 ? (planned - meas) / meas : (planned > 0 ? 1 : 0);
-	int ok = fabs(planned - meas) <= abs_mib || fabs(err) <= rel;
+	int ok = fabs(planned - meas) <= abs_mib || (err >= -under && err <= over);
 	if (table != NULL)
 		fprintf(table, "| %s | %s | %s | %s | %.2f | %.2f | %+.1f%% |\n", model, plan, dev,
 		    part, planned, meas, err * 100);
@@ -155,37 +129,21 @@ static int check(const char *model, const char *plan, const char *dev, const cha
 	return ok;
 }
 
+static int check(const char *model, const char *plan, const char *dev, const char *part,
+    double planned, double meas, double rel, double abs_mib)
+{
+	return check_range(model, plan, dev, part, planned, meas, rel, rel, abs_mib);
+}
+
 static int run_case(const struct tcase *c)
 {
 	char *path = gen_model(c->shape, c->quant, 1);
 	char err[4096];
-	struct gguf *g = gguf_open(path, err, sizeof err);
-	assert_non_null(g);
-	struct est_opts eo;
-	est_defaults(&eo);
-	eo.n_ctx = c->ctx;
-	eo.flash_attn = c->fa;
-	if (c->cache != NULL) {
-		assert_int_equal(est_cache_type(c->cache, &eo.type_k), 0);
-		eo.type_v = eo.type_k;
-	}
+	struct gguf *g;
 	struct est e;
-	assert_int_equal(est_build(g, &eo, &e, err, sizeof err), 0);
-	struct plan_device dev;
-	memset(&dev, 0, sizeof dev);
-	snprintf(dev.rpc, sizeof dev.rpc, "127.0.0.1:%d", rpc_port);
-	snprintf(dev.name, sizeof dev.name, "RPC0[127.0.0.1:%d]", rpc_port);
-	dev.budget = (uint64_t)(c->budget_mib * MiB);
-	if (c->ngl >= 0)
-		dev.budget = UINT64_MAX;
-	struct plan_opts po = { .ngl = c->ngl, .n_cpu_moe = c->n_cpu_moe,
-	    .no_repack = c->no_repack };
-	if (c->cpu_pattern != NULL) {
-		po.cpu_patterns[0] = c->cpu_pattern;
-		po.n_cpu_patterns = 1;
-	}
 	struct plan p;
-	assert_int_equal(plan_make(&e, &dev, &po, &p, err, sizeof err), 0);
+	if (acc_plan(c, path, rpc_port, &g, &e, &p, err, sizeof err) < 0)
+		fail_msg("plan %s: %s", c->shape, err);
 	assert_true(p.fits);
 
 	char port[16];
@@ -200,19 +158,12 @@ static int run_case(const struct tcase *c)
 	for (size_t i = 0; i < p.n_args && n < 63; i++)
 		argv[n++] = p.args[i];
 	argv[n] = NULL;
-	char label[256] = "";
-	for (size_t i = 0; i < p.n_args; i++) {
-		if (strcmp(p.args[i], "--rpc") == 0 || strcmp(p.args[i], "--fit") == 0) {
-			i++;
-			continue;
-		}
-		size_t l = strlen(label);
-		snprintf(label + l, sizeof label - l, "%s%s", l ? " " : "", p.args[i]);
-	}
+	char label[256];
+	acc_label(&p, label, sizeof label);
 	char *logp = tu_path("server.log");
 	struct tu_proc srv;
 	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
-	int ready = tu_wait_log(&srv, "listening on", 240);
+	int ready = tu_wait_log(&srv, "listening on", 600); /* GBs through RPC, 2 cores */
 	size_t len;
 	char *log = (char *)tu_read_file(logp, &len);
 	log = xrealloc(log, len + 1);
@@ -225,17 +176,24 @@ static int run_case(const struct tcase *c)
 	char model[64];
 	snprintf(model, sizeof model, "%s %s", c->shape, e.a.quant);
 	const char *rpcdev = "RPC0[";
-	double m_model = measured(log, rpcdev, "model"), m_kv = measured(log, rpcdev, "KV");
+	/* a recurrent layer's state (RS) is planned with the KV cache of its layer */
+	double m_model = measured(log, rpcdev, "model");
+	double m_kv = measured(log, rpcdev, "KV") + measured(log, rpcdev, "RS");
 	double m_comp = measured(log, rpcdev, "compute");
 	int ok = 1;
 	ok &= check(model, label, "RPC0", "model", p.dev.model / MiB, m_model, 0.01, 1);
 	ok &= check(model, label, "RPC0", "KV", p.dev.kv / MiB, m_kv, 0.01, 1);
-	ok &= check(model, label, "RPC0", "compute", p.dev.compute / MiB, m_comp, 0.20, 1);
+	/* over-predictions are the safe side: the fitting set allows a little more */
+	double under = c->held_out ? 0.05 : 0.20, over = c->held_out ? 0.10 : 0.25;
+	if (c->known_over > over)
+		over = c->known_over;
+	ok &= check_range(model, label, "RPC0", "compute", p.dev.compute / MiB, m_comp, under,
+	    over, 1);
 	ok &= check(model, label, "RPC0", "total", p.dev.total / MiB, m_model + m_kv + m_comp,
 	    0.05, 1);
 	double c_model = measured(log, "CPU_Mapped", "model");
 	double c_repack = measured(log, "CPU_REPACK", "model");
-	double c_kv = measured(log, "CPU", "KV");
+	double c_kv = measured(log, "CPU", "KV") + measured(log, "CPU", "RS");
 	double c_comp = measured(log, "CPU", "compute") + measured(log, "CPU", "output");
 	/*
 	 * CPU_Mapped is the span of the file from the first to the last CPU tensor that is
@@ -246,7 +204,8 @@ static int run_case(const struct tcase *c)
 	ok &= check(model, label, "CPU", "model (mapped)", p.cpu.mapped / MiB, c_model, 0.01, 1);
 	ok &= check(model, label, "CPU", "repack", p.cpu.repack / MiB, c_repack, 0.01, 1);
 	ok &= check(model, label, "CPU", "KV", p.cpu.kv / MiB, c_kv, 0.01, 1);
-	ok &= check(model, label, "CPU", "compute", p.cpu.compute / MiB, c_comp, 0.20, 1);
+	ok &= check_range(model, label, "CPU", "compute", p.cpu.compute / MiB, c_comp, under,
+	    over, 1);
 	ok &= check(model, label, "CPU", "total", (p.cpu.mapped + p.cpu.repack + p.cpu.kv +
 	    p.cpu.compute) / MiB, c_model + c_repack + c_kv + c_comp, 0.05, 1);
 	/* the layer count llama.cpp reports is the plan's */
@@ -270,8 +229,18 @@ static int run_case(const struct tcase *c)
 static void plans_match_llama_server(void **state)
 {
 	int bad = 0;
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		bad += !run_case(&cases[i]);
+	const char *only = getenv("MLO_ACCURACY_ONLY"); /* a shape name: run its cases alone */
+	for (size_t i = 0; i < ACC_N_CASES; i++) {
+		const struct tcase *c = &acc_cases[i];
+		if (only != NULL && *only != '\0' && strcmp(only, c->shape) != 0)
+			continue;
+		if (table != NULL && (i == 0 || acc_cases[i - 1].held_out != c->held_out))
+			fprintf(table, "%s## %s\n\n"
+			    "| model | plan | device | part | planned MiB | measured MiB | error |\n"
+			    "|---|---|---|---|---:|---:|---:|\n", i ? "\n" : "",
+			    c->held_out ? "Held-out set" : "Fitting set");
+		bad += !run_case(c);
+	}
 	assert_int_equal(bad, 0);
 }
 

@@ -8,8 +8,12 @@ LLAMA_ROOT="$(bash scripts/setup-llama.sh | tail -n 1)"
 export MLOFFLOAD_LLAMA_DIR="$LLAMA_ROOT/llama.cpp"
 bash scripts/build.sh >/dev/null
 table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-MLO_ACCURACY_OUT="$table" build/test_llama >/dev/null
+trap 'rm -f "$table" "$table.log"' EXIT
+# the table is written even when a case is out of tolerance (the test's exit status
+# says so, and so does this script's): the document shows what was measured
+rc=0
+MLO_ACCURACY_OUT="$table" build/test_llama > "$table.log" 2>&1 || rc=$?
+grep -h MISMATCH "$table.log" >&2 || true
 {
     echo "# Planned against measured memory"
     echo
@@ -17,10 +21,18 @@ MLO_ACCURACY_OUT="$table" build/test_llama >/dev/null
     echo "$(sed -n 's/^NLC_VERSION=//p' scripts/setup-llama.sh) (CPU build, one \`ggml-rpc-server\` on loopback as the device RPC0)."
     echo "Each row is one buffer llama-server reported with \`-lv 4\`, next to the plan's figure;"
     echo "\"plan\" is the llama-server arguments the planner chose (less \`--rpc\` and \`--fit off\`)."
-    echo "Tolerances asserted by the test: model and KV within 1% (or 1 MiB), compute within"
-    echo "20%, totals within 5%. CPU compute includes the host output (logits) buffer; CPU"
-    echo "\"model (mapped)\" is the file span llama.cpp maps (see docs/estimator.md)."
+    echo "Tolerances asserted by the test: model and KV (with recurrent state, RS) within 1%"
+    echo "(or 1 MiB), totals within 5%; compute within 20% under and 25% over on the fitting set, and on the"
+    echo "held-out set at most 10% over and 5% under. The fitting set holds every load a"
+    echo "compute term was fitted or written on; the held-out set was used for none"
+    echo "(tests/accuracy_cases.h, docs/estimator.md). CPU compute includes the host output"
+    echo "(logits) buffer; CPU \"model (mapped)\" is the file span llama.cpp maps. The gpt-oss"
+    echo "loads use --no-repack (repacking 8 GB of MXFP4 experts takes minutes here)."
+    echo "\`test_estimate\` fails when the plans or planned figures below are not what the"
+    echo "planner says now: rerun this script after changing the estimator. One held-out"
+    echo "load is allowed a larger over-prediction explicitly (\`known_over\`; docs/estimator.md)."
     echo
     cat "$table"
 } > docs/accuracy.md
-echo "wrote docs/accuracy.md ($(grep -c '^| ' docs/accuracy.md) rows)"
+echo "wrote docs/accuracy.md ($(grep -c '^| ' docs/accuracy.md) rows); test_llama exit status $rc"
+exit "$rc"
