@@ -564,6 +564,8 @@ struct scan_result *scan_run(const struct scan_opts *o)
 	for (size_t i = 0; i < w.n_c; i++) {
 		free(w.c[i].path);
 		free(w.c[i].error);
+		json_decref(w.c[i].info);
+		free(w.c[i].info_error);
 	}
 	free(w.c);
 	free(w.seen);

@@ -52,9 +52,13 @@ static uint64_t proj_bytes(const struct gguf *g)
 	return b;
 }
 
-/* Model or projector. Reads the header unless the file is known and unchanged. The
- * header is read again to describe a model (knowingly simple: every projector must be
- * known first, and holding every file mapped meanwhile would not scale). */
+static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
+    const struct gguf *g, char *err, size_t errlen);
+
+/* Model or projector. Reads the header unless the file is known and unchanged. A model
+ * is described from the same read, as if it had no projector: projectors are linked
+ * only once every file is classified, and the few models that get one are read again
+ * (holding every header meanwhile would not scale). */
 void scan_classify(struct walk *w, struct cand *c)
 {
 	char err[GGUF_ERR_LEN + PATH_MAX];
@@ -78,6 +82,11 @@ void scan_classify(struct walk *w, struct cand *c)
 	if (by_name || strcmp(arch, "clip") == 0) {
 		c->kind = C_PROJ;
 		c->proj_bytes = proj_bytes(g);
+	} else {
+		c->described = 1;
+		c->info = describe_open(w->o, c, g, err, sizeof err);
+		if (c->info == NULL)
+			c->info_error = xstrdup(strip_path(err, c->path));
 	}
 	gguf_close(g);
 }
@@ -155,13 +164,10 @@ static json_t *fit_entry(const struct est *e, const struct scan_device *d,
 	return f;
 }
 
-/* Reads the model at c and describes it. Returns a new object, or NULL with err. */
-static json_t *describe(const struct scan_opts *o, const struct cand *c, char *err,
-    size_t errlen)
+/* Describes the model c, open as g. Returns a new object, or NULL with err. */
+static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
+    const struct gguf *g, char *err, size_t errlen)
 {
-	struct gguf *g = gguf_open(c->path, err, errlen);
-	if (g == NULL)
-		return NULL;
 	struct est_opts eo;
 	struct est e;
 	char msg[512];
@@ -171,7 +177,6 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 		eo.mmproj_bytes = c->proj->proj_bytes;
 	if (model_estimate_open(g, &eo, &e, msg, sizeof msg) < 0) {
 		snprintf(err, errlen, "%s", msg);
-		gguf_close(g);
 		return NULL;
 	}
 	const struct arch_info *a = &e.a;
@@ -226,6 +231,17 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 		json_array_append_new(fit, fit_entry(&e, &o->devs[i], &po, total));
 	json_object_set_new(j, "fit", fit);
 	est_free(&e);
+	return j;
+}
+
+/* Reads the model at c and describes it. Returns a new object, or NULL with err. */
+static json_t *describe(const struct scan_opts *o, const struct cand *c, char *err,
+    size_t errlen)
+{
+	struct gguf *g = gguf_open(c->path, err, errlen);
+	if (g == NULL)
+		return NULL;
+	json_t *j = describe_open(o, c, g, err, errlen);
 	gguf_close(g);
 	return j;
 }
@@ -252,7 +268,13 @@ void scan_describe_all(struct walk *w)
 				continue;
 			}
 		}
-		if (c->kind == C_MODEL) {
+		if (c->kind == C_MODEL && c->described && c->proj == NULL) {
+			/* described from the read that classified it */
+			scan_add_item(w, c->path, c->size, c->mtime_ns, c->info_error, c->info, 0);
+			c->path = NULL;
+			c->info = NULL;
+			c->info_error = NULL;
+		} else if (c->kind == C_MODEL) {
 			json_t *info = describe(w->o, c, err, sizeof err);
 			scan_add_item(w, c->path, c->size, c->mtime_ns, info ? NULL :
 			    xstrdup(strip_path(err, c->path)), info, 0);

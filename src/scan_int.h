@@ -33,6 +33,11 @@ struct cand {
 	int unchanged;            /* known with the same size and mtime: not read */
 	uint64_t proj_bytes;      /* projectors: weights on the device */
 	const struct cand *proj;  /* models: the projector linked */
+	/* models: described while classified, as if without a projector (the header is
+	 * parsed once); used unless a projector is linked afterwards. info or error, owned */
+	int described;
+	json_t *info;
+	char *info_error;
 };
 
 struct walk {
