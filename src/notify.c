@@ -25,7 +25,8 @@
 
 const char *const notify_types[] = {
 	"model.loaded", "model.unloaded", "model.failed", "vram.pressure",
-	"vram.recovered", "backend.down", "backend.up", "scan.finished", NULL
+	"vram.recovered", "backend.down", "backend.up", "scan.finished", "model.shrunk",
+	"model.grown", NULL
 };
 
 struct hook {

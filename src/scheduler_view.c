@@ -35,6 +35,7 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	json_object_set_new(o, "pinned", json_boolean(m->pinned));
 	json_object_set_new(o, "ttl_s", json_integer(sched_ttl(s, m)));
 	json_object_set_new(o, "priority", json_integer(m->priority));
+	json_object_set_new(o, "pressure", sched_pressure_json(m));
 	if (m->error[0] != '\0')
 		json_object_set_new(o, "error", json_string(m->error));
 	return o;
