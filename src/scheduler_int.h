@@ -62,6 +62,7 @@ struct sched_devp {
 	uint64_t calm_since;         /* env clock: under pressure_low since (0: not calm) */
 	uint64_t others_peak;        /* the most others used while calm */
 	uint64_t settle_t;           /* device_now_ms of the last reload's ready */
+	uint64_t settle_clock;       /* env clock then */
 };
 
 struct pending {

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #define LADDER_STOP_GRACE_MS 10000
+#define LADDER_SETTLE_MS 1000   /* after a reload, before the next decision */
 
 /* The clock of device readings (their t_ms, device.c's wall clock in ms). */
 static uint64_t reading_clock(void)
@@ -80,20 +81,34 @@ void sched_pressure_forget(struct rt *m)
 	memset(&m->lo, 0, sizeof m->lo);
 }
 
-/* Plans m again for budget bytes on device t, with its load's options (offload auto).
- * Returns 0 with *p and *e (free both), or -1 with err. */
-static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_t budget,
-    struct plan *p, struct est *e, char *err, size_t errlen)
+/* A plan of m again and what it was made from (the estimate borrows the file). */
+struct replanned {
+	struct gguf *g;
+	struct est e;
+	struct plan p;
+};
+
+static void replanned_free(struct replanned *r)
 {
-	struct gguf *g = gguf_open(m->path, err, errlen);
+	plan_free(&r->p);
+	est_free(&r->e);
+	gguf_close(r->g);
+}
+
+/* Plans m again for budget bytes on device t, with its load's options (offload auto).
+ * Returns 0 with *r (free with replanned_free), or -1 with err (nothing to free). */
+static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_t budget,
+    struct replanned *r, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->g = gguf_open(m->path, err, errlen);
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)m->ctx;
-	if (g == NULL || est_build(g, &eo, e, err, errlen) < 0) {
-		gguf_close(g);
+	if (r->g == NULL || est_build(r->g, &eo, &r->e, err, errlen) < 0) {
+		gguf_close(r->g);
 		return -1;
 	}
-	gguf_close(g);
 	struct plan_opts po = { .offload = PLAN_AUTO, .ngl = -1 };
 	for (size_t i = 0; i < m->lo.n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = m->lo.cpu_patterns[i];
@@ -102,8 +117,9 @@ static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_
 	snprintf(pd.name, sizeof pd.name, "%.63s", t->id);
 	snprintf(pd.rpc, sizeof pd.rpc, "%s", t->rpc);
 	pd.budget = budget;
-	if (plan_make(e, &pd, &po, p, err, errlen) < 0) {
-		est_free(e);
+	if (plan_make(&r->e, &pd, &po, &r->p, err, errlen) < 0) {
+		est_free(&r->e);
+		gguf_close(r->g);
 		return -1;
 	}
 	return 0;
@@ -187,16 +203,14 @@ int sched_pressure_exited(struct rt *m)
 		reload_failed(s, m, "no device");
 		return 1;
 	}
-	struct plan p;
-	struct est e;
-	if (replan(s, m, &t, m->reload_budget, &p, &e, err, sizeof err) < 0) {
+	struct replanned r;
+	if (replan(s, m, &t, m->reload_budget, &r, err, sizeof err) < 0) {
 		reload_failed(s, m, err);
 		return 1;
 	}
-	if (sched_start(s, m, &p, &e, err, sizeof err) < 0)
+	if (sched_start(s, m, &r.p, &r.e, err, sizeof err) < 0)
 		reload_failed(s, m, err);
-	plan_free(&p);
-	est_free(&e);
+	replanned_free(&r);
 	return 1;
 }
 
@@ -223,6 +237,7 @@ void sched_pressure_ready(struct rt *m)
 	else
 		s->n_shrinks++;
 	s->press.settle_t = reading_clock();
+	s->press.settle_clock = sched_clock(s);
 	struct target t;
 	if (sched_target(s, &t) < 0)
 		snprintf(t.id, sizeof t.id, "none");
@@ -337,16 +352,14 @@ static int shrink_one(struct sched *s, const struct target *t, struct cand *c, s
 	for (size_t i = 0; i < n; i++) {
 		struct rt *m = c[i].m;
 		uint64_t budget = m->dev.total > need ? m->dev.total - need : 0;
-		struct plan p;
-		struct est e;
-		if (replan(s, m, t, budget, &p, &e, err, sizeof err) < 0) {
+		struct replanned r;
+		if (replan(s, m, t, budget, &r, err, sizeof err) < 0) {
 			log_warnx("%s: cannot plan a shrink: %s", m->id, err);
 			continue;
 		}
-		int ok = p.dev.total < m->dev.total && (p.cpu.total <= m->cpu.total ||
-		    p.cpu.total - m->cpu.total <= ram);
-		plan_free(&p);
-		est_free(&e);
+		int ok = r.p.dev.total < m->dev.total && (r.p.cpu.total <= m->cpu.total ||
+		    r.p.cpu.total - m->cpu.total <= ram);
+		replanned_free(&r);
 		if (ok) {
 			restart(s, m, RELOAD_SHRINK, budget, why);
 			return 1;
@@ -420,13 +433,11 @@ static void regrow(struct sched *s, const struct target *t, struct sched_devp *d
 			budget = avail;
 		if (budget <= m->dev.total)
 			continue;
-		struct plan p;
-		struct est e;
-		if (replan(s, m, t, budget, &p, &e, err, sizeof err) < 0)
+		struct replanned r;
+		if (replan(s, m, t, budget, &r, err, sizeof err) < 0)
 			continue;
-		int gain = p.ngl > m->ngl || (p.ngl == m->ngl && p.n_cpu_moe < m->n_cpu_moe);
-		plan_free(&p);
-		est_free(&e);
+		int gain = r.p.ngl > m->ngl || (r.p.ngl == m->ngl && r.p.n_cpu_moe < m->n_cpu_moe);
+		replanned_free(&r);
 		if (gain) {
 			restart(s, m, RELOAD_GROW, budget, "");
 			return;
@@ -435,7 +446,8 @@ static void regrow(struct sched *s, const struct target *t, struct sched_devp *d
 }
 
 /* One device's step: edges, drains past their time, then one decision when nothing
- * of ours is moving and the reading is newer than the last reload. */
+ * of ours is moving, the reading is newer than the last reload, and a second has
+ * passed since it. */
 static void ladder(struct sched *s, const struct target *t, struct sched_devp *d)
 {
 	edges(s, t, d);
@@ -450,9 +462,12 @@ static void ladder(struct sched *s, const struct target *t, struct sched_devp *d
 		moving |= m->state == ST_LOADING || m->state == ST_UNLOADING ||
 		    m->reload != RELOAD_NONE;
 	}
+	/* our own reload skews what the device reads of others until it is ready and read */
 	if (moving || t->t_ms < d->settle_t)
 		return;
 	hold(s, t, d);
+	if (now < d->settle_clock + LADDER_SETTLE_MS)
+		return; /* the driver's reading of the new child settles; no reload storm */
 	if (d->pressured)
 		relieve(s, t);
 	else if (d->calm_since != 0 && now - d->calm_since >= (uint64_t)s->cfg->regrow_hold_s *
