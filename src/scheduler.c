@@ -195,6 +195,8 @@ static void on_exited(void *arg, int status, const char *tail)
 		}
 	} else {
 		m->state = ST_FAILED;
+		m->reload = RELOAD_NONE; /* a shrink's or grow's new child that died is a failure */
+		m->draining = 0;
 		char how[64];
 		if (WIFEXITED(status))
 			snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
@@ -477,7 +479,7 @@ static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
 	m->last_used_ms = util_mono_ms();
 	if (s->shutting_down) {
 		sched_tell_error(r, 503, "shutting_down", "mloffloadd is stopping");
-	} else if (m->state == ST_READY) {
+	} else if (m->state == ST_READY && m->reload == RELOAD_NONE) {
 		m->pinned = o->pin;
 		answer_model(m, r, 200);
 	} else if (m->state == ST_LOADING || m->reload != RELOAD_NONE) {

@@ -197,8 +197,10 @@ int sched_pressure_exited(struct rt *m)
 	struct target t;
 	char err[GGUF_ERR_LEN + 256];
 	registry_load_update(s->env.reg, m->row, "stopped", NULL, NULL);
-	if (s->shutting_down)
+	if (s->shutting_down) {
+		m->reload = RELOAD_NONE;
 		return 0;
+	}
 	if (sched_target(s, &t) < 0) {
 		reload_failed(s, m, "no device");
 		return 1;

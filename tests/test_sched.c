@@ -574,6 +574,29 @@ static void busy_pinned_model_is_drained_then_shrunk(void **state)
 	unload_all(w);
 }
 
+static void shrink_whose_child_dies_fails(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts o = opts();
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, total - total / 50 - one, w->ids[0]);
+	fake_llama_reap();
+	struct told t;
+	sched_load(w->s, w->ids[0], &o, to(&t)); /* waits for the new child */
+	assert_int_equal(t.n, 0);
+	fake_llama_exit(fake_llama_find(w->ids[0]), 1 << 8);
+	assert_int_equal(t.status, 502);
+	json_t *m = sched_model_json(w->s, w->ids[0]);
+	assert_string_equal(json_string_value(json_object_get(m, "state")), "failed");
+	json_decref(m);
+	/* nothing is left half-way: the next load starts a child */
+	load_ready(w, w->ids[0], &o);
+	unload_all(w);
+}
+
 static void drain_has_a_deadline(void **state)
 {
 	struct world *w = *state;
@@ -674,6 +697,7 @@ int main(void)
 		cmocka_unit_test(flapping_pressure_reloads_once),
 		cmocka_unit_test(busy_pinned_model_is_drained_then_shrunk),
 		cmocka_unit_test(drain_has_a_deadline),
+		cmocka_unit_test(shrink_whose_child_dies_fails),
 		cmocka_unit_test(second_switch_is_refused_with_retry),
 		cmocka_unit_test(child_dies_while_loading),
 		cmocka_unit_test(unknown_and_no_wait),
