@@ -105,7 +105,7 @@ def sse():
             kind = line[7:]
         elif line.startswith("data: ") and kind:
             with cond:
-                events.append((time.monotonic(), kind, json.loads(line[6:])))
+                events.append((time.monotonic(), kind, json.loads(line[6:])["data"]))
                 cond.notify_all()
 
 def wait_event(kind, model, since):
@@ -139,6 +139,8 @@ threading.Thread(target=sse, daemon=True).start()
 time.sleep(0.5)
 res = []
 for shape in shapes:
+    gpu(64 << 30, 0)                        # a roomy GPU: the whole model's plan
+    time.sleep(0.3)
     b = req("GET", "/vram/budget?model=%s&ctx=%d" % (shape, ctx))
     one = b["plan"]["devices"][0]["total_bytes"]
     total = one * 3 // 2
@@ -163,11 +165,13 @@ for shape in shapes:
         res.append({"shape": shape, "cold_wall_ms": cold_wall, "cold_load_ms": ld["load_ms"],
                     "shrink_ms": sh["decision_to_ready_ms"], "shrink_wall_ms": (te - t1) * 1000,
                     "grow_ms": gr["decision_to_ready_ms"], "grow_wall_ms": (tg - t2) * 1000,
-                    "full": full, "shrunk_ngl": sh["after"]["gpu_layers"],
-                    "shrunk_moe": sh["after"]["n_cpu_moe"], "grown_ngl": gr["after"]["gpu_layers"]})
-        print("pressure.sh: %s #%d: cold %d ms, shrink %d ms (%d -> %d layers), grow %d ms"
-              % (shape, i + 1, ld["load_ms"], sh["decision_to_ready_ms"], full,
-                 sh["after"]["gpu_layers"], gr["decision_to_ready_ms"]), file=sys.stderr)
+                    "shrink_load_ms": sh["load_ms"], "grow_load_ms": gr["load_ms"],
+                    "layers": "%d/%d -> %d/%d -> %d/%d" % (full, j["plan"]["n_cpu_moe"],
+                        sh["after"]["gpu_layers"], sh["after"]["n_cpu_moe"],
+                        gr["after"]["gpu_layers"], gr["after"]["n_cpu_moe"])})
+        print("pressure.sh: %s #%d: cold %d ms, shrink %d ms, grow %d ms (layers/expert layers "
+              "on the CPU: %s)" % (shape, i + 1, ld["load_ms"], sh["decision_to_ready_ms"],
+                 gr["decision_to_ready_ms"], res[-1]["layers"]), file=sys.stderr)
 json.dump(res, open(out, "w"))
 EOF
 for p in "${PIDS[@]}"; do stop_pid "$p" 30; done
@@ -189,19 +193,20 @@ def median(v):
     v = sorted(v)
     n = len(v)
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-fmt = "%-12s %6s %10s %10s %10s %12s %12s %14s"
-print(fmt % ("shape", "rounds", "cold ms", "shrink ms", "grow ms", "shrink wall", "grow wall",
-             "layers"))
+fmt = "%-12s %6s %8s %10s %10s %10s %10s %12s %10s  %s"
+print(fmt % ("shape", "rounds", "cold ms", "shrink ms", "(new child)", "grow ms", "(new child)",
+             "shrink wall", "grow wall", "gpu layers/n_cpu_moe"))
 for shape in dict.fromkeys(r["shape"] for r in rows):
     v = [r for r in rows if r["shape"] == shape]
     m = lambda k: "%.0f" % median([r[k] for r in v])
-    lay = "%d -> %d -> %d" % (v[0]["full"], v[0]["shrunk_ngl"], v[0]["grown_ngl"])
-    print(fmt % (shape, len(v), m("cold_load_ms"), m("shrink_ms"), m("grow_ms"),
-                 m("shrink_wall_ms"), m("grow_wall_ms"), lay))
+    print(fmt % (shape, len(v), m("cold_load_ms"), m("shrink_ms"), m("shrink_load_ms"),
+                 m("grow_ms"), m("grow_load_ms"), m("shrink_wall_ms"), m("grow_wall_ms"),
+                 v[0]["layers"]))
 print()
 print("medians. cold: POST /load to ready (the child's start to ready, model.loaded's load_ms);")
 print("shrink / grow: the ladder's decision to the new child ready (decision_to_ready_ms of")
 print("model.shrunk / model.grown: the old child's exit, the re-plan, the new child's load);")
+print("(new child): of that, the new child's start to ready (the event's load_ms);")
 print("wall: from the fake GPU's new reading to the event (adds the sampling, the 1 s tick,")
 print("and for a grow the 1 s regrow_hold_s and the 1 s settle after the shrink).")
 EOF
