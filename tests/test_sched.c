@@ -597,6 +597,40 @@ static void shrink_whose_child_dies_fails(void **state)
 	unload_all(w);
 }
 
+static void per_model_settings(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	uint64_t game = total - total / 50 - one;
+	set_gpu(w, total, 0);
+	/* POST /load's "pressure_action": "unload": this model leaves, as before the ladder */
+	struct sched_opts o = opts();
+	o.pressure_action = SCHED_PRESSURE_UNLOAD;
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, game, w->ids[0]);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	fake_llama_reap();
+	assert_null(fake_llama_find(w->ids[0]));
+	assert_null(sched_model_json(w->s, w->ids[0]));
+	/* "regrow": false: it shrinks, and stays shrunk when the memory returns */
+	set_gpu(w, total, 0);
+	sched_tick(w->s);
+	w->clock_add += 60 * 1000;
+	o = opts();
+	o.regrow = -1;
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, game, w->ids[0]);
+	settle_children(w);
+	assert_plan_state(w, w->ids[0], "shrunk");
+	outside(w, total, 0, w->ids[0]);
+	w->clock_add += 120 * 1000;
+	outside(w, total, 0, w->ids[0]);
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	assert_true(ngl_of(w->ids[0]) < 17);
+	unload_all(w);
+}
+
 static void drain_has_a_deadline(void **state)
 {
 	struct world *w = *state;
@@ -698,6 +732,7 @@ int main(void)
 		cmocka_unit_test(busy_pinned_model_is_drained_then_shrunk),
 		cmocka_unit_test(drain_has_a_deadline),
 		cmocka_unit_test(shrink_whose_child_dies_fails),
+		cmocka_unit_test(per_model_settings),
 		cmocka_unit_test(second_switch_is_refused_with_retry),
 		cmocka_unit_test(child_dies_while_loading),
 		cmocka_unit_test(unknown_and_no_wait),
