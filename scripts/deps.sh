@@ -5,7 +5,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
-      python3 python3-numpy wrk curl ca-certificates)
+      python3 python3-numpy wrk curl ca-certificates chromium tmux)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, builds llama.cpp and installs the openai npm
-# package (both cached), builds mloffload, runs the test suite, runs it again under
-# ASan+UBSan, replays the fuzz corpora and fuzzes briefly. FUZZ_SECONDS (default 30) bounds
-# the fuzzing of each harness (fuzz_gguf, fuzz_http).
+# Runs every test: installs what is missing, builds llama.cpp and installs the openai and
+# puppeteer-core npm packages (all cached), builds mloffload, runs the test suite, runs it
+# again under ASan+UBSan, replays the fuzz corpora and fuzzes briefly. FUZZ_SECONDS
+# (default 30) bounds the fuzzing of each harness (fuzz_gguf, fuzz_config, fuzz_http).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -12,6 +12,9 @@ export MLOFFLOAD_LLAMA_BIN="$LLAMA_ROOT/build/bin"
 # the official openai npm package (pinned), the real third-party client of the endpoint
 MLO_OPENAI_DIR="$(bash scripts/setup-openai.sh | tail -n 1)"
 export MLO_OPENAI_DIR
+# puppeteer-core (pinned), which drives Debian's chromium through the dashboard's test
+MLO_PUPPETEER_DIR="$(bash scripts/setup-puppeteer.sh | tail -n 1)"
+export MLO_PUPPETEER_DIR
 
 echo "== banned calls" >&2
 if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c'; then

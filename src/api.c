@@ -6,6 +6,7 @@
  * answers when the scan is stored (daemon_scan).
  */
 #include "api.h"
+#include "api_ui.h"
 #include "daemon.h"
 #include "device.h"
 #include "discover.h"
@@ -14,6 +15,7 @@
 #include "guard.h"
 #include "httpconn.h"
 #include "metrics.h"
+#include "model.h"
 #include "plan.h"
 #include "notify.h"
 #include "proxy.h"
@@ -62,7 +64,7 @@ static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const 
 static const handler handlers[REQCHECK_N_ROUTES] = {
 	h_root, h_health, h_backends, h_models, h_scan, h_model, h_status, h_vram, h_budget,
 	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_chat,
-	h_v1_completions, h_v1_embeddings
+	h_v1_completions, h_v1_embeddings, api_ui_redirect, api_ui_static, api_ui_logs
 };
 static const char *route_names[REQCHECK_N_ROUTES];
 
@@ -325,12 +327,13 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *q = sched_queue_json(d->sched);
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
 	json_decref(q);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s}", "version",
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((daemon_now_ms() - d->started_ms) / 1000),
 	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
-	    "nvml", devmon_nvml_status(d->dev)));
+	    "nvml", devmon_nvml_status(d->dev), "notify", d->notify ?
+	    notify_stats_json(d->notify) : json_null()));
 }
 
 static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg)
@@ -414,7 +417,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		    "model=ID is required (e.g. /vram/budget?model=ID&ctx=8192)");
 		return;
 	}
-	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, 1 << 24, &ctx) < 0)) {
+	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, MODEL_MAX_CTX, &ctx) < 0)) {
 		api_reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
 		return;
 	}
@@ -425,19 +428,13 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	}
 	const char *path = json_string_value(json_object_get(m, "path"));
 	char err[GGUF_ERR_LEN + 4096];
-	struct gguf *g = path ? gguf_open(path, err, sizeof err) : NULL;
-	if (g == NULL) {
-		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
-		json_decref(m);
-		return;
-	}
+	struct gguf *g;
 	struct est_opts eo;
 	est_defaults(&eo);
-	eo.n_ctx = (uint32_t)ctx;
+	eo.n_ctx = (uint32_t)ctx; /* 0: the default context, as a load gets (model.h) */
 	struct est e;
-	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
-		api_reply_error(req, 409, "model_unreadable", "%s", err);
-		gguf_close(g);
+	if (path == NULL || model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
+		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
 		json_decref(m);
 		return;
 	}
@@ -456,7 +453,13 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	}
 	struct plan_opts po = { .ngl = -1 };
 	struct plan p;
-	plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err);
+	if (plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err) < 0) {
+		api_reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
+		est_free(&e);
+		gguf_close(g);
+		json_decref(m);
+		return;
+	}
 	/* with the whole device (nothing else on it), would it fit? */
 	struct plan full;
 	int fits_empty = 0;
@@ -464,9 +467,10 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
 		uint64_t res = rpc[0] ? 0 : d->cfg.reserve; /* an RPC device keeps no reserve */
 		pd.budget = total > res ? total - res : 0;
-		plan_make(&e, &pd, &fo, &full, err, sizeof err);
-		fits_empty = full.fits;
-		plan_free(&full);
+		if (plan_make(&e, &pd, &fo, &full, err, sizeof err) == 0) {
+			fits_empty = full.fits;
+			plan_free(&full);
+		}
 	}
 	json_t *args = json_array(), *layers = json_array();
 	for (size_t i = 0; i < p.n_args; i++)
@@ -645,7 +649,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	/* Host, Origin and key before anything else (a preflight is answered there) */
 	if ((status = guard_request(d->guard, req, r < REQCHECK_N_ROUTES ?
 	    reqcheck_routes[r].methods : 0, r < REQCHECK_N_ROUTES &&
-	    handlers[r] == h_health)) != 0)
+	    (handlers[r] == h_health || handlers[r] == api_ui_static ||
+	    handlers[r] == api_ui_redirect))) != 0)
 		goto out;
 	if (r == REQCHECK_N_ROUTES) {
 		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);

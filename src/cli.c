@@ -7,6 +7,7 @@
 #include "client.h"
 #include "estimate.h"
 #include "gguf.h"
+#include "model.h"
 #include "plan.h"
 #include "util.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -26,6 +28,7 @@ static void usage(FILE *f)
 	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
 	    "       mloffload [--url URL] status|models|vram|scan [--json]   (a running mloffloadd)\n"
 	    "       mloffload [--url URL] budget MODEL [--ctx N] [--json]\n"
+	    "       mloffload [--url URL] ps|load|unload|switch|run|events|logs ...  (COMMAND --help)\n"
 	    "         (the daemon's key: --api-key-file FILE before the command, or\n"
 	    "          $MLOFFLOAD_API_KEY)\n"
 	    "       mloffload --version\n");
@@ -174,6 +177,61 @@ static json_t *usage_json(const char *name, const struct plan_usage *u)
 	return o;
 }
 
+/* Colour when the terminal shows it: stdout a terminal, TERM not "dumb", no NO_COLOR. */
+static int use_color(void)
+{
+	const char *t = getenv("TERM"), *nc = getenv("NO_COLOR");
+	return isatty(STDOUT_FILENO) && t != NULL && strcmp(t, "dumb") != 0 &&
+	    (nc == NULL || *nc == '\0');
+}
+
+#define MAP_WIDTH 50
+
+/* One device's bar: its components to scale, then its free part up to cap (0: none). */
+static void draw_map(const char *name, const struct plan_usage *u, uint64_t scale,
+    uint64_t cap, int color)
+{
+	static const char sym[] = "#kcr.";
+	static const char *const bg[] = { "44", "42", "43", "45", "100" };
+	uint64_t part[5] = { u->model, u->kv, u->compute, u->repack, 0 };
+	part[4] = cap > u->total ? cap - u->total : 0;
+	char b[32];
+	printf("%-10.10s [", name);
+	int used = 0;
+	for (int k = 0; k < 5; k++) {
+		int n = scale ? (int)((double)part[k] / (double)scale * MAP_WIDTH + 0.5) : 0;
+		if (n == 0 && part[k] > 0 && k < 4)
+			n = 1;   /* present, however small */
+		if (used + n > MAP_WIDTH)
+			n = MAP_WIDTH - used;
+		if (color && n > 0)
+			printf("\033[%sm", bg[k]);
+		for (int i = 0; i < n; i++)
+			putchar(color ? ' ' : sym[k]);
+		if (color && n > 0)
+			printf("\033[0m");
+		used += n;
+	}
+	printf("%*s] %s", MAP_WIDTH - used, "", util_fmt_size(u->total, b, sizeof b));
+	if (cap > 0)
+		printf(" of %s", util_fmt_size(cap, b, sizeof b));
+	printf("\n");
+}
+
+static void draw_maps(const struct plan *p, uint64_t vram)
+{
+	int color = use_color();
+	uint64_t scale = vram > p->cpu.total ? vram : p->cpu.total;
+	if (color)
+		printf("memory map: \033[44m  \033[0m weights  \033[42m  \033[0m KV cache  "
+		    "\033[43m  \033[0m compute  \033[45m  \033[0m repack  \033[100m  \033[0m free\n");
+	else
+		printf("memory map: # weights  k KV cache  c compute  r repack  . free\n");
+	if (vram > 0)
+		draw_map(p->dev_name, &p->dev, scale, vram, color);
+	draw_map("CPU", &p->cpu, scale, 0, color);
+}
+
 static int cmd_plan(int argc, char **argv)
 {
 	const char *path = NULL, *rpc = NULL;
@@ -202,7 +260,7 @@ static int cmd_plan(int argc, char **argv)
 			have_vram = 1;
 			i++;
 		} else if (strcmp(a, "--ctx") == 0 && v) {
-			if (util_parse_int(v, 0, 1 << 24, &n) < 0) {
+			if (util_parse_int(v, 0, MODEL_MAX_CTX, &n) < 0) {
 				fprintf(stderr, "mloffload: --ctx: '%s' is not a context size\n", v);
 				return 2;
 			}
@@ -279,15 +337,10 @@ static int cmd_plan(int argc, char **argv)
 		return usage(stderr), 2;
 	}
 	char err[GGUF_ERR_LEN + 4096];
-	struct gguf *g = gguf_open(path, err, sizeof err);
-	if (g == NULL) {
-		fprintf(stderr, "mloffload: %s\n", err);
-		return 1;
-	}
+	struct gguf *g;
 	struct est e;
-	if (est_build(g, &eo, &e, err, sizeof err) < 0) {
-		fprintf(stderr, "mloffload: %s: %s\n", path, err);
-		gguf_close(g);
+	if (model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s\n", err);
 		return 1;
 	}
 	struct plan_device dev;
@@ -338,6 +391,7 @@ static int cmd_plan(int argc, char **argv)
 			    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
 			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->repack, b[4], 32),
 			    fmt(u[i]->total, b[3], 32));
+		draw_maps(&p, vram);
 		if (p.reason[0])
 			printf("%s\n", p.reason);
 		printf("llama-server -m %s", path);

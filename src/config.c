@@ -5,6 +5,7 @@
  * errors, so a typo never passes silently.
  */
 #include "config.h"
+#include "model.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -217,7 +218,7 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 	if (strcmp(key, "discover_interval_s") == 0)
 		return parse_uint(key, v, 1, 86400, &c->discover_interval_s, err, errlen);
 	if (strcmp(key, "scan_ctx") == 0)
-		return parse_uint(key, v, 0, 1 << 24, &c->scan_ctx, err, errlen);
+		return parse_uint(key, v, 0, MODEL_MAX_CTX, &c->scan_ctx, err, errlen);
 	if (strcmp(key, "reserve") == 0 || strcmp(key, "max_body") == 0) {
 		if (util_parse_size(v, &sz) < 0 || (key[0] == 'm' && (sz < 1024 ||
 		    sz > (1ull << 30)))) {

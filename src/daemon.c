@@ -8,6 +8,7 @@
  * Under systemd (Type=notify) it reports READY, STATUS, WATCHDOG and STOPPING.
  */
 #include "api.h"
+#include "api_ui.h"
 #include "config.h"
 #include "daemon.h"
 #include "device.h"
@@ -332,7 +333,9 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 		config_free(&c);
 		return;
 	}
-	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || c.listen_port != d->cfg.listen_port ||
+	/* port 0 asked for any port: the one bound is what d->cfg holds now */
+	if (strcmp(c.listen_host, d->cfg.listen_host) != 0 || (c.listen_port != 0 &&
+	    c.listen_port != d->cfg.listen_port) ||
 	    strcmp(c.state_dir, d->cfg.state_dir) != 0)
 		log_warnx("SIGHUP: listen and state_dir change only on restart");
 	/* the parts that change live: folders, intervals, reserve, TTL, the /v1 settings,
@@ -571,6 +574,7 @@ static void stop(struct daemon *d)
 	if (d->disc != NULL)
 		discover_free(d->disc);
 	notify_free(d->notify);
+	api_ui_free();   /* log followers */
 	if (d->http != NULL)
 		evhttp_free(d->http);
 	httpconn_free(d->conn); /* after evhttp_free: its connections close through it */

@@ -25,8 +25,8 @@
 
 const char *const notify_types[] = {
 	"model.loaded", "model.unloaded", "model.failed", "vram.pressure",
-	"vram.recovered", "backend.down", "backend.up", "scan.finished", "model.shrunk",
-	"model.grown", NULL
+	"vram.recovered", "backend.down", "backend.up", "scan.finished", "model.loading",
+	"model.queued", "webhook.failed", "model.shrunk", "model.grown", NULL
 };
 
 struct hook {
@@ -150,7 +150,13 @@ static void hook_failed_try(struct hook *h, int retryable, const char *why)
 	h->failed++;
 	log_warnx("notify: %s: event %llu not delivered after %d tries: %s", h->url,
 	    (unsigned long long)h->cur->id, h->tries, why);
+	/* for /events and the dashboard; never sent to a hook (it could fail in turn) */
+	json_t *d = json_pack("{s:s,s:I,s:s,s:i,s:s}", "url", h->url, "event",
+	    (json_int_t)h->cur->id, "type", h->cur->type_idx >= 0 ?
+	    notify_types[h->cur->type_idx] : "other", "tries", h->tries, "error", why);
 	hook_finish(h);
+	notify_emit(h->n, "webhook.failed", d);
+	json_decref(d);
 }
 
 static void hook_done(struct hook *h, CURLcode rc)
@@ -412,7 +418,8 @@ void notify_emit(struct notify *n, const char *type, json_t *data)
 	n->ring_len++;
 	for (size_t i = 0; i < n->n_hooks; i++) {
 		h = &n->hooks[i];
-		if (h->filter == 0 || (e->type_idx >= 0 && (h->filter & (1u << e->type_idx))))
+		if (strcmp(type, "webhook.failed") != 0 && (h->filter == 0 ||
+		    (e->type_idx >= 0 && (h->filter & (1u << e->type_idx)))))
 			hook_push(h, e);
 	}
 	notify_sse_broadcast(n, e);

@@ -28,7 +28,9 @@ struct notify;
 
 /* The event types the daemon emits (filters may name only these): "model.loaded",
  * "model.unloaded", "model.failed", "vram.pressure", "vram.recovered",
- * "backend.down", "backend.up", "scan.finished". NULL-terminated. */
+ * "backend.down", "backend.up", "scan.finished", "model.loading" (a child started),
+ * "model.queued" (a load waits for evictions), "webhook.failed" (a hook gave up on an
+ * event; streamed and kept in the ring, never sent to a hook). NULL-terminated. */
 extern const char *const notify_types[];
 
 /* One webhook. Zero fields take the defaults; notify_new copies what it needs. */

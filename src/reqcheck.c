@@ -30,6 +30,9 @@ const struct reqcheck_route reqcheck_routes[REQCHECK_N_ROUTES] = {
 	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST },
 	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST },
 	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST },
+	{ "/ui", "/ui", EVHTTP_REQ_GET },
+	{ "/ui/", "/ui/{file}", EVHTTP_REQ_GET },
+	{ "/logs/", "/logs/{id}", EVHTTP_REQ_GET },
 };
 
 const char *reqcheck_method(int m)

@@ -15,7 +15,7 @@
 
 #define REQCHECK_MAX_QUERY 2048
 #define REQCHECK_MAX_ID 256
-#define REQCHECK_N_ROUTES 19
+#define REQCHECK_N_ROUTES 22
 
 struct reqcheck_route {
 	const char *path;     /* exact path, or a prefix when it ends in '/' */

@@ -10,6 +10,7 @@
 #include "arch.h"
 #include "estimate.h"
 #include "gguf.h"
+#include "model.h"
 #include "plan.h"
 #include "util.h"
 
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SCAN_CTX_DEFAULT 8192
 
 static int known_cmp(const void *a, const void *b)
 {
@@ -164,20 +164,12 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 		return NULL;
 	struct est_opts eo;
 	struct est e;
-	char arch[64] = "", key[96], msg[512];
-	int64_t train = 0;
+	char msg[512];
 	est_defaults(&eo);
-	eo.n_ctx = o->ctx;
-	if (eo.n_ctx == 0) {
-		gguf_get_str(g, "general.architecture", arch, sizeof arch);
-		snprintf(key, sizeof key, "%s.context_length", arch);
-		eo.n_ctx = SCAN_CTX_DEFAULT;
-		if (gguf_get_int(g, key, &train) == 0 && train > 0 && train < SCAN_CTX_DEFAULT)
-			eo.n_ctx = (uint32_t)train;
-	}
+	eo.n_ctx = o->ctx; /* 0: the default context (model.h) */
 	if (c->proj != NULL)
 		eo.mmproj_bytes = c->proj->proj_bytes;
-	if (est_build(g, &eo, &e, msg, sizeof msg) < 0) {
+	if (model_estimate_open(g, &eo, &e, msg, sizeof msg) < 0) {
 		snprintf(err, errlen, "%s", msg);
 		gguf_close(g);
 		return NULL;

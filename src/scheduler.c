@@ -19,6 +19,7 @@
 #include "estimate.h"
 #include "gguf.h"
 #include "llama.h"
+#include "model.h"
 #include "notify.h"
 #include "registry.h"
 #include "util.h"
@@ -268,6 +269,9 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 	json_decref(plan);
 	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
 	    e->a.n_layer + 1, llama_port(m->l));
+	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I}", "model", m->id,
+	    "gpu_layers", p->ngl, "layers", (int)e->a.n_layer + 1, "device_bytes",
+	    (json_int_t)p->dev.total, "cpu_bytes", (json_int_t)p->cpu.total));
 	return 0;
 }
 
@@ -338,20 +342,14 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
     struct sched_reply r, struct sched_use *u)
 {
 	char err[GGUF_ERR_LEN + 4096], why[512];
-	struct gguf *g = gguf_open(m->path, err, sizeof err);
+	struct gguf *g;
 	struct est_opts eo;
 	est_defaults(&eo);
-	eo.n_ctx = o->ctx;
+	eo.n_ctx = o->ctx; /* 0: the default context (model.h) */
 	struct est e;
-	if (g == NULL || est_build(g, &eo, &e, err, sizeof err) < 0) {
+	if (model_estimate(m->path, &eo, &g, &e, err, sizeof err) < 0) {
 		settle(r, u, 409, "model_unreadable", "%s", err);
-		gguf_close(g);
 		return SA_ERROR;
-	}
-	if (o->ctx == 0 && e.n_ctx > 8192) { /* a default that fits: min(train, 8192) */
-		est_free(&e);
-		eo.n_ctx = 8192;
-		est_build(g, &eo, &e, err, sizeof err);
 	}
 	struct plan p;
 	struct rt *ev[MAX_EVICT];
@@ -384,6 +382,11 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 					q->freed_bytes += ev[i]->dev.total;
 				}
 			}
+			json_t *evs = json_array();
+			for (size_t i = 0; i < q->n_evict; i++)
+				json_array_append_new(evs, json_string(q->evict[i]));
+			sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:o}", "model", m->id,
+			    "position", (json_int_t)s->n_queue, "evicting", evs));
 			if (!o->wait)
 				sched_tell(r, 202, state_body(m->id, "queued"));
 		}
@@ -414,7 +417,6 @@ static void pending_free(struct pending *q)
 	free(q);
 }
 
-/* Starts the pending loads whose evictions are done. */
 /* 1 once the GPU shows the memory of q's evicted models free: a sample taken after
  * they exited reads at least half of what they held as gone. A device whose readings
  * never included them (an RPC server, a GPU the models did not use) needs no wait; a
@@ -437,6 +439,8 @@ static int memory_seen_free(struct sched *s, struct pending *q)
 	return 0;
 }
 
+/* Starts the pending loads whose evictions are done (and answers those that waited
+ * too long). */
 static void process_queue(struct sched *s)
 {
 	struct pending **pp = &s->queue;
@@ -613,6 +617,8 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
 	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
+	sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:[s]}", "model", b->id, "position",
+	    (json_int_t)s->n_queue, "evicting", a->id));
 	stop_rt(a);
 }
 

@@ -66,7 +66,7 @@ struct sched_reply {
 };
 
 struct sched_opts {
-	uint32_t ctx;              /* 0: min(training context, 8192) */
+	uint32_t ctx;              /* 0: the default context (model.h) */
 	enum plan_offload offload;
 	const char *cpu_patterns[PLAN_MAX_PATTERNS];
 	size_t n_cpu_patterns;

@@ -22,6 +22,7 @@
 #include "estimate.h"
 #include "gguf.h"
 #include "llama.h"
+#include "model.h"
 #include "registry.h"
 #include "scheduler_int.h"
 #include "util.h"
@@ -101,14 +102,11 @@ static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_
     struct replanned *r, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof *r);
-	r->g = gguf_open(m->path, err, errlen);
 	struct est_opts eo;
 	est_defaults(&eo);
-	eo.n_ctx = (uint32_t)m->ctx;
-	if (r->g == NULL || est_build(r->g, &eo, &r->e, err, errlen) < 0) {
-		gguf_close(r->g);
+	eo.n_ctx = (uint32_t)m->ctx; /* the context it runs with */
+	if (model_estimate(m->path, &eo, &r->g, &r->e, err, errlen) < 0)
 		return -1;
-	}
 	struct plan_opts po = { .offload = PLAN_AUTO, .ngl = -1 };
 	for (size_t i = 0; i < m->lo.n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = m->lo.cpu_patterns[i];

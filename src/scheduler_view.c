@@ -35,6 +35,18 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	json_object_set_new(o, "pinned", json_boolean(m->pinned));
 	json_object_set_new(o, "ttl_s", json_integer(sched_ttl(s, m)));
 	json_object_set_new(o, "priority", json_integer(m->priority));
+	/* for ps and the dashboard: where it runs, requests in flight, idle time and when
+	 * the TTL would unload it (null: never, or not while busy or pinned) */
+	struct target t;
+	json_object_set_new(o, "device", m->ngl > 0 && sched_target(s, &t) == 0 ?
+	    json_string(t.id) : json_null());
+	json_object_set_new(o, "in_flight", json_integer(m->busy));
+	int64_t idle = m->state == ST_READY && m->busy == 0 ?
+	    (int64_t)(util_mono_ms() - m->last_used_ms) / 1000 : -1;
+	int ttl = sched_ttl(s, m);
+	json_object_set_new(o, "idle_s", idle >= 0 ? json_integer(idle) : json_null());
+	json_object_set_new(o, "expires_in_s", idle >= 0 && ttl > 0 && !m->pinned ?
+	    json_integer(idle < ttl ? ttl - idle : 0) : json_null());
 	json_object_set_new(o, "pressure", sched_pressure_json(m));
 	if (m->error[0] != '\0')
 		json_object_set_new(o, "error", json_string(m->error));

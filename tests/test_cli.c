@@ -112,6 +112,28 @@ static void plan_json_for_scripts(void **state)
 	free(args);
 }
 
+/* The memory map: a bar per device, 50 cells, the GPU's filled to its share of the
+ * budget; without a terminal, letters and no colour codes. */
+static void plan_draws_a_memory_map(void **state)
+{
+	char *out, *args = xasprintf("plan %s --vram 40M --ctx 4096", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "memory map: # weights  k KV cache  c compute"));
+	const char *g = strstr(out, "\nGPU0       [");
+	const char *c = strstr(out, "\nCPU        [");
+	assert_non_null(g);
+	assert_non_null(c);
+	g += strlen("\nGPU0       [");
+	assert_int_equal(g[50], ']');
+	assert_int_equal(g[0], '#');
+	assert_non_null(memchr(g, 'k', 50));
+	assert_non_null(memchr(g, '.', 50));   /* free room left in 40M */
+	assert_non_null(strstr(g, "of 40.00 MiB"));
+	assert_null(strchr(out, '\033'));
+	free(out);
+	free(args);
+}
+
 static void plan_that_does_not_fit(void **state)
 {
 	char *out, *args = xasprintf("plan %s --vram 1M --offload gpu", model);
@@ -201,14 +223,61 @@ static void embedding_model_inspected(void **state)
 	free(path);
 }
 
+/* No --ctx: the default context, the training context capped at 8192 (model.h), the
+ * same the daemon's loads, scans and /vram/budget use. */
+static void plan_default_context(void **state)
+{
+	char *big = tu_path("llama3.2-1b.gguf"), *tiny = tu_path("tiny.gguf"), *out;
+	char *args = xasprintf("gen llama3.2-1b %s --hole", big);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	args = xasprintf("gen tiny %s", tiny);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	const char *cases[][2] = { { big, "8192" }, { tiny, NULL } };
+	for (size_t i = 0; i < 2; i++) {
+		args = xasprintf("plan %s --vram 64G --json", cases[i][0]);
+		assert_int_equal(run(&out, args), 0);
+		json_error_t je;
+		json_t *j = json_loads(out, 0, &je);
+		assert_non_null(j);
+		json_int_t ctx = json_integer_value(json_object_get(j, "ctx"));
+		if (cases[i][1] != NULL) { /* Llama-3.2-1B trains at 131072 */
+			assert_int_equal(ctx, strtol(cases[i][1], NULL, 10));
+		} else { /* tiny trains below 8192: its own context */
+			char *ins = xasprintf("inspect %s --json", tiny), *o2;
+			assert_int_equal(run(&o2, ins), 0);
+			json_t *k = json_loads(o2, 0, &je);
+			assert_non_null(k);
+			json_int_t train = json_integer_value(json_object_get(k, "context_length"));
+			assert_true(train > 0 && train < 8192);
+			assert_int_equal(ctx, (train + 255) / 256 * 256);
+			json_decref(k);
+			free(o2);
+			free(ins);
+		}
+		json_decref(j);
+		free(out);
+		free(args);
+	}
+	unlink(big);
+	unlink(tiny);
+	free(big);
+	free(tiny);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(inspect_prints_the_model),
 		cmocka_unit_test(plan_json_for_scripts),
+		cmocka_unit_test(plan_draws_a_memory_map),
 		cmocka_unit_test(plan_that_does_not_fit),
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),
+		cmocka_unit_test(plan_default_context),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,8 @@
  * arrives and can answer an error status to the first K requests or hold requests
  * unanswered. Covers: the event JSON and its Content-Type, filters, retries after 500
  * and 429 (the attempts counted at the sink), no retry after 400, a dead port and a
- * hung server (failed after the tries while a 10 ms ticker keeps firing), the queue
+ * hung server (failed after the tries while a 10 ms ticker keeps firing; a given-up
+ * event becomes a webhook.failed event that no hook is sent), the queue
  * dropping its oldest events, freeing with transfers in flight and retries pending, bad
  * hooks and bad types. The SSE streams are in test_notify_sse.c. Every wait is bounded.
  */
@@ -252,6 +253,9 @@ static void test_400_no_retry(void **state)
 	j = notify_stats_json(n);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(
 	    json_object_get(j, "hooks"), 0), "last_error")), "HTTP 400");
+	/* the failure is an event of its own (webhook.failed, for /events), which no hook
+	 * is sent: the sink saw the one request above */
+	assert_int_equal(json_integer_value(json_object_get(j, "events")), 2);
 	json_decref(j);
 	notify_free(n);
 	free((char *)h.url);

@@ -463,7 +463,7 @@ static void child_key(void **st)
 	    NULL);
 	/* the key is in the environment (readable by this user only) */
 	char path[64], key[80] = "";
-	size_t len;
+	size_t len = 0;
 	snprintf(path, sizeof path, "/proc/%d/environ", pid);
 	char *env = slurp(path, &len);
 	assert_non_null(env);

@@ -1,0 +1,36 @@
+/*
+ * model: the one way a model file becomes an estimate (see model.h).
+ */
+#include "model.h"
+
+#include <stdio.h>
+
+int model_estimate_open(const struct gguf *g, const struct est_opts *o, struct est *e,
+    char *err, size_t errlen)
+{
+	struct est_opts eo = *o;
+	if (est_build(g, &eo, e, err, errlen) < 0)
+		return -1;
+	if (o->n_ctx != 0 || e->a.n_ctx_train <= MODEL_DEFAULT_CTX)
+		return 0;
+	/* no context asked for and a long training context: the default cap */
+	est_free(e);
+	eo.n_ctx = MODEL_DEFAULT_CTX;
+	return est_build(g, &eo, e, err, errlen);
+}
+
+int model_estimate(const char *path, const struct est_opts *o, struct gguf **g,
+    struct est *e, char *err, size_t errlen)
+{
+	*g = gguf_open(path, err, errlen);
+	if (*g == NULL)
+		return -1;
+	char msg[1024];
+	if (model_estimate_open(*g, o, e, msg, sizeof msg) < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		gguf_close(*g);
+		*g = NULL;
+		return -1;
+	}
+	return 0;
+}
