@@ -4,6 +4,10 @@
 -- that was not a 200, if any.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- the child's own key (bench/proxy.sh reads it from the child's environment)
+if os.getenv("PROXY_CHILD_KEY") then
+    wrk.headers["Authorization"] = "Bearer " .. os.getenv("PROXY_CHILD_KEY")
+end
 wrk.body = '{"model":"' .. (os.getenv("PROXY_MODEL") or "tiny") .. '","messages":' ..
     '[{"role":"user","content":"Hello"}],"max_tokens":1,"temperature":0,"seed":1}'
 

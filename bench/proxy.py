@@ -3,15 +3,19 @@
 
 Three measurements, each printing one JSON object on stdout:
 
-  proxy.py latency DIRECT_PORT DAEMON_PORT MODEL N WARMUP
+  proxy.py latency DIRECT_PORT DAEMON_PORT MODEL N WARMUP [ROUTE]
       N non-streaming chat completions (max_tokens 1, temperature 0, seed 1) to each
       port, alternating the two (the one that goes first changes every round), one
       keep-alive connection per port. Times each request from the send to the last
-      byte of the body.
+      byte of the body. ROUTE: chat (the default, /v1/chat/completions), responses
+      (/v1/responses, max_output_tokens 1) or messages (Anthropic's /v1/messages,
+      max_tokens 1), the same prompt.
   proxy.py stream DIRECT_PORT DAEMON_PORT MODEL ROUNDS MAX_TOKENS
       ROUNDS streamed chat completions (max_tokens MAX_TOKENS, ignore_eos) to each port,
       alternating. Records the arrival time of every SSE event ("data: ..." line) at
       the client.
+  proxy.py table SCRATCH N
+      prints step 1's rows from SCRATCH/latency*.json (bench/proxy.sh LATENCY_ONLY=1).
   proxy.py mix PORT MODELS N THREADS MAX_TOKENS
       N chat completions naming the models of MODELS (comma-separated) in turn
       (a, b, c, a, ...), cut into THREADS contiguous shares, one thread per share sending
@@ -23,6 +27,7 @@ a slot's cache, and temperature 0 with a fixed seed gives the same tokens.
 """
 import http.client
 import json
+import os
 import statistics
 import sys
 import threading
@@ -47,6 +52,24 @@ def body(model, max_tokens, stream=False):
 
 
 HEADERS = {"Content-Type": "application/json"}
+# the child's own API key (mloffloadd gives each llama-server a random one), sent to both
+# ports: the daemon without keys of its own ignores it
+if os.environ.get("PROXY_CHILD_KEY"):
+    HEADERS["Authorization"] = "Bearer " + os.environ["PROXY_CHILD_KEY"]
+
+# route: (path, body, the answer's text)
+ROUTES = {
+    "chat": ("/v1/chat/completions", lambda m, n: body(m, n),
+             lambda j: j["choices"][0]["message"]["content"]),
+    "responses": ("/v1/responses", lambda m, n: json.dumps({
+        "model": m, "input": PROMPT, "max_output_tokens": n, "temperature": 0,
+        "seed": 1}).encode(),
+        lambda j: "".join(c.get("text", "") for o in j["output"] for c in o.get("content", []))),
+    "messages": ("/v1/messages", lambda m, n: json.dumps({
+        "model": m, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": n,
+        "temperature": 0, "seed": 1}).encode(),
+        lambda j: "".join(c.get("text", "") for c in j["content"])),
+}
 
 
 class Conn:
@@ -101,13 +124,13 @@ def summary(v):
     }
 
 
-def one(conn, data):
+def one(conn, data, path="/v1/chat/completions"):
     """One non-streaming request: (ms from send to the end of the body, status, body).
     A connection the server closed after the previous answer is opened again first,
     outside the time (llama-server closes a keep-alive connection every 100 requests)."""
     conn.connect()
     t0 = time.perf_counter()
-    r = conn.post("/v1/chat/completions", data)
+    r = conn.post(path, data)
     b = r.read()
     ms = (time.perf_counter() - t0) * 1000
     if r.getheader("Connection", "").lower() == "close":
@@ -115,20 +138,21 @@ def one(conn, data):
     return ms, r.status, b
 
 
-def latency(direct, daemon, model, n, warmup):
-    data = body(model, 1)
+def latency(direct, daemon, model, n, warmup, route="chat"):
+    path, make, text = ROUTES[route]
+    data = make(model, 1)
     conns = {"direct": Conn(direct), "daemon": Conn(daemon)}
     times = {"direct": [], "daemon": []}
     texts = {}
     for i in range(warmup + n):
         order = ("direct", "daemon") if i % 2 == 0 else ("daemon", "direct")
         for k in order:
-            ms, status, b = one(conns[k], data)
+            ms, status, b = one(conns[k], data, path)
             if status != 200:
-                sys.exit(f"proxy.py latency: {k} answered {status}: {b[:300]!r}")
+                sys.exit(f"proxy.py latency: {k} {path} answered {status}: {b[:300]!r}")
             if i >= warmup:
                 times[k].append(ms)
-            texts[k] = json.loads(b)["choices"][0]["message"]["content"]
+            texts[k] = text(json.loads(b))
     for c in conns.values():
         c.close()
     out = {k: summary(v) for k, v in times.items()}
@@ -247,12 +271,33 @@ def mix(port, models, n, threads, max_tokens):
             "latency": summary(lat) if lat else None}
 
 
+def table(d, n):
+    """Step 1's rows (bench/proxy.sh with LATENCY_ONLY=1): p50, p99 each way per route."""
+    fmt = "%-44s %12s %12s %9s %7s"
+    print(fmt % ("measure", "direct", "via daemon", "added", "ratio"))
+    for name in (line.split()[0] for line in open(d + "/cpu.tsv")):
+        lat = json.load(open(d + "/latency" + ("" if name == "chat" else "-" + name) + ".json"))
+        for p in ("p50", "p99"):
+            a, b = lat["direct"][p], lat["daemon"][p]
+            print(fmt % ("%s, 1 token, %s ms (%s each)" % (name, p, n), "%.3f" % a, "%.3f" % b,
+                         "%+.3f" % (b - a), "%.2f" % (b / a) if a else "-"))
+        print("  %s: the same answer both ways: %s; connections: %s" % (
+            name, lat["same_answer"], lat["connects"]))
+    print("mloffloadd's CPU time (all threads, /proc/PID/task/*/schedstat) per request through it,")
+    print("relaying the child's log for the direct requests as well:")
+    for line in open(d + "/cpu.tsv"):
+        route, ns, reqs = line.split()
+        print("  %-10s %6.0f us" % (route, int(ns) / 1000 / int(reqs)))
+
+
 def main():
     a = sys.argv[1:]
-    if len(a) == 6 and a[0] == "latency":
-        out = latency(int(a[1]), int(a[2]), a[3], int(a[4]), int(a[5]))
+    if len(a) in (6, 7) and a[0] == "latency" and (len(a) == 6 or a[6] in ROUTES):
+        out = latency(int(a[1]), int(a[2]), a[3], int(a[4]), int(a[5]), *a[6:])
     elif len(a) == 6 and a[0] == "stream":
         out = stream(int(a[1]), int(a[2]), a[3], int(a[4]), int(a[5]))
+    elif len(a) == 3 and a[0] == "table":
+        return table(a[1], a[2])
     elif len(a) == 6 and a[0] == "mix":
         out = mix(int(a[1]), a[2], int(a[3]), int(a[4]), int(a[5]))
     else:

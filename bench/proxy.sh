@@ -5,7 +5,9 @@
 # Not a test. See bench/README.md, section "/v1 proxy".
 #
 #   1. latency   N sequential chat completions (max_tokens 1), direct and via the daemon
-#                alternately, one keep-alive connection each: p50, p99, added ms, ratio.
+#                alternately, one keep-alive connection each: p50, p99, added ms, ratio;
+#                then the same for OpenAI's Responses (/v1/responses) and Anthropic's
+#                Messages (/v1/messages) routes.
 #   2. stream    STREAM_ROUNDS streamed chat completions (STREAM_TOKENS tokens, ignore_eos)
 #                each way, alternately: time to first chunk, gaps between chunks.
 #   3. wrk       req/s at CONNS connections, DURATION s per run, direct and via the daemon
@@ -34,6 +36,9 @@
 #   MIX_ROUNDS      runs of step 4 per system, the order turning each round (2)
 #   MATCHED         1: step 4 also runs a router given mloffloadd's child arguments (1)
 #   START_S         bound on each server start and on each request (120)
+#   LATENCY_ONLY    1: step 1 only, and its rows of the table (0)
+#   ROUTES          the routes of step 1 ("chat responses messages"; with LATENCY_ONLY=1 any
+#                   of them, e.g. "chat" against a build without the others)
 #   MLOFFLOAD_LLAMA_BIN  llama-server to use (default: the cached build's)
 #   MLOFFLOAD_CACHE as in scripts/setup-llama.sh
 set -euo pipefail
@@ -61,9 +66,16 @@ MIX_TOKENS="${MIX_TOKENS:-4}"
 MIX_ROUNDS="${MIX_ROUNDS:-2}"
 MATCHED="${MATCHED:-1}"
 START_S="${START_S:-120}"
+LATENCY_ONLY="${LATENCY_ONLY:-0}"
+ROUTES="${ROUTES:-chat responses messages}"
+for r in $ROUTES; do
+    case "$r" in chat | responses | messages) ;; *) die "ROUTES: unknown route '$r'" ;; esac
+done
+[ "$LATENCY_ONLY" = 1 ] || [ "$ROUTES" = "chat responses messages" ] ||
+    die "ROUTES other than the three needs LATENCY_ONLY=1"
 
 for v in N WARMUP CTX STREAM_ROUNDS STREAM_TOKENS CONNS THREADS DURATION WRK_WARMUP WRK_ROUNDS \
-    MIX_N MIX_THREADS MIX_TOKENS MIX_ROUNDS MATCHED START_S; do
+    MIX_N MIX_THREADS MIX_TOKENS MIX_ROUNDS MATCHED START_S LATENCY_ONLY; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 for v in N STREAM_ROUNDS STREAM_TOKENS CONNS THREADS DURATION WRK_ROUNDS MIX_N MIX_THREADS \
@@ -85,8 +97,11 @@ HERE="$ROOT/bench"
 scratch_setup proxy
 
 # GET or POST (with a body) URL, bounded; prints the body, fails on a status other than 200.
-get() { curl -sf -m "$START_S" "$1"; }
-post() { curl -sf -m "$START_S" -H 'Content-Type: application/json' -X POST "$1" -d "$2"; }
+# The child's own key (PROXY_CHILD_KEY, once known) goes along: the child wants it, the
+# daemon without keys of its own ignores it.
+auth() { printf 'Authorization: Bearer %s' "${PROXY_CHILD_KEY:-none}"; }
+get() { curl -sf -m "$START_S" -H "$(auth)" "$1"; }
+post() { curl -sf -m "$START_S" -H "$(auth)" -H 'Content-Type: application/json' -X POST "$1" -d "$2"; }
 # json FIELD.PATH < JSON: one field (dots walk objects and arrays)
 json() {
     python3 -c '
@@ -171,11 +186,32 @@ import json, sys
 print(next(m["port"] for m in json.load(sys.stdin)["loaded"] if m["model"] == "tiny"))')
 [ "$CPORT" = "$(echo "$LOADED" | json port)" ] || die "/status and /load disagree on the child's port"
 CHILD_ARGS=$(echo "$LOADED" | json plan.args)
+# mloffloadd gives each child a random API key, in its environment (LLAMA_API_KEY)
+PROXY_CHILD_KEY=$(tr '\0' '\n' <"/proc/$(echo "$LOADED" | json pid)/environ" | sed -n 's/^LLAMA_API_KEY=//p')
+export PROXY_CHILD_KEY
 log "the child: llama-server on port $CPORT (pid $(echo "$LOADED" | json pid)), args $CHILD_ARGS"
 
 log "step 1: $N sequential chat completions each way (after $WARMUP untimed), alternating"
-python3 "$HERE/proxy.py" latency "$CPORT" "$DPORT" tiny "$N" "$WARMUP" >"$SCRATCH/latency.json"
+# the daemon's CPU time in ns, all its threads (schedstat: finer than the clock ticks of stat)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+: >"$SCRATCH/cpu.tsv"  # route, daemon CPU ns over the route's run, requests through it
+for route in $ROUTES; do
+    log "step 1: $N sequential $route requests each way (after $WARMUP untimed), alternating"
+    suffix=""
+    [ "$route" = chat ] || suffix="-$route"
+    c0=$(cpu_ns "$D1PID")
+    python3 "$HERE/proxy.py" latency "$CPORT" "$DPORT" tiny "$N" "$WARMUP" "$route" \
+        >"$SCRATCH/latency$suffix.json"
+    printf '%s\t%s\t%s\n' "$route" "$(($(cpu_ns "$D1PID") - c0))" "$((N + WARMUP))" >>"$SCRATCH/cpu.tsv"
+done
 
+if [ "$LATENCY_ONLY" = 1 ]; then
+    echo
+    echo "/v1 proxy, step 1 only: mloffloadd against its own llama-server child; $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs"
+    echo "mloffloadd $COMMIT, $BUILD_TYPE build; llama-server of node-llama-cpp $NLC_VERSION; load at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 "$HERE/proxy.py" table "$SCRATCH" "$N"
+    exit 0
+fi
 log "step 2: $STREAM_ROUNDS streams of $STREAM_TOKENS tokens each way, alternating"
 python3 "$HERE/proxy.py" stream "$CPORT" "$DPORT" tiny "$STREAM_ROUNDS" "$STREAM_TOKENS" >"$SCRATCH/stream.json"
 
@@ -389,6 +425,10 @@ def row(name, a, b, digits=3):
 row("chat, max_tokens 1, p50 ms (%s each)" % n, lat["direct"]["p50"], lat["daemon"]["p50"])
 row("chat, max_tokens 1, p99 ms", lat["direct"]["p99"], lat["daemon"]["p99"])
 row("chat, max_tokens 1, mean ms", lat["direct"]["mean"], lat["daemon"]["mean"])
+for route in ("responses", "messages"):
+    lr = json.load(open(d + "/latency-" + route + ".json"))
+    row("%s, 1 token, p50 ms" % route, lr["direct"]["p50"], lr["daemon"]["p50"])
+    row("%s, 1 token, p99 ms" % route, lr["direct"]["p99"], lr["daemon"]["p99"])
 D, M = st["direct"], st["daemon"]
 row("stream: first chunk p50 ms (%s each)" % rounds, D["ttfc"]["p50"], M["ttfc"]["p50"])
 row("stream: gap between chunks p50 ms", D["gap"]["p50"], M["gap"]["p50"])
@@ -411,6 +451,9 @@ row("wrk %s conns, all rounds: req/s" % conns, rps_all(w["direct"]), rps_all(w["
 print()
 print("step 1: connections opened: direct %d, via daemon %d; answers the same both ways: %s"
       % (lat["connects"]["direct"], lat["connects"]["daemon"], lat["same_answer"]))
+print("        mloffloadd's CPU time per request through it (relaying the child's log for both paths): " +
+      ", ".join("%s %.0f us" % (r, int(ns) / 1000 / int(q)) for r, ns, q in
+                (l.split() for l in open(d + "/cpu.tsv"))))
 print("step 2: SSE events per stream: direct %s, via daemon %s; events within 0.05 ms of the one before"
       % (D["events"], M["events"]))
 print("        (came in together): direct %d, via daemon %d, of %d gaps each; the same text both ways: %s"

@@ -68,8 +68,13 @@ static void body(const char *route, const char *b, size_t len)
 {
 	const char *code = NULL, *model = NULL;
 	char msg[512];
-	if (strncmp(route, "/v1/", 4) == 0 && strcmp(route, "/v1/models") != 0) {
-		json_t *j = reqcheck_v1_body(b, len, &model, &code, msg, sizeof msg);
+	/* llama-server's own routes, forwarded too, may name the model in the query */
+	int own = strcmp(route, "/rerank") == 0 || strcmp(route, "/infill") == 0 ||
+	    strcmp(route, "/tokenize") == 0 || strcmp(route, "/detokenize") == 0 ||
+	    strcmp(route, "/apply-template") == 0;
+	if (own || (strncmp(route, "/v1/", 4) == 0 && strcmp(route, "/v1/models") != 0)) {
+		json_t *j = reqcheck_v1_body_or(b, len, own ? "from-query" : NULL, &model, &code,
+		    msg, sizeof msg);
 		check(j != NULL ? model != NULL && model[0] != '\0' : code != NULL,
 		    "v1 body: a model, or an error code");
 		json_decref(j);

@@ -2,67 +2,9 @@
 # Installs the official `openai` npm package, pinned below, outside the clone: the real
 # third-party client the tests drive through tests/openai_client.mjs. Prints the folder
 # (MLO_OPENAI_DIR; the package is in its node_modules/openai) as its only stdout line.
-# Reruns are free: nothing is done when the pinned version is already there. The install
-# goes to a temporary folder beside it that is renamed into place when complete, so an
-# interrupted install is never taken for a finished one.
+# The newest major (7) is pinned: it drives chat, completions, embeddings and the
+# Responses API. scripts/setup-npm.sh does the install (cached, atomic, rerun for free).
 set -euo pipefail
 
-OPENAI_VERSION=6.49.0
-CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
-DEST="$CACHE/openai-$OPENAI_VERSION"
-
-# complete: the renamed folder holds the pinned version's package.json
-installed() {
-    [ -f "$1/.installed" ] &&
-        grep -q "\"version\": *\"$OPENAI_VERSION\"" "$1/node_modules/openai/package.json" 2>/dev/null
-}
-
-if installed "$DEST"; then
-    echo "$DEST"
-    exit 0
-fi
-
-for tool in node npm; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "setup-openai: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
-done
-
-mkdir -p "$CACHE"
-# leftovers of installs killed an hour ago or more (a running one is younger)
-find "$CACHE" -maxdepth 1 -name ".openai-*.tmp*" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
-tmp="$(mktemp -d "$CACHE/.openai-$OPENAI_VERSION.tmpXXXXXX")"
-chmod 755 "$tmp"
-npm_pid=""
-# on any exit the temporary folder goes, and an npm still running is stopped first
-cleanup() {
-    if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null || true; wait "$npm_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-echo "setup-openai: installing openai@$OPENAI_VERSION" >&2
-printf '{\n  "name": "mloffload-openai-client",\n  "private": true\n}\n' > "$tmp/package.json"
-# in the background, so that a signal to this script is acted on at once
-npm install --prefix "$tmp" --no-audit --no-fund --no-update-notifier --ignore-scripts \
-    --save-exact --loglevel=error "openai@$OPENAI_VERSION" >/dev/null &
-npm_pid=$!
-wait "$npm_pid"
-npm_pid=""
-touch "$tmp/.installed"
-installed "$tmp" || { echo "setup-openai: openai@$OPENAI_VERSION missing after npm install" >&2; exit 1; }
-# it must load in this node before it counts as installed
-node -e 'require(process.argv[1] + "/node_modules/openai")' "$tmp" >&2 ||
-    { echo "setup-openai: openai@$OPENAI_VERSION does not load in node $(node --version)" >&2; exit 1; }
-
-# a folder there that is not a complete install (made by hand, an older layout) goes;
-# if another run renamed its complete install into place meanwhile, that one is kept
-if [ -e "$DEST" ] && ! installed "$DEST"; then
-    rm -rf "$DEST"
-fi
-if ! mv -T "$tmp" "$DEST" 2>/dev/null && ! installed "$DEST"; then
-    echo "setup-openai: could not move the install to $DEST" >&2
-    exit 1
-fi
-echo "$DEST"
+OPENAI_VERSION=7.60.0
+exec bash "$(dirname "$0")/setup-npm.sh" openai "$OPENAI_VERSION"

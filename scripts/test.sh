@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds llama.cpp and installs the openai and
-# puppeteer-core npm packages (all cached), builds mloffload, runs the test suite, runs it
-# again under ASan+UBSan, replays the fuzz corpora and fuzzes briefly. FUZZ_SECONDS
-# (default 30) bounds the fuzzing of each harness (fuzz_gguf, fuzz_config, fuzz_http).
+# puppeteer-core and @anthropic-ai/sdk npm packages (all cached), builds mloffload, runs
+# the test suite, runs it again under ASan+UBSan, replays the fuzz corpora and fuzzes
+# briefly. FUZZ_SECONDS (default 30) bounds the fuzzing of each harness (fuzz_gguf,
+# fuzz_config, fuzz_http).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -15,6 +16,9 @@ export MLO_OPENAI_DIR
 # puppeteer-core (pinned), which drives Debian's chromium through the dashboard's test
 MLO_PUPPETEER_DIR="$(bash scripts/setup-puppeteer.sh | tail -n 1)"
 export MLO_PUPPETEER_DIR
+# and the official @anthropic-ai/sdk (pinned), the client of /v1/messages
+MLO_ANTHROPIC_DIR="$(bash scripts/setup-anthropic.sh | tail -n 1)"
+export MLO_ANTHROPIC_DIR
 
 echo "== banned calls" >&2
 if git grep -nE '\b(sprintf|strcpy|strcat|atoi|atol|gets)\(' -- 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c'; then

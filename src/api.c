@@ -19,6 +19,7 @@
 #include "plan.h"
 #include "notify.h"
 #include "proxy.h"
+#include "proxy_route.h"
 #include "registry.h"
 #include "reqcheck.h"
 #include "scheduler.h"
@@ -56,15 +57,16 @@ static void h_unload(struct daemon *d, struct evhttp_request *req, const char *a
 static void h_switch(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_events(struct daemon *d, struct evhttp_request *req, const char *arg);
 static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg);
-static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg);
+static void h_v1_forward(struct daemon *d, struct evhttp_request *req, const char *arg);
 
-/* in the order of reqcheck_routes */
+/* in the order of reqcheck_routes; the routes forwarded to a model (after /v1/models) go
+ * to h_v1_forward: src/proxy_route.c has their table */
 static const handler handlers[REQCHECK_N_ROUTES] = {
 	h_root, h_health, h_backends, h_models, h_scan, h_model, h_status, h_vram, h_budget,
-	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_chat,
-	h_v1_completions, h_v1_embeddings, api_ui_redirect, api_ui_static, api_ui_logs
+	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_forward,
+	h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward,
+	h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward, h_v1_forward,
+	api_ui_redirect, api_ui_static, api_ui_logs
 };
 static const char *route_names[REQCHECK_N_ROUTES];
 
@@ -98,12 +100,8 @@ void api_reply_error(struct evhttp_request *req, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	/* the message may quote the client's bytes: never let them break the JSON */
-	/* OpenAI's shape, so that its clients read our errors too */
-	json_t *e = json_pack("{s:{s:s,s:o,s:s,s:n}}", "error", "code", code, "message",
-	    scan_json_str(msg), "type", status >= 500 ? "server_error" : "invalid_request_error",
-	    "param");
-	api_reply_json(req, status, e);
+	/* OpenAI's shape, or Anthropic's on its routes: their clients read our errors */
+	api_reply_json(req, status, proxy_route_error_json(req, status, code, msg));
 }
 
 /* Reads the query parameter key into out (decoded). 1 found, 0 absent, -1 too long. */
@@ -603,19 +601,10 @@ static void h_v1_models(struct daemon *d, struct evhttp_request *req, const char
 	proxy_models(d->proxy, req);
 }
 
-static void h_v1_chat(struct daemon *d, struct evhttp_request *req, const char *arg)
+static void h_v1_forward(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	proxy_forward(d->proxy, req, "chat/completions");
-}
-
-static void h_v1_completions(struct daemon *d, struct evhttp_request *req, const char *arg)
-{
-	proxy_forward(d->proxy, req, "completions");
-}
-
-static void h_v1_embeddings(struct daemon *d, struct evhttp_request *req, const char *arg)
-{
-	proxy_forward(d->proxy, req, "embeddings");
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	proxy_forward(d->proxy, req, u ? evhttp_uri_get_path(u) : "");
 }
 
 static void h_metrics(struct daemon *d, struct evhttp_request *req, const char *arg)

@@ -353,7 +353,9 @@ static void build_args(const struct ctx *c, const struct plan_device *dev, struc
 	}
 	if (e->a.pooling != 0) {
 		/* an embedding model: llama-server serves /v1/embeddings only with
-		 * --embeddings, and the pooling is said again so that it is explicit */
+		 * --embeddings, and the pooling is said again so that it is explicit; a
+		 * reranker (pooling rank) gets the same pair, which is what --reranking
+		 * sets, and serves /v1/rerank */
 		add_arg(p, "--embeddings");
 		add_arg(p, "--pooling");
 		add_arg(p, arch_pooling_name(e->a.pooling));

@@ -42,18 +42,6 @@
 #define INPUT_MAX (64 * 1024)
 #define QUEUE_TIMEOUT_MS (600 * 1000) /* a request waits this long at most: 504 */
 
-/* ---- errors ---- */
-
-void proxy_error_event(struct evbuffer *b, const char *code, const char *msg)
-{
-	json_t *e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", scan_json_str(msg),
-	    "type", "server_error", "param", "code", code);
-	char *s = json_dumps(e, JSON_COMPACT);
-	evbuffer_add_printf(b, "data: %s\n\n", s ? s : "{}");
-	free(s);
-	json_decref(e);
-}
-
 /* ---- models ---- */
 
 static struct pmodel *pmodel_get(struct proxy *p, const char *id)
@@ -102,22 +90,30 @@ void proxy_forget(struct proxy *p)
 static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t outlen);
 
 /* resolve(), remembered: a name asks the registry once per scan. Local models only
- * (Ollama's list changes by itself). */
-static int resolve(struct proxy *p, const char *name, char *out, size_t outlen)
+ * (Ollama's list changes by itself). *kind: what the model serves (PK_ANY: Ollama's,
+ * whose kind is not known here). */
+static int resolve(struct proxy *p, const char *name, char *out, size_t outlen,
+    enum proxy_kind *kind)
 {
 	for (struct pname *n = p->names; n != NULL; n = n->next)
 		if (strcmp(n->name, name) == 0) {
 			snprintf(out, outlen, "%s", n->id);
+			*kind = n->kind;
 			return 0;
 		}
 	if (resolve_uncached(p, name, out, outlen) < 0)
 		return -1;
+	*kind = PK_ANY;
 	if (strncmp(out, "ollama:", 7) != 0) {
+		json_t *m = registry_model(p->d->reg, out);
+		*kind = proxy_route_kind(m);
+		json_decref(m);
 		if (p->n_names >= NAMES_MAX)
 			proxy_forget(p);
 		struct pname *n = xcalloc(1, sizeof *n);
 		n->name = xstrdup(name);
 		n->id = xstrdup(out);
+		n->kind = *kind;
 		n->next = p->names;
 		p->names = n;
 		p->n_names++;
@@ -477,28 +473,67 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 	event_active(p->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* The parsed request: its body (NULL when it did not pass reqcheck), the model it
+ * names, or the code and message of its 400. */
+struct v1_body {
+	json_t *b;
+	const char *name, *code;
+	char msg[512];
+};
+
+/* Checks a request before it waits: 0 with the model's id in id, or -1 answered (in
+ * the route's error shape: api_reply_error reads it from the path). */
+static int admit(struct proxy *p, struct evhttp_request *req, const struct proxy_route *rt,
+    const struct v1_body *v, char *id, size_t idlen)
+{
+	enum proxy_kind kind = PK_ANY;
+	if (rt == NULL) {
+		api_reply_error(req, 404, "not_found", "no such route (GET / lists them)");
+	} else if (rt->need == PK_NONE) {
+		api_reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
+		    "transcribes only with an audio encoder, which mloffload cannot test yet",
+		    rt->path);
+	} else if (v->b == NULL) {
+		api_reply_error(req, 400, v->code, "%s", v->msg);
+	} else if (p->stopping) {
+		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+	} else if (resolve(p, v->name, id, idlen, &kind) < 0) {
+		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
+		    "lists them)", v->name);
+	} else if (strncmp(id, "ollama:", 7) == 0 && rt->ollama == NULL) {
+		api_reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
+		    "does not serve %s", v->name, rt->path);
+	} else if (!proxy_route_serves(rt, kind)) {
+		api_reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
+		    v->name, kind == PK_EMBEDDING ? "n" : "", proxy_route_kind_name(kind), rt->path,
+		    proxy_route_kind_needed(rt->need));
+	} else {
+		return 0;
+	}
+	return -1;
+}
+
 void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path)
 {
 	p->n_requests++;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	const char *name = NULL, *code = NULL;
-	char id[512], msg[512];
-	json_t *b = reqcheck_v1_body((const char *)evbuffer_pullup(in, -1), len, &name, &code,
-	    msg, sizeof msg);
-	if (b == NULL) {
-		api_reply_error(req, 400, code, "%s", msg);
-	} else if (p->stopping) {
-		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
-	} else if (resolve(p, name, id, sizeof id) < 0) {
-		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
-		    "lists them)", name);
-	} else {
+	const struct proxy_route *rt = proxy_route_find(path);
+	struct v1_body v = { NULL, NULL, NULL, "" };
+	char qmodel[REQCHECK_MAX_ID + 1] = "", id[512];
+	if (rt != NULL && rt->need != PK_NONE) {
+		/* llama-server's own routes have no model field: ?model= may name it */
+		proxy_route_query_model(req, qmodel, sizeof qmodel);
+		v.b = reqcheck_v1_body_or((const char *)evbuffer_pullup(in, -1), len, qmodel,
+		    &v.name, &v.code, v.msg, sizeof v.msg);
+	}
+	json_t *b = v.b;
+	if (admit(p, req, rt, &v, id, sizeof id) == 0) {
 		struct preq *r = xcalloc(1, sizeof *r);
 		r->p = p;
 		r->req = req;
 		r->evcon = evhttp_request_get_connection(req);
-		snprintf(r->path, sizeof r->path, "%s", path);
+		r->route = rt;
 		r->seq = ++p->seq;
 		r->arrived_ms = daemon_now_ms();
 		r->pm = pmodel_get(p, id);
@@ -590,10 +625,16 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 			continue;
 		const char *id = json_string_value(json_object_get(v, "id"));
 		json_t *rt = sched_model_json(p->d->sched, id);
-		json_t *state = rt ? json_object_get(rt, "state") : NULL;
-		json_array_append_new(data, model_entry(id, "mloffload", created(p, v), json_pack("{s:O,s:s,s:s}",
-		    "name", json_object_get(v, "name"), "backend", "llama.cpp", "state",
-		    state ? json_string_value(state) : "unloaded")));
+		const char *state = json_string_value(json_object_get(rt, "state"));
+		json_t *ctx = json_object_get(json_object_get(rt, "plan"), "ctx");
+		/* the kind in a field of its own; "ctx": the context it runs with, once loaded */
+		json_array_append_new(data, model_entry(id, "mloffload", created(p, v),
+		    json_pack("{s:O,s:s,s:s,s:s,s:O,s:b,s:O}", "name", json_object_get(v, "name"),
+		    "backend", "llama.cpp", "kind", proxy_route_kind_name(proxy_route_kind(v)),
+		    "state", state ? state : "unloaded", "context_length",
+		    json_object_get(v, "context_length") ? json_object_get(v, "context_length") :
+		    json_null(), "loaded", state != NULL && strcmp(state, "ready") == 0, "ctx",
+		    ctx ? ctx : json_null())));
 		json_decref(rt);
 	}
 	json_decref(all);
@@ -674,7 +715,8 @@ int proxy_shutdown(struct proxy *p)
 		if (r->req != NULL) {
 			proxy_detach(r);
 			if (r->streaming) {
-				proxy_error_event(p->scratch, "shutting_down", "mloffloadd is stopping");
+				proxy_route_error_event(r->route, p->scratch, "shutting_down",
+				    "mloffloadd is stopping");
 				evhttp_send_reply_chunk(r->req, p->scratch);
 				evbuffer_drain(p->scratch, evbuffer_get_length(p->scratch));
 				evhttp_send_reply_end(r->req);

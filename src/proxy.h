@@ -1,6 +1,7 @@
 /*
- * proxy: the OpenAI-compatible routes (/v1/models, /v1/chat/completions,
- * /v1/completions, /v1/embeddings). A request names a model (id, name or alias); a
+ * proxy: the model-serving routes (/v1/models, and those of proxy_route.c: OpenAI's
+ * chat, completions, embeddings and responses, Anthropic's messages, llama-server's
+ * rerank, infill, tokenize...). A request names a model (id, name or alias); a
  * local model is made resident through the scheduler (loaded, evicting idle models or
  * offloading, as POST /load would) while the request waits in a bounded queue, then
  * the request goes to its llama-server; an Ollama model goes to Ollama's own /v1
@@ -28,7 +29,7 @@ void proxy_free(struct proxy *p);
 void proxy_kick(struct proxy *p);
 /* The names requests used are looked up again (after a scan or a reload). */
 void proxy_forget(struct proxy *p);
-/* POST /v1/<path>: chat/completions, completions or embeddings. */
+/* POST to path, a route of proxy_route.c (another path: 404). */
 void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path);
 /* GET /v1/models. */
 void proxy_models(struct proxy *p, struct evhttp_request *req);

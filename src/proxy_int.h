@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "proxy.h"
+#include "proxy_route.h"
 
 struct evbuffer;
 struct evhttp_connection;
@@ -26,7 +27,7 @@ struct preq {
 	struct evhttp_request *req;    /* NULL once libevent freed it with its connection */
 	struct evhttp_connection *evcon;
 	enum preq_state state;
-	char path[32];                 /* "chat/completions", ... */
+	const struct proxy_route *route; /* its row of proxy_route.c (static) */
 	char *body;                    /* what goes upstream */
 	size_t body_len;
 	uint64_t seq, arrived_ms;
@@ -61,6 +62,7 @@ struct pmodel {
 /* A name a request used and the model it resolved to (resolve() asks the registry). */
 struct pname {
 	char *name, *id;
+	enum proxy_kind kind;          /* the model's (PK_ANY for Ollama's) */
 	struct pname *next;
 };
 
@@ -94,7 +96,6 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc);
 void proxy_detach(struct preq *r);
 /* r has its answer (or its error): frees its slot, r and wakes the queue. */
 void proxy_finish(struct preq *r);
-/* The error envelope (api_reply_error's) as one server-sent event, for a stream that fails midway. */
-void proxy_error_event(struct evbuffer *b, const char *code, const char *msg);
+
 
 #endif

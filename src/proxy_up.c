@@ -9,7 +9,8 @@
  * refused with CURL_WRITEFUNC_PAUSE (curl keeps it and stops reading the backend);
  * evhttp calls on_flushed once the client has taken everything, and the transfer
  * resumes. A backend that fails before the answer started gets a 502; after, the
- * stream ends with one error event in OpenAI's shape and is closed.
+ * stream ends with one error event in the route's shape (OpenAI's or Anthropic's) and
+ * is closed.
  */
 #include "proxy_int.h"
 #include "api.h"
@@ -116,7 +117,8 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 int proxy_up_start(struct preq *r, const char *base, const char *key)
 {
 	char url[512];
-	snprintf(url, sizeof url, "%s/v1/%s", base, r->path);
+	snprintf(url, sizeof url, "%s%s", base, r->pm->ollama ? r->route->ollama :
+	    r->route->upstream);
 	r->out = evbuffer_new();
 	r->easy = curl_easy_init();
 	if (r->easy == NULL || r->out == NULL) {
@@ -186,7 +188,7 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 		/* nobody to answer */
 	} else if (r->streaming) {
 		if (rc != CURLE_OK) {
-			proxy_error_event(r->p->scratch, "backend_failed", msg);
+			proxy_route_error_event(r->route, r->p->scratch, "backend_failed", msg);
 			evhttp_send_reply_chunk(r->req, r->p->scratch);
 			evbuffer_drain(r->p->scratch, evbuffer_get_length(r->p->scratch));
 		}

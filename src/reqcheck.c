@@ -30,6 +30,17 @@ const struct reqcheck_route reqcheck_routes[REQCHECK_N_ROUTES] = {
 	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST },
 	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST },
 	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST },
+	/* the other routes forwarded to a model (src/proxy_route.c) */
+	{ "/v1/responses", "/v1/responses", EVHTTP_REQ_POST },
+	{ "/v1/messages", "/v1/messages", EVHTTP_REQ_POST },
+	{ "/v1/messages/count_tokens", "/v1/messages/count_tokens", EVHTTP_REQ_POST },
+	{ "/v1/rerank", "/v1/rerank", EVHTTP_REQ_POST },
+	{ "/rerank", "/rerank", EVHTTP_REQ_POST },
+	{ "/infill", "/infill", EVHTTP_REQ_POST },
+	{ "/tokenize", "/tokenize", EVHTTP_REQ_POST },
+	{ "/detokenize", "/detokenize", EVHTTP_REQ_POST },
+	{ "/apply-template", "/apply-template", EVHTTP_REQ_POST },
+	{ "/v1/audio/transcriptions", "/v1/audio/transcriptions", EVHTTP_REQ_POST },
 	{ "/ui", "/ui", EVHTTP_REQ_GET },
 	{ "/ui/", "/ui/{file}", EVHTTP_REQ_GET },
 	{ "/logs/", "/logs/{id}", EVHTTP_REQ_GET },
@@ -212,9 +223,17 @@ int reqcheck_load_opts(json_t *body, struct sched_opts *o, char *msg, size_t msg
 json_t *reqcheck_v1_body(const char *b, size_t len, const char **model, const char **code,
     char *msg, size_t msglen)
 {
+	return reqcheck_v1_body_or(b, len, NULL, model, code, msg, msglen);
+}
+
+json_t *reqcheck_v1_body_or(const char *b, size_t len, const char *fallback,
+    const char **model, const char **code, char *msg, size_t msglen)
+{
 	json_error_t je;
 	json_t *j = json_loadb(b ? b : "", len, 0, &je);
 	*model = json_string_value(json_object_get(j, "model"));
+	if ((*model == NULL || (*model)[0] == '\0') && fallback != NULL && fallback[0] != '\0')
+		*model = fallback;
 	if (j == NULL || !json_is_object(j)) {
 		*code = "invalid_json";
 		if (j != NULL)
@@ -224,7 +243,8 @@ json_t *reqcheck_v1_body(const char *b, size_t len, const char **model, const ch
 			    je.line, je.column);
 	} else if (*model == NULL || (*model)[0] == '\0') {
 		*code = "missing_model";
-		snprintf(msg, msglen, "the body has no \"model\" string");
+		snprintf(msg, msglen, "the body has no \"model\" string%s", fallback != NULL ?
+		    " (nor the query a model=)" : "");
 	} else if (json_object_get(j, "stream") != NULL &&
 	    !json_is_boolean(json_object_get(j, "stream"))) {
 		*code = "invalid_stream";

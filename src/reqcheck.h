@@ -15,7 +15,7 @@
 
 #define REQCHECK_MAX_QUERY 2048
 #define REQCHECK_MAX_ID 256
-#define REQCHECK_N_ROUTES 22
+#define REQCHECK_N_ROUTES 32
 
 struct reqcheck_route {
 	const char *path;     /* exact path, or a prefix when it ends in '/' */
@@ -49,5 +49,9 @@ int reqcheck_load_opts(json_t *body, struct sched_opts *o, char *msg, size_t msg
  * (borrowed), or NULL with *code and msg (status 400). */
 json_t *reqcheck_v1_body(const char *b, size_t len, const char **model, const char **code,
     char *msg, size_t msglen);
+/* The same, where a body without "model" takes fallback (the query's model=, for
+ * llama-server's own routes; NULL or "": none); *model may then be fallback. */
+json_t *reqcheck_v1_body_or(const char *b, size_t len, const char *fallback,
+    const char **model, const char **code, char *msg, size_t msglen);
 
 #endif

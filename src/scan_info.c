@@ -207,6 +207,8 @@ static json_t *describe(const struct scan_opts *o, const struct cand *c, char *e
 	json_object_set_new(j, "experts", json_integer(a->n_expert));
 	json_object_set_new(j, "experts_used", json_integer(a->n_expert_used));
 	json_object_set_new(j, "embedding", json_boolean(a->pooling != 0));
+	json_object_set_new(j, "pooling", a->pooling ? json_string(arch_pooling_name(a->pooling)) :
+	    json_null());
 	json_object_set_new(j, "file_bytes", jint(c->size));
 	json_object_set_new(j, "parts", json_integer(g->n_parts));
 	json_object_set_new(j, "mmproj", c->proj ? scan_json_str(c->proj->path) : json_null());

@@ -22,6 +22,10 @@ const struct shape shapes_all[] = {
 	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 0 },
 	{ "tiny-embed", "llama", "llama-spm", "tiny with mean pooling: answers /v1/embeddings",
 	  2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 1 },
+	{ "tiny-rerank", "llama", "llama-spm", "tiny reranker (pooling rank, bidirectional): "
+	  "answers /v1/rerank", 2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 4 },
+	{ "tiny-code", "llama", "starcoder", "tiny with a code tokenizer (FIM tokens): answers "
+	  "/infill", 2, 64, 128, 4, 2, 16, 0, 0, 0, 4096, 0, 0, 0, 1, "F32", 0 },
 	{ "tiny-moe", "qwen3moe", "qwen2", "2-layer qwen3moe, 4 experts, random F32 weights",
 	  2, 64, 0, 4, 2, 16, 4, 2, 32, 4096, 0, 1, 0, 1, "F32", 0 },
 	{ "small-llama", "llama", "llama-spm", "8-layer llama, n_embd 256",
@@ -189,6 +193,10 @@ static void metadata(struct ggufw *w, const struct shape *s, const struct mix *m
 	}
 	if (s->pooling != 0)
 		ggufw_u32(w, K("pooling_type"), s->pooling);
+	/* a reranker reads the first token's state (pooling rank): it must see the whole
+	 * query and document, as BERT-like rerankers do */
+	if (s->pooling == 4)
+		ggufw_bool(w, K("attention.causal"), 0);
 #undef K
 	for (uint64_t i = 0; i < vocab->n_kv; i++) {
 		const struct gguf_kv *kv = &vocab->kv[i];

@@ -24,7 +24,8 @@ struct shape {
 	int random;                /* weights filled with random values by default */
 	const char *quant;         /* default quantization */
 	uint32_t pooling;          /* <arch>.pooling_type: 0 none (a generative model); 1 mean
-	                            * makes llama.cpp treat it as an embedding model */
+	                            * makes llama.cpp treat it as an embedding model, 4 rank as
+	                            * a reranker (written non-causal) */
 };
 
 /* All shapes, terminated by an entry with name NULL. */

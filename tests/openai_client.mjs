@@ -10,6 +10,8 @@
 //   completion  completions.create, prompt "Hello", max_tokens 8
 //   embedding   embeddings.create, input "hello world"
 //   models      models.list (MODEL is not used; pass anything)
+//   responses   responses.create, input "Hello", max_output_tokens 8
+//   responses_stream  the same streamed: the event types in order, the text joined
 // EXTRA, optional, is a JSON object merged over the request's parameters
 // ('{"max_tokens":4}', '{"messages":[...]}', '{"input":["a","b"]}').
 //
@@ -19,6 +21,8 @@
 //   {"ok":true,"mode":"completion","model":...,"text":...,"finish_reason":...,"usage":{...}}
 //   {"ok":true,"mode":"embedding","model":...,"count":N,"dims":N}
 //   {"ok":true,"mode":"models","ids":[...]}
+//   {"ok":true,"mode":"responses","model":...,"status":...,"text":...,"usage":{...}}
+//   {"ok":true,"mode":"responses_stream","events":[type,...],"text":...,"status":...}
 // and exits 0. On an error it prints, from the SDK's error,
 //   {"ok":false,"mode":...,"name":"BadRequestError","status":400|null,"type":...,"code":...,"message":...}
 // (an error in the middle of a stream adds "stage":"stream" and the "chunks" that came
@@ -26,7 +30,8 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-const MODES = ['chat', 'stream', 'completion', 'embedding', 'models'];
+const MODES = ['chat', 'stream', 'completion', 'embedding', 'models', 'responses',
+  'responses_stream'];
 
 function out(obj, code) {
   process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code));
@@ -145,6 +150,29 @@ async function run() {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     return { ids };
+  }
+  case 'responses': {
+    const r = await client.responses.create({ model, input: 'Hello', max_output_tokens: 8,
+      ...extra });
+    return { model: r.model, status: r.status, text: r.output_text ?? null,
+      usage: r.usage ?? null };
+  }
+  case 'responses_stream': {
+    const s = await client.responses.create({ model, input: 'Hello', max_output_tokens: 16,
+      stream: true, ...extra });
+    const events = [];
+    let text = '', status = null;
+    try {
+      for await (const ev of s) {
+        events.push(ev.type);
+        if (ev.type === 'response.output_text.delta') text += ev.delta;
+        if (ev.type === 'response.completed') status = ev.response?.status ?? null;
+      }
+    } catch (e) {
+      midStream = { stage: 'stream', chunks: events.length };
+      throw e;
+    }
+    return { events, text, status };
   }
   }
 }

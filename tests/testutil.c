@@ -75,31 +75,42 @@ char *tu_llama_root(void)
 	return p;
 }
 
-char *tu_openai_dir(void)
+char *tu_npm_dir(const char *env, const char *folder, const char *pkg)
 {
-	const char *dir = getenv("MLO_OPENAI_DIR");
+	const char *dir = getenv(env);
 	char *p;
 	if (dir != NULL && *dir != '\0') {
 		p = xstrdup(dir);
 	} else {
-		/* the folder scripts/setup-openai.sh installs to */
+		/* the folder scripts/setup-npm.sh installs to */
 		const char *home = getenv("HOME"), *xdg = getenv("XDG_CACHE_HOME");
 		const char *cache = getenv("MLOFFLOAD_CACHE");
 		if (cache != NULL && *cache != '\0')
-			p = xasprintf("%s/openai-" MLO_OPENAI_PIN, cache);
+			p = xasprintf("%s/%s", cache, folder);
 		else if (xdg != NULL && *xdg != '\0')
-			p = xasprintf("%s/mloffload/openai-" MLO_OPENAI_PIN, xdg);
+			p = xasprintf("%s/mloffload/%s", xdg, folder);
 		else
-			p = xasprintf("%s/.cache/mloffload/openai-" MLO_OPENAI_PIN, home ? home : "");
+			p = xasprintf("%s/.cache/mloffload/%s", home ? home : "", folder);
 	}
-	char *pkg = xasprintf("%s/node_modules/openai/package.json", p);
-	int ok = access(pkg, R_OK) == 0;
-	free(pkg);
+	char *json = xasprintf("%s/node_modules/%s/package.json", p, pkg);
+	int ok = access(json, R_OK) == 0;
+	free(json);
 	if (!ok) {
 		free(p);
 		return NULL;
 	}
 	return p;
+}
+
+char *tu_openai_dir(void)
+{
+	return tu_npm_dir("MLO_OPENAI_DIR", "openai-" MLO_OPENAI_PIN, "openai");
+}
+
+char *tu_anthropic_dir(void)
+{
+	return tu_npm_dir("MLO_ANTHROPIC_DIR", "anthropic-ai-sdk-" MLO_ANTHROPIC_PIN,
+	    "@anthropic-ai/sdk");
 }
 
 char *tu_node(void)

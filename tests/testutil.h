@@ -23,6 +23,12 @@ char *tu_llama_root(void);
  * MLO_OPENAI_DIR, else the cache for the pinned version), for tests/openai_client.mjs,
  * or NULL when it is not installed. Heap string; free(). */
 char *tu_openai_dir(void);
+/* Folder of the installed @anthropic-ai/sdk npm package (scripts/setup-anthropic.sh;
+ * MLO_ANTHROPIC_DIR, else the cache for the pinned version), or NULL. Heap string. */
+char *tu_anthropic_dir(void);
+/* The folder of an npm package that scripts/setup-npm.sh installed: $env, else folder in
+ * the cache; NULL unless it holds node_modules/pkg. Heap string. */
+char *tu_npm_dir(const char *env, const char *folder, const char *pkg);
 /* The node executable (MLO_NODE, else the one CMake found, else PATH), or NULL.
  * Heap string; free(). */
 char *tu_node(void);
