@@ -55,6 +55,10 @@ void config_defaults(struct config *c)
 	c->idle_ttl_s = 300;
 	c->pressure_high = 95;
 	c->pressure_low = 85;
+	c->pressure_action = CONFIG_PRESSURE_SHRINK;
+	c->regrow = 1;
+	c->regrow_hold_s = 30;
+	c->drain_timeout_s = 30;
 	c->parallel = 4;      /* llama-server's own default: 4 slots sharing one KV cache */
 	c->queue_max = 64;
 	c->max_overtake = 8;
@@ -127,6 +131,23 @@ static int parse_uint(const char *key, const char *v, long long min, long long m
 	}
 	*out = (unsigned)n;
 	return 0;
+}
+
+/* pressure_action = shrink|unload, regrow = on|off. */
+static int parse_ladder(struct config *c, const char *key, const char *v, char *err,
+    size_t errlen)
+{
+	if (key[0] == 'p' && (strcmp(v, "shrink") == 0 || strcmp(v, "unload") == 0)) {
+		c->pressure_action = v[0] == 's' ? CONFIG_PRESSURE_SHRINK : CONFIG_PRESSURE_UNLOAD;
+		return 0;
+	}
+	if (key[0] == 'r' && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)) {
+		c->regrow = strcmp(v, "on") == 0;
+		return 0;
+	}
+	snprintf(err, errlen, "%s: '%s' is not %s", key, v, key[0] == 'p' ? "shrink or unload" :
+	    "on or off");
+	return -1;
 }
 
 static int parse_level(const char *v, int *out)
@@ -233,6 +254,12 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		return parse_uint(key, v, 1, 100, &c->pressure_low, err, errlen);
 	if (strcmp(key, "idle_ttl_s") == 0)
 		return parse_uint(key, v, 0, 30 * 86400, &c->idle_ttl_s, err, errlen);
+	if (strcmp(key, "pressure_action") == 0 || strcmp(key, "regrow") == 0)
+		return parse_ladder(c, key, v, err, errlen);
+	if (strcmp(key, "regrow_hold_s") == 0)
+		return parse_uint(key, v, 1, 86400, &c->regrow_hold_s, err, errlen);
+	if (strcmp(key, "drain_timeout_s") == 0)
+		return parse_uint(key, v, 0, 3600, &c->drain_timeout_s, err, errlen);
 	if (strcmp(key, "parallel") == 0)
 		return parse_uint(key, v, 1, 256, &c->parallel, err, errlen);
 	if (strcmp(key, "max_connections") == 0)

@@ -46,6 +46,12 @@ struct config {
 	char *rpc_device;          /* "HOST:PORT SIZE": a ggml-rpc-server used as the GPU */
 	unsigned pressure_high;    /* % of a GPU in use above which idle models leave */
 	unsigned pressure_low;     /* % under which the pressure is over */
+	/* the pressure ladder: shrink models onto the CPU (else unload them), grow them back
+	 * once the GPU has stayed under pressure_low this long, drain busy ones this long */
+	enum config_pressure { CONFIG_PRESSURE_SHRINK, CONFIG_PRESSURE_UNLOAD } pressure_action;
+	int regrow;
+	unsigned regrow_hold_s;
+	unsigned drain_timeout_s;
 	/* the OpenAI routes (/v1): requests per model at once, requests waiting in all,
 	 * how many later requests may go before a waiting one, names for models */
 	unsigned parallel;

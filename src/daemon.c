@@ -509,7 +509,7 @@ static int start(struct daemon *d)
 	    0, 0 };
 	d->disc = discover_new(d->base, &dop, on_backend, d);
 	struct sched_env se = { d->base, d->reg, d->dev, d->notify, d->disc, &d->cfg,
-		on_sched_changed, d };
+		on_sched_changed, d, NULL, NULL };
 	d->sched = sched_new(&se);
 	sched_reap_orphans(d->sched);
 	d->proxy = proxy_new(d);

@@ -199,6 +199,20 @@ static void proxied(struct daemon *d, struct evbuffer *out)
 	    "(loads, reloads and switches).");
 	evbuffer_add_printf(out, "mloffload_model_loads_total %llu\n",
 	    (unsigned long long)sched_loads_total(d->sched));
+	uint64_t ladder[3];
+	sched_pressure_totals(d->sched, &ladder[0], &ladder[1], &ladder[2]);
+	static const char *const lname[3][2] = {
+		{ "mloffload_pressure_shrinks_total", "Models restarted with less on the GPU "
+		  "because of outside memory pressure." },
+		{ "mloffload_pressure_grows_total", "Shrunk models restarted with more on the "
+		  "GPU once the memory returned." },
+		{ "mloffload_pressure_unloads_total", "Models unloaded because of outside memory "
+		  "pressure." },
+	};
+	for (int i = 0; i < 3; i++) {
+		head(out, lname[i][0], "counter", lname[i][1]);
+		evbuffer_add_printf(out, "%s %llu\n", lname[i][0], (unsigned long long)ladder[i]);
+	}
 	json_t *st = proxy_stats_json(d->proxy);
 	static const struct { const char *key, *name, *type, *help; } k[] = {
 		{ "requests", "mloffload_v1_requests_total", "counter", "Requests to the /v1 "

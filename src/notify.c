@@ -26,7 +26,7 @@
 const char *const notify_types[] = {
 	"model.loaded", "model.unloaded", "model.failed", "vram.pressure",
 	"vram.recovered", "backend.down", "backend.up", "scan.finished", "model.loading",
-	"model.queued", "webhook.failed", NULL
+	"model.queued", "webhook.failed", "model.shrunk", "model.grown", NULL
 };
 
 struct hook {

@@ -189,6 +189,13 @@ static int load_opt(const char *k, json_t *v, struct sched_opts *o)
 	} else if (strcmp(k, "priority") == 0 && json_is_integer(v) &&
 	    json_integer_value(v) >= -1000 && json_integer_value(v) <= 1000) {
 		o->priority = (int)json_integer_value(v);
+	} else if (strcmp(k, "pressure_action") == 0 && json_is_string(v) &&
+	    (strcmp(json_string_value(v), "shrink") == 0 ||
+	    strcmp(json_string_value(v), "unload") == 0)) {
+		o->pressure_action = json_string_value(v)[0] == 's' ? SCHED_PRESSURE_SHRINK :
+		    SCHED_PRESSURE_UNLOAD;
+	} else if (strcmp(k, "regrow") == 0 && json_is_boolean(v)) {
+		o->regrow = json_is_true(v) ? 1 : -1;
 	} else {
 		return -1;
 	}
@@ -205,7 +212,8 @@ int reqcheck_load_opts(json_t *body, struct sched_opts *o, char *msg, size_t msg
 	json_object_foreach(body, k, v) {
 		if (load_opt(k, v, o) < 0) {
 			snprintf(msg, msglen, "option '%s' is unknown or has a bad value (ctx, offload "
-			    "auto|gpu|cpu, cpu [patterns], pin, wait, ttl, priority)", k);
+			    "auto|gpu|cpu, cpu [patterns], pin, wait, ttl, priority, "
+			    "pressure_action shrink|unload, regrow)", k);
 			return -1;
 		}
 	}

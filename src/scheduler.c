@@ -158,6 +158,7 @@ static void on_ready(void *arg)
 			json_object_set_new(m->measured, "nvml_process_bytes",
 			    json_integer((json_int_t)g->procs[i].used));
 	registry_load_update(m->s->env.reg, m->row, "ready", m->measured, NULL);
+	sched_pressure_ready(m);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
 	    (unsigned long long)(m->ready_ms - m->started_ms));
 	sched_emit(m->s, "model.loaded", json_pack("{s:s,s:i,s:i,s:O,s:I}", "model", m->id, "port",
@@ -177,6 +178,10 @@ static void on_exited(void *arg, int status, const char *tail)
 	enum state was = m->state;
 	llama_free(m->l);
 	m->l = NULL;
+	if (was == ST_UNLOADING && m->reload != RELOAD_NONE && sched_pressure_exited(m)) {
+		process_queue(s); /* a shrink or grow: it loads again with its new plan */
+		return;
+	}
 	if (was == ST_UNLOADING) {
 		m->state = ST_UNLOADED;
 		registry_load_update(s->env.reg, m->row, "stopped", NULL, NULL);
@@ -191,6 +196,8 @@ static void on_exited(void *arg, int status, const char *tail)
 		}
 	} else {
 		m->state = ST_FAILED;
+		m->reload = RELOAD_NONE; /* a shrink's or grow's new child that died is a failure */
+		m->draining = 0;
 		char how[64];
 		if (WIFEXITED(status))
 			snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
@@ -207,7 +214,7 @@ static void on_exited(void *arg, int status, const char *tail)
 	process_queue(s);
 }
 
-static int start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
+int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
     char *err, size_t errlen)
 {
 	if (s->cfg->llama_server == NULL) {
@@ -298,9 +305,12 @@ static struct pending *queued(struct sched *s, const char *id)
 	return NULL;
 }
 
-/* Asks m's child to stop, once (a second SIGTERM would push the SIGKILL back). */
+/* Asks m's child to stop, once (a second SIGTERM would push the SIGKILL back). A
+ * shrink or grow under way is called off: the model leaves. */
 static void stop_rt(struct rt *m)
 {
+	m->reload = RELOAD_NONE;
+	m->draining = 0;
 	if (m->state != ST_UNLOADING && m->l != NULL) {
 		m->state = ST_UNLOADING;
 		llama_stop(m->l, STOP_GRACE_MS);
@@ -350,6 +360,8 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		m->pinned = o->pin;
 		m->priority = o->priority;
 		m->ttl_s = o->ttl_s; /* -1: the daemon's idle_ttl_s, as it is at each tick */
+		m->pressure_action = o->pressure_action;
+		m->regrow = o->regrow;
 	}
 	if (dcs == SCHED_REFUSE) {
 		settle(r, u, 507, "does_not_fit", "%s", why);
@@ -378,11 +390,12 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 			if (!o->wait)
 				sched_tell(r, 202, state_body(m->id, "queued"));
 		}
-	} else if (start(s, m, &p, &e, err, sizeof err) < 0) {
+	} else if (sched_start(s, m, &p, &e, err, sizeof err) < 0) {
 		settle(r, u, 500, "start_failed", "%s", err);
 		plan_free(&p);
 		res = SA_ERROR;
 	} else {
+		sched_pressure_remember(m, o, &p);
 		if (o->wait && r.fn != NULL && m->n_waiters < MAX_WAITERS)
 			m->waiters[m->n_waiters++] = r;
 		else
@@ -470,10 +483,11 @@ static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
 	m->last_used_ms = util_mono_ms();
 	if (s->shutting_down) {
 		sched_tell_error(r, 503, "shutting_down", "mloffloadd is stopping");
-	} else if (m->state == ST_READY) {
+	} else if (m->state == ST_READY && m->reload == RELOAD_NONE) {
 		m->pinned = o->pin;
 		answer_model(m, r, 200);
-	} else if (m->state == ST_LOADING) {
+	} else if (m->state == ST_LOADING || m->reload != RELOAD_NONE) {
+		/* loading, or draining or restarting for a shrink or grow: ready soon */
 		if (o->wait && r.fn != NULL && m->n_waiters < MAX_WAITERS)
 			m->waiters[m->n_waiters++] = r;
 		else
@@ -562,6 +576,8 @@ void sched_unload(struct sched *s, const char *id, struct sched_reply r)
 	m->pinned = 0;
 	m->priority = 0;
 	m->ttl_s = -1;
+	m->pressure_action = 0;
+	m->regrow = 0;
 	if (m->n_unload_waiters < MAX_WAITERS)
 		m->unload_waiters[m->n_unload_waiters++] = r;
 	else
@@ -628,11 +644,13 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 		settle(NOBODY, u, 503, "shutting_down", "mloffloadd is stopping");
 		return SA_ERROR;
 	}
-	if (m->state == ST_READY) {
+	if (m->state == ST_READY && !m->draining) {
 		u->port = llama_port(m->l);
 		return SA_READY;
 	}
-	if (m->state == ST_LOADING || m->state == ST_UNLOADING || queued(s, id) != NULL)
+	/* a model drained for a shrink or grow answers from its new child */
+	if (m->state == ST_LOADING || m->state == ST_UNLOADING || m->draining ||
+	    queued(s, id) != NULL)
 		return SA_WAIT;
 	/* a reload (after a crash, an eviction) keeps what POST /load set for it */
 	struct sched_opts ko = *o;
@@ -640,6 +658,8 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 		ko.pin = m->pinned;
 		ko.priority = m->priority;
 		ko.ttl_s = m->ttl_s;
+		ko.pressure_action = (enum sched_pressure)m->pressure_action;
+		ko.regrow = m->regrow;
 	}
 	return try_load(s, m, &ko, NOBODY, u);
 }
@@ -675,48 +695,18 @@ void sched_hold(struct sched *s, const char *id, int delta)
 	if (m->busy < 0)
 		m->busy = 0;
 	m->last_used_ms = util_mono_ms();
+	sched_pressure_hold(m);
 }
 
-/* Memory pressure from outside: this daemon keeps its models within total - reserve,
- * so a GPU used beyond that (and past pressure_high percent) is others' doing. Then
- * idle models leave, one at a time, least recently used first, until it is under
- * pressure_low percent; both edges are announced (vram.pressure, vram.recovered). */
-static void pressure(struct sched *s)
+uint64_t sched_clock(struct sched *s)
 {
-	const struct device_info *g = sched_gpu(s);
-	if (g == NULL || g->now.total == 0)
-		return;
-	uint64_t pct = g->now.used * 100 / g->now.total;
-	uint64_t limit = g->now.total > s->cfg->reserve ? g->now.total - s->cfg->reserve : 0;
-	if (!s->pressured && pct >= s->cfg->pressure_high && g->now.used >= limit) {
-		s->pressured = 1;
-		log_warnx("%s is %llu%% full: unloading idle models", g->id,
-		    (unsigned long long)pct);
-		sched_emit(s, "vram.pressure", json_pack("{s:s,s:I,s:I,s:I}", "device", g->id,
-		    "used_bytes", (json_int_t)g->now.used, "total_bytes", (json_int_t)g->now.total,
-		    "percent", (json_int_t)pct));
-	} else if (s->pressured && pct < s->cfg->pressure_low) {
-		s->pressured = 0;
-		sched_emit(s, "vram.recovered", json_pack("{s:s,s:I,s:I}", "device", g->id,
-		    "used_bytes", (json_int_t)g->now.used, "percent", (json_int_t)pct));
-	}
-	if (!s->pressured)
-		return;
-	struct rt *cand[MAX_EVICT];
-	size_t n = sched_evictable(s, NULL, cand, MAX_EVICT);
-	for (struct rt *r = s->models; r != NULL; r = r->next)
-		if (r->state == ST_UNLOADING)
-			return; /* one at a time: wait for the last one to free its memory */
-	if (n > 0) {
-		log_info("pressure on %s: unloading %s", g->id, cand[0]->id);
-		stop_rt(cand[0]);
-	}
+	return s->env.clock_ms != NULL ? s->env.clock_ms(s->env.clock_arg) : util_mono_ms();
 }
 
 void sched_tick(struct sched *s)
 {
 	uint64_t now = util_mono_ms();
-	pressure(s);
+	sched_pressure_tick(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
 		int ttl = sched_ttl(s, m);
 		if (m->state == ST_READY && !m->pinned && m->busy == 0 && ttl > 0 &&
@@ -787,6 +777,7 @@ void sched_free(struct sched *s)
 		}
 		json_decref(m->args);
 		json_decref(m->measured);
+		sched_pressure_forget(m);
 		free(m->id);
 		free(m->path);
 		free(m);

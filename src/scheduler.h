@@ -40,6 +40,10 @@ struct sched_env {
 	const struct config *cfg;
 	void (*changed)(void *arg);
 	void *changed_arg;
+	/* The clock of the pressure ladder's holds and drains, in ms (tests advance it);
+	 * NULL: util_mono_ms. */
+	uint64_t (*clock_ms)(void *arg);
+	void *clock_arg;
 };
 
 /* The outcome of a load, unload or switch. The status speaks HTTP's vocabulary, which is
@@ -72,6 +76,10 @@ struct sched_opts {
 	int wait;                  /* answer when ready (1) or at once with the state (0) */
 	int queue_busy;            /* wait for busy models to finish rather than offload */
 	int keep_failed;           /* sched_acquire: a failed model answers 502, no reload */
+	/* under outside memory pressure (scheduler_pressure.c): 0 the daemon's setting */
+	enum sched_pressure { SCHED_PRESSURE_DEFAULT, SCHED_PRESSURE_SHRINK,
+		SCHED_PRESSURE_UNLOAD } pressure_action;
+	int regrow;                /* 0: the daemon's regrow, 1 on, -1 off */
 };
 
 struct sched *sched_new(const struct sched_env *env);
@@ -130,6 +138,10 @@ int sched_ready_port(struct sched *s, const char *id);
 const char *sched_ready_key(struct sched *s, const char *id);
 /* llama-server children started since the daemon started (loads and reloads). */
 uint64_t sched_loads_total(struct sched *s);
+/* Pressure ladder totals since start, for /metrics: models shrunk, grown back, and
+ * unloaded because of outside memory pressure. */
+void sched_pressure_totals(struct sched *s, uint64_t *shrinks, uint64_t *grows,
+    uint64_t *unloads);
 /* Counts by state for /metrics: new object {"loading": n, "ready": n, ...}. */
 json_t *sched_state_counts(struct sched *s);
 

@@ -39,6 +39,7 @@ int sched_target(struct sched *s, struct target *t)
 	snprintf(t->id, sizeof t->id, "%s", g->id);
 	t->total = g->now.total;
 	t->used = g->now.used;
+	t->t_ms = g->now.t_ms;
 	t->is_gpu = 1;
 	return 0;
 }
@@ -62,7 +63,7 @@ uint64_t sched_available(struct sched *s, const struct target *g, const struct r
 	return g->total > taken ? g->total - taken : 0;
 }
 
-static uint64_t ram_available(struct sched *s)
+uint64_t sched_ram_available(struct sched *s)
 {
 	for (size_t i = 0; i < devmon_count(s->env.dev); i++) {
 		const struct device_info *di = devmon_get(s->env.dev, i);
@@ -205,7 +206,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 			return SCHED_REFUSE;
 		}
 	}
-	uint64_t ram = ram_available(s);
+	uint64_t ram = sched_ram_available(s);
 	if (p->cpu.total > ram) {
 		char need[32], have[32];
 		snprintf(why, whylen, "%s needs %s of RAM with %d layers on the GPU; %s is "

@@ -38,7 +38,31 @@ struct rt {
 	size_t n_waiters;
 	struct sched_reply unload_waiters[MAX_WAITERS];
 	size_t n_unload_waiters;
+	/* the pressure ladder (scheduler_pressure.c) */
+	struct sched_opts lo;        /* its last load's options (patterns owned) */
+	int pressure_action, regrow; /* as in sched_opts (0: the daemon's) */
+	int full_ngl, full_n_cpu_moe;/* the plan of its last load on demand */
+	uint64_t full_dev;
+	int shrunk;                  /* runs a smaller plan than that, for pressure */
+	char shrunk_why[160];
+	enum sched_reload { RELOAD_NONE, RELOAD_SHRINK, RELOAD_GROW } reload;
+	uint64_t reload_budget;      /* device bytes the new plan may use */
+	int draining;                /* new requests wait; the reload starts once idle */
+	uint64_t drain_since, decided_ms, used_before;
+	int before_ngl, before_n_cpu_moe;
+	uint64_t before_dev;
+	uint64_t load_ms;            /* its last load's time from start to ready */
 	struct rt *next;
+};
+
+/* The pressure state of one device: one today (sched_target), kept per device so that
+ * more devices change nothing in the ladder. */
+struct sched_devp {
+	int pressured;
+	uint64_t calm_since;         /* env clock: under pressure_low since (0: not calm) */
+	uint64_t others_peak;        /* the most others used while calm */
+	uint64_t settle_t;           /* device_now_ms of the last reload's ready */
+	uint64_t settle_clock;       /* env clock then */
 };
 
 struct pending {
@@ -58,7 +82,8 @@ struct sched {
 	struct sched_env env;
 	const struct config *cfg;    /* env.cfg */
 	int shutting_down;
-	int pressured;
+	struct sched_devp press;     /* the target device's pressure */
+	uint64_t n_shrinks, n_grows, n_pressure_unloads;
 	struct rt *models;
 	struct pending *queue;
 	size_t n_queue;
@@ -72,6 +97,7 @@ struct target {
 	uint64_t total, used;
 	char rpc[128];
 	int is_gpu;
+	uint64_t t_ms;               /* when used was read (device_now_ms), 0: never */
 };
 
 /* Records the event (borrowed data is stolen: decref'd) and sends it out. */
@@ -96,6 +122,27 @@ enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_BUSY, SCHED_REFUSE };
 enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
     const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
     size_t whylen);
+/* Starts m's child with plan p (estimate e): m is loading. 0, or -1 with err. */
+int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
+    char *err, size_t errlen);
+/* RAM a plan may use on the CPU (free less the reserve). */
+uint64_t sched_ram_available(struct sched *s);
+/* The env clock (ms). */
+uint64_t sched_clock(struct sched *s);
+
+/* scheduler_pressure.c: the ladder. tick: once a second, per device. remember: a load
+ * on demand started (o deep-copied, p its full plan). ready: m's child is ready (a
+ * reload's event). exited: m's child is gone while unloading; 1 when it was a reload
+ * that the ladder took over (m is loading again or failed). hold: m's requests changed.
+ * forget: frees what remember kept. json: m's pressure view (new). */
+void sched_pressure_tick(struct sched *s);
+void sched_pressure_remember(struct rt *m, const struct sched_opts *o, const struct plan *p);
+void sched_pressure_ready(struct rt *m);
+int sched_pressure_exited(struct rt *m);
+void sched_pressure_hold(struct rt *m);
+void sched_pressure_forget(struct rt *m);
+json_t *sched_pressure_json(struct rt *m);
+
 /* Tells r the outcome: a success (status < 400) with body (stolen), or an error. */
 void sched_tell(struct sched_reply r, int status, json_t *body);
 void sched_tell_error(struct sched_reply r, int status, const char *code, const char *fmt,

@@ -47,6 +47,7 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	json_object_set_new(o, "idle_s", idle >= 0 ? json_integer(idle) : json_null());
 	json_object_set_new(o, "expires_in_s", idle >= 0 && ttl > 0 && !m->pinned ?
 	    json_integer(idle < ttl ? ttl - idle : 0) : json_null());
+	json_object_set_new(o, "pressure", sched_pressure_json(m));
 	if (m->error[0] != '\0')
 		json_object_set_new(o, "error", json_string(m->error));
 	return o;

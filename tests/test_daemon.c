@@ -549,6 +549,18 @@ static void config_checked(void **st)
 	assert_int_equal(tu_sh("%s -n --queue-max many 2>/dev/null", bin), 1);
 	assert_int_equal(tu_sh("%s -n --alias 'gpt x' --parallel 2 --queue-max 9 "
 	    "--max-overtake 0 >/dev/null", bin), 0);
+	/* the pressure ladder's settings: words and bounded numbers */
+	const char *ladder = "pressure_action = unload\nregrow = off\nregrow_hold_s = 5\n"
+	    "drain_timeout_s = 0\n";
+	tu_write_file(conf, ladder, strlen(ladder));
+	assert_int_equal(tu_sh("%s -n --config %s >/dev/null", bin, conf), 0);
+	const char *bad_ladder = "regrow_hold_s = 5\npressure_action = evict\n";
+	tu_write_file(conf, bad_ladder, strlen(bad_ladder));
+	assert_int_equal(tu_sh("%s -n --config %s 2>&1 | grep -q 'bad.conf:2: pressure_action: "
+	    ".evict. is not shrink or unload'", bin, conf), 0);
+	const char *bad_regrow = "regrow = maybe\n";
+	tu_write_file(conf, bad_regrow, strlen(bad_regrow));
+	assert_int_equal(tu_sh("%s -n --config %s 2>/dev/null", bin, conf), 1);
 	/* the configuration shipped for systemd is valid */
 	assert_int_equal(tu_sh("%s -n --config %s/contrib/mloffloadd.conf | grep -q "
 	    "'configuration OK'", bin, getenv("MLO_SOURCE_DIR")), 0);

@@ -23,7 +23,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-static char *bin, *models, *state, *nvml, *hooks, *llama_bin;
+static char *bin, *models, *state, *nvml, *hooks, *llama_bin, *conf;
 static struct tu_proc dmn, sink;
 static int port, sink_port;
 
@@ -54,7 +54,7 @@ static void start(void)
 	    state, "--nvml-lib", (char *)FAKE_NVML_PATH, "--reserve", "0", "--llama-server",
 	    llama_bin, "--ollama-url", "", "--llama-url", "http://127.0.0.1:9", "--rescan",
 	    "0", "--idle-ttl", "0", "--webhook", hook, "--sample-ms", "100", "--exclusive",
-	    "a c", NULL };
+	    "a c", "--config", conf, NULL };
 	setenv("FAKE_NVML_STATE", nvml, 1);
 	assert_int_equal(tu_spawn(&dmn, argv, log), 0);
 	port = du_port(&dmn);
@@ -140,6 +140,9 @@ static int setup(void **st)
 	state = tu_path("state");
 	nvml = tu_path("nvml.txt");
 	hooks = tu_path("hooks.txt");
+	conf = tu_path("mloffloadd.conf");
+	const char hold[] = "regrow_hold_s = 1\n"; /* the pressure ladder grows back soon */
+	assert_int_equal(tu_write_file(conf, hold, strlen(hold)), 0);
 	mkdir(models, 0755);
 	gen("a.gguf", 1);
 	gen("b.gguf", 2);
@@ -171,6 +174,7 @@ static int teardown(void **st)
 	free(state);
 	free(nvml);
 	free(hooks);
+	free(conf);
 	free(llama_bin);
 	return 0;
 }
@@ -439,6 +443,89 @@ static void outside_pressure_unloads_idle(void **st)
 }
 
 /* The first key of the measured buffers that names the RPC device, or NULL. */
+/* a's pressure view: "full", "shrinking", "shrunk", "growing" (borrowed from j). */
+static const char *a_plan(json_t *j)
+{
+	const char *p = json_string_value(du_at(j, "runtime.pressure.plan"));
+	return p != NULL ? p : "";
+}
+
+/* Polls /models/a (every 10 ms, 60 s at most) until its pressure view is want, or
+ * (want NULL) until it is no longer "full". Returns /models/a then. */
+static json_t *a_until(const char *want)
+{
+	for (int i = 0; i < 6000; i++) {
+		json_t *j = du_get(port, "/models/a");
+		const char *p = a_plan(j);
+		const char *st = json_string_value(du_at(j, "runtime.state"));
+		if ((want == NULL && p[0] != '\0' && strcmp(p, "full") != 0) || (want != NULL &&
+		    strcmp(p, want) == 0 && st != NULL && strcmp(st, "ready") == 0))
+			return j;
+		json_decref(j);
+		usleep(10 * 1000);
+	}
+	fail_msg("a never reached %s", want ? want : "a plan other than full");
+	return NULL;
+}
+
+static void outside_pressure_shrinks_and_grows_back(void **st)
+{
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	int full = (int)json_integer_value(du_at(j, "plan.gpu_layers"));
+	uint64_t held = (uint64_t)json_integer_value(du_at(j, "plan.device.total_bytes"));
+	json_decref(j);
+	assert_true(full > 1);
+	/* a game takes the rest of the GPU */
+	uint64_t game = gpu_total - held;
+	set_gpu_used(gpu_total, game + held);
+	j = a_until(NULL);
+	printf("# a's plan under pressure: %s\n", a_plan(j));
+	json_decref(j);
+	/* a chat request while it shrinks: it waits for the new child, which answers it */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof sa), 0);
+	const char body[] = "{\"model\":\"a\",\"max_tokens\":4,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"hello\"}]}";
+	char *rq = xasprintf("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+	assert_true(write(s, rq, strlen(rq)) == (ssize_t)strlen(rq));
+	free(rq);
+	/* it stays resident with fewer layers on the GPU; the driver shows it smaller */
+	j = a_until("shrunk");
+	int pid = (int)json_integer_value(du_at(j, "runtime.pid"));
+	int ngl = (int)json_integer_value(du_at(j, "runtime.plan.gpu_layers"));
+	uint64_t small = (uint64_t)json_integer_value(du_at(j, "runtime.plan.device.total_bytes"));
+	assert_non_null(strstr(json_string_value(du_at(j, "runtime.pressure.reason")),
+	    "pressure"));
+	json_decref(j);
+	set_gpu_used(gpu_total, game + small);
+	assert_true(ngl < full);
+	assert_true(small < held);
+	char buf[16384];
+	read_sock(s, buf, sizeof buf, NULL, 600);
+	close(s);
+	assert_non_null(strstr(buf, " 200 "));
+	assert_non_null(strstr(buf, "\"choices\""));
+	assert_true(sse_has("event: model.shrunk"));
+	/* the game ends: after regrow_hold_s, a is back at its full plan */
+	set_gpu_used(gpu_total, small);
+	j = a_until("full");
+	assert_int_equal(json_integer_value(du_at(j, "runtime.plan.gpu_layers")), full);
+	assert_true((int)json_integer_value(du_at(j, "runtime.pid")) != pid);
+	json_decref(j);
+	assert_true(sse_has("event: model.grown"));
+	char *m = tu_http(port, "GET", "/metrics", NULL);
+	assert_non_null(m);
+	const char *grows = strstr(m, "\nmloffload_pressure_grows_total ");
+	assert_non_null(grows);
+	assert_true(strtol(grows + strlen("\nmloffload_pressure_grows_total "), NULL, 10) >= 1);
+	free(m);
+	set_gpu_used(gpu_total, 0);
+	unload_all();
+}
+
 static json_t *rpc_measured(json_t *j)
 {
 	const char *k;
@@ -536,6 +623,7 @@ int main(void)
 		cmocka_unit_test(no_orphan_after_restart),
 		cmocka_unit_test(exclusive_group),
 		cmocka_unit_test(outside_pressure_unloads_idle),
+		cmocka_unit_test(outside_pressure_shrinks_and_grows_back),
 		cmocka_unit_test(rpc_server_as_the_gpu),
 		cmocka_unit_test(bad_requests),
 	};

@@ -51,7 +51,13 @@ struct world {
 	char ids[N_SMALL][128];      /* four copies of a 1B model */
 	char big[128];               /* an 8B model */
 	unsigned changes;
+	uint64_t clock_add;          /* the scheduler's clock runs this much ahead */
 };
+
+static uint64_t test_clock(void *arg)
+{
+	return util_mono_ms() + ((struct world *)arg)->clock_add;
+}
 
 static void on_changed(void *arg)
 {
@@ -159,11 +165,16 @@ static int setup(void **state)
 	w->cfg.idle_ttl_s = 300;
 	w->cfg.pressure_high = 95;
 	w->cfg.pressure_low = 85;
+	w->cfg.pressure_action = CONFIG_PRESSURE_SHRINK;
+	w->cfg.regrow = 1;
+	w->cfg.regrow_hold_s = 30;
+	w->cfg.drain_timeout_s = 30;
 	w->cfg.parallel = 4;
 	w->cfg.llama_server = (char *)"llama-server";
 	w->cfg.state_dir = (char *)tu_tmpdir();
 	w->base = event_base_new();
-	struct sched_env env = { w->base, w->reg, w->dev, NULL, NULL, &w->cfg, on_changed, w };
+	struct sched_env env = { w->base, w->reg, w->dev, NULL, NULL, &w->cfg, on_changed, w,
+	    test_clock, w };
 	w->s = sched_new(&env);
 	free(models);
 	free(proc);
@@ -211,6 +222,12 @@ static void tick_clock(void)
 		;
 }
 
+/* o[k1][k2] (borrowed), or NULL. */
+static json_t *du_at_path(json_t *o, const char *k1, const char *k2)
+{
+	return json_object_get(json_object_get(o, k1), k2);
+}
+
 static uint64_t planned_device_bytes(struct world *w, const char *id)
 {
 	json_t *m = sched_model_json(w->s, id);
@@ -246,6 +263,7 @@ static uint64_t one_small(struct world *w)
 	uint64_t one = planned_device_bytes(w, w->ids[0]);
 	assert_true(one > 1 * GIB / 2);
 	unload_all(w);
+	w->clock_add += 60 * 1000; /* earlier cases' reloads are long settled */
 	return one;
 }
 
@@ -368,6 +386,7 @@ static void outside_pressure_unloads_idle(void **state)
 	struct world *w = *state;
 	uint64_t one = one_small(w);
 	uint64_t total = w->cfg.reserve + 4 * one;
+	w->cfg.pressure_action = CONFIG_PRESSURE_UNLOAD; /* the ladder's axe: as before it */
 	set_gpu(w, total, 0);
 	struct sched_opts o = opts(), pin = opts();
 	pin.pin = 1;
@@ -382,6 +401,253 @@ static void outside_pressure_unloads_idle(void **state)
 	set_gpu(w, total, 2 * one);
 	sched_tick(w->s);
 	assert_non_null(fake_llama_find(w->ids[0]));
+	assert_string_equal(fake_llama_arg(fake_llama_find(w->ids[0]), "-ngl"), "17");
+	uint64_t shrinks, grows, unloads;
+	sched_pressure_totals(w->s, &shrinks, &grows, &unloads);
+	assert_int_equal(shrinks, 0);
+	assert_int_equal(unloads, 1);
+	w->cfg.pressure_action = CONFIG_PRESSURE_SHRINK;
+	unload_all(w);
+}
+
+/* ---- the pressure ladder ---- */
+
+/* The model's /status view: its pressure object's "plan" (full, shrunk, ...). */
+static void assert_plan_state(struct world *w, const char *id, const char *want)
+{
+	json_t *m = sched_model_json(w->s, id);
+	assert_non_null(m);
+	const char *st = json_string_value(json_object_get(json_object_get(m, "pressure"),
+	    "plan"));
+	assert_non_null(st);
+	assert_string_equal(st, want);
+	json_decref(m);
+}
+
+static long ngl_of(const char *id)
+{
+	struct llama *l = fake_llama_find(id);
+	assert_non_null(l);
+	const char *v = fake_llama_arg(l, "-ngl");
+	assert_non_null(v);
+	return strtol(v, NULL, 10);
+}
+
+/* Children asked to stop exit; the ones started after them become ready. */
+static void settle_children(struct world *w)
+{
+	fake_llama_reap();
+	for (int i = 0; i < N_SMALL; i++) {
+		struct llama *l = fake_llama_find(w->ids[i]);
+		if (l != NULL && !fake_llama_stopping(l))
+			fake_llama_ready(l);
+	}
+}
+
+/* The GPU reads outside + what this daemon's models are planned to hold (the driver's
+ * view of them), and the scheduler looks. */
+static void outside(struct world *w, uint64_t total, uint64_t others, const char *id)
+{
+	set_gpu(w, total, others + planned_device_bytes(w, id));
+	sched_tick(w->s);
+}
+
+static void outside_pressure_shrinks_then_grows_back(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts o = opts();
+	load_ready(w, w->ids[0], &o);
+	assert_int_equal(ngl_of(w->ids[0]), 17);
+	assert_plan_state(w, w->ids[0], "full");
+	uint64_t s0, g0, u0;
+	sched_pressure_totals(w->s, &s0, &g0, &u0);
+	/* a game takes the GPU past pressure_high: the model shrinks instead of leaving */
+	uint64_t game = total - total / 50 - one;
+	outside(w, total, game, w->ids[0]);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	assert_int_equal(fake_llama_reap(), 1);
+	struct llama *l = fake_llama_find(w->ids[0]);
+	assert_non_null(l); /* started again at once, with less on the GPU */
+	assert_true(ngl_of(w->ids[0]) < 17);
+	assert_plan_state(w, w->ids[0], "shrinking");
+	/* a request during the shrink waits for the new child */
+	struct sched_use u;
+	memset(&u, 0, sizeof u);
+	struct sched_opts qb = opts();
+	qb.queue_busy = 1;
+	assert_int_equal(sched_acquire(w->s, w->ids[0], &qb, &u), SA_WAIT);
+	struct told t;
+	sched_load(w->s, w->ids[0], &o, to(&t));
+	assert_int_equal(t.n, 0);
+	fake_llama_ready(l);
+	assert_int_equal(t.status, 200);
+	assert_int_equal(sched_acquire(w->s, w->ids[0], &qb, &u), SA_READY);
+	assert_plan_state(w, w->ids[0], "shrunk");
+	json_t *m = sched_model_json(w->s, w->ids[0]);
+	assert_non_null(strstr(json_string_value(du_at_path(m, "pressure", "reason")),
+	    "pressure"));
+	json_decref(m);
+	uint64_t shrunk = planned_device_bytes(w, w->ids[0]);
+	assert_true(shrunk < one);
+	/* the game still runs: the GPU is under pressure_low, nothing moves */
+	outside(w, total, game, w->ids[0]);
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	/* the game ends: after regrow_hold_s the model is back at its full plan */
+	outside(w, total, 0, w->ids[0]);
+	w->clock_add += 29 * 1000;
+	outside(w, total, 0, w->ids[0]);
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	w->clock_add += 2 * 1000;
+	outside(w, total, 0, w->ids[0]);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	settle_children(w);
+	assert_int_equal(ngl_of(w->ids[0]), 17);
+	assert_plan_state(w, w->ids[0], "full");
+	uint64_t shrinks, grows, unloads;
+	sched_pressure_totals(w->s, &shrinks, &grows, &unloads);
+	assert_int_equal(shrinks - s0, 1);
+	assert_int_equal(grows - g0, 1);
+	assert_int_equal(unloads - u0, 0);
+	unload_all(w);
+}
+
+static void flapping_pressure_reloads_once(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts o = opts();
+	load_ready(w, w->ids[0], &o);
+	uint64_t s0, g0, u0, s1, g1, u1;
+	sched_pressure_totals(w->s, &s0, &g0, &u0);
+	unsigned started = fake_llama_started();
+	uint64_t game = total - total / 50 - one;
+	/* a program takes and frees its memory at every tick, for three hold periods */
+	for (int i = 0; i < 24; i++) {
+		outside(w, total, i % 2 == 0 ? game : 0, w->ids[0]);
+		settle_children(w);
+		w->clock_add += (uint64_t)w->cfg.regrow_hold_s * 1000 / 8;
+	}
+	sched_pressure_totals(w->s, &s1, &g1, &u1);
+	assert_int_equal(s1 - s0, 1);    /* one shrink, at the first peak */
+	assert_true(g1 - g0 <= 3);       /* at most one grow per hold period */
+	assert_true(fake_llama_started() - started <= 1 + 2 * 3);
+	assert_int_equal(u1 - u0, 0);
+	assert_non_null(fake_llama_find(w->ids[0]));
+	unload_all(w);
+}
+
+static void busy_pinned_model_is_drained_then_shrunk(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts pin = opts();
+	pin.pin = 1;
+	load_ready(w, w->ids[0], &pin);
+	sched_hold(w->s, w->ids[0], 1); /* a request in flight */
+	outside(w, total, total - total / 50 - one, w->ids[0]);
+	/* drained first: the child stays while its request runs, new ones wait */
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	struct sched_use u;
+	memset(&u, 0, sizeof u);
+	struct sched_opts qb = opts();
+	qb.queue_busy = 1;
+	assert_int_equal(sched_acquire(w->s, w->ids[0], &qb, &u), SA_WAIT);
+	json_t *m = sched_model_json(w->s, w->ids[0]);
+	assert_true(json_is_true(du_at_path(m, "pressure", "draining")));
+	json_decref(m);
+	/* the request ends: the reload starts, and the waiting request is served by it */
+	sched_hold(w->s, w->ids[0], -1);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	fake_llama_reap();
+	assert_true(ngl_of(w->ids[0]) < 17);
+	assert_int_equal(sched_acquire(w->s, w->ids[0], &qb, &u), SA_WAIT);
+	fake_llama_ready(fake_llama_find(w->ids[0]));
+	assert_int_equal(sched_acquire(w->s, w->ids[0], &qb, &u), SA_READY);
+	assert_plan_state(w, w->ids[0], "shrunk");
+	unload_all(w);
+}
+
+static void shrink_whose_child_dies_fails(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts o = opts();
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, total - total / 50 - one, w->ids[0]);
+	fake_llama_reap();
+	struct told t;
+	sched_load(w->s, w->ids[0], &o, to(&t)); /* waits for the new child */
+	assert_int_equal(t.n, 0);
+	fake_llama_exit(fake_llama_find(w->ids[0]), 1 << 8);
+	assert_int_equal(t.status, 502);
+	json_t *m = sched_model_json(w->s, w->ids[0]);
+	assert_string_equal(json_string_value(json_object_get(m, "state")), "failed");
+	json_decref(m);
+	/* nothing is left half-way: the next load starts a child */
+	load_ready(w, w->ids[0], &o);
+	unload_all(w);
+}
+
+static void per_model_settings(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	uint64_t game = total - total / 50 - one;
+	set_gpu(w, total, 0);
+	/* POST /load's "pressure_action": "unload": this model leaves, as before the ladder */
+	struct sched_opts o = opts();
+	o.pressure_action = SCHED_PRESSURE_UNLOAD;
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, game, w->ids[0]);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	fake_llama_reap();
+	assert_null(fake_llama_find(w->ids[0]));
+	assert_null(sched_model_json(w->s, w->ids[0]));
+	/* "regrow": false: it shrinks, and stays shrunk when the memory returns */
+	set_gpu(w, total, 0);
+	sched_tick(w->s);
+	w->clock_add += 60 * 1000;
+	o = opts();
+	o.regrow = -1;
+	load_ready(w, w->ids[0], &o);
+	outside(w, total, game, w->ids[0]);
+	settle_children(w);
+	assert_plan_state(w, w->ids[0], "shrunk");
+	outside(w, total, 0, w->ids[0]);
+	w->clock_add += 120 * 1000;
+	outside(w, total, 0, w->ids[0]);
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	assert_true(ngl_of(w->ids[0]) < 17);
+	unload_all(w);
+}
+
+static void drain_has_a_deadline(void **state)
+{
+	struct world *w = *state;
+	uint64_t one = one_small(w);
+	uint64_t total = w->cfg.reserve + 2 * one;
+	set_gpu(w, total, 0);
+	struct sched_opts o = opts();
+	load_ready(w, w->ids[0], &o);
+	sched_hold(w->s, w->ids[0], 1); /* a request that never ends */
+	outside(w, total, total - total / 50 - one, w->ids[0]);
+	assert_false(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	w->clock_add += (uint64_t)w->cfg.drain_timeout_s * 1000;
+	sched_tick(w->s);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0]))); /* reloaded anyway */
+	fake_llama_reap();
+	assert_true(ngl_of(w->ids[0]) < 17);
+	sched_hold(w->s, w->ids[0], -1); /* the cut request ends */
 	unload_all(w);
 }
 
@@ -461,6 +727,12 @@ int main(void)
 		cmocka_unit_test(pinned_and_busy_stay_then_offload),
 		cmocka_unit_test(exclusive_group_leaves_first),
 		cmocka_unit_test(outside_pressure_unloads_idle),
+		cmocka_unit_test(outside_pressure_shrinks_then_grows_back),
+		cmocka_unit_test(flapping_pressure_reloads_once),
+		cmocka_unit_test(busy_pinned_model_is_drained_then_shrunk),
+		cmocka_unit_test(drain_has_a_deadline),
+		cmocka_unit_test(shrink_whose_child_dies_fails),
+		cmocka_unit_test(per_model_settings),
 		cmocka_unit_test(second_switch_is_refused_with_retry),
 		cmocka_unit_test(child_dies_while_loading),
 		cmocka_unit_test(unknown_and_no_wait),
