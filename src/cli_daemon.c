@@ -167,7 +167,7 @@ int cli_daemon_ps(const struct client *c, int argc, char **argv)
 		json_t *p = json_object_get(v, "plan");
 		long long dev = num(json_object_get(p, "device"), "total_bytes");
 		long long cpu = num(json_object_get(p, "cpu"), "total_bytes");
-		char a[32], b[32], mem[96], proc[32], idle[32], until[32];
+		char a[32], b[32], mem[96], proc[32], idle[64], until[72];
 		util_fmt_size((uint64_t)cpu, b, sizeof b);
 		if (dev > 0)
 			snprintf(mem, sizeof mem, "%s %s, CPU %s", str(v, "device"),
@@ -190,7 +190,7 @@ int cli_daemon_ps(const struct client *c, int argc, char **argv)
 		if (json_is_true(json_object_get(v, "pinned")))
 			snprintf(until, sizeof until, "pinned");
 		else if (json_is_integer(json_object_get(v, "expires_in_s"))) {
-			char d[24];
+			char d[64];
 			fmt_dur(num(v, "expires_in_s"), d, sizeof d);
 			snprintf(until, sizeof until, "in %s", d);
 		} else

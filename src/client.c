@@ -17,16 +17,6 @@
 
 #define MAX_RESPONSE (64u << 20)
 
-static const char *cmds[] = { "status", "models", "vram", "scan", "budget", "ps", "load",
-	"unload", "switch", "events", "logs", "run" };
-
-int client_is_command(const char *cmd)
-{
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (strcmp(cmd, cmds[i]) == 0)
-			return 1;
-	return 0;
-}
 
 struct buf {
 	char *p;

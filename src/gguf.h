@@ -75,8 +75,9 @@ struct gguf {
 	uint64_t total_file_size;  /* sum over parts */
 	uint64_t header_bytes;     /* sum of header sizes (bytes before each data section) */
 	/* private */
-	uint8_t *buf;              /* heap: the header bytes read (NULL for gguf_parse) */
-	size_t buf_len;
+	uint8_t *buf;              /* mapped memory: the header bytes read (NULL for
+	                            * gguf_parse), buf_cap bytes of it mapped */
+	size_t buf_len, buf_cap;
 	void *extra;               /* the other parts, while open */
 };
 

@@ -304,6 +304,30 @@ static void unknown_architecture_flagged_generic(void **state)
 	free(path);
 }
 
+/* The offline commands load no HTTP client: libcurl is in mloffload-client only, which
+ * mloffload runs for the daemon commands. */
+static void offline_binary_has_no_libcurl(void **state)
+{
+	char *cmd = xasprintf("ldd %s", exe), *out = NULL;
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	size_t cap = 1 << 16, len = 0, r;
+	out = xmalloc(cap);
+	while ((r = fread(out + len, 1, cap - len - 1, f)) > 0)
+		len += r;
+	out[len] = '\0';
+	assert_int_equal(pclose(f), 0);
+	assert_non_null(strstr(out, "libjansson"));   /* ldd did list its libraries */
+	assert_null(strstr(out, "libcurl"));
+	free(out);
+	free(cmd);
+	/* and a daemon command still answers, through mloffload-client */
+	char *o2;
+	assert_int_equal(run(&o2, "status --url http://127.0.0.1:1"), 1);
+	assert_non_null(strstr(o2, "is mloffloadd running?"));
+	free(o2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +338,7 @@ int main(void)
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),
 		cmocka_unit_test(plan_default_context),
+		cmocka_unit_test(offline_binary_has_no_libcurl),
 		cmocka_unit_test(unknown_architecture_flagged_generic),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
