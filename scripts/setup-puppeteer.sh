@@ -3,67 +3,8 @@
 # Debian's chromium (apt, scripts/deps.sh) through tests/ui_browser.mjs, the dashboard's
 # test. puppeteer-core downloads no browser. Prints the folder (MLO_PUPPETEER_DIR; the
 # package is in its node_modules/puppeteer-core) as its only stdout line.
-# Reruns are free: nothing is done when the pinned version is already there. The install
-# goes to a temporary folder beside it that is renamed into place when complete, so an
-# interrupted install is never taken for a finished one.
+# scripts/setup-npm.sh does the install (cached, atomic, rerun for free).
 set -euo pipefail
 
 PUPPETEER_VERSION=25.19.0
-CACHE="${MLOFFLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mloffload}"
-DEST="$CACHE/puppeteer-$PUPPETEER_VERSION"
-
-# complete: the renamed folder holds the pinned version's package.json
-installed() {
-    [ -f "$1/.installed" ] &&
-        grep -q "\"version\": *\"$PUPPETEER_VERSION\"" "$1/node_modules/puppeteer-core/package.json" 2>/dev/null
-}
-
-if installed "$DEST"; then
-    echo "$DEST"
-    exit 0
-fi
-
-for tool in node npm; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "setup-puppeteer: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
-done
-
-mkdir -p "$CACHE"
-# leftovers of installs killed an hour ago or more (a running one is younger)
-find "$CACHE" -maxdepth 1 -name ".puppeteer-*.tmp*" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
-tmp="$(mktemp -d "$CACHE/.puppeteer-$PUPPETEER_VERSION.tmpXXXXXX")"
-chmod 755 "$tmp"
-npm_pid=""
-# on any exit the temporary folder goes, and an npm still running is stopped first
-cleanup() {
-    if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null || true; wait "$npm_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-echo "setup-puppeteer: installing puppeteer-core@$PUPPETEER_VERSION" >&2
-printf '{\n  "name": "mloffload-dashboard-test",\n  "private": true\n}\n' > "$tmp/package.json"
-# in the background, so that a signal to this script is acted on at once
-npm install --prefix "$tmp" --no-audit --no-fund --no-update-notifier --ignore-scripts \
-    --save-exact --loglevel=error "puppeteer-core@$PUPPETEER_VERSION" >/dev/null &
-npm_pid=$!
-wait "$npm_pid"
-npm_pid=""
-touch "$tmp/.installed"
-installed "$tmp" || { echo "setup-puppeteer: puppeteer-core@$PUPPETEER_VERSION missing after npm install" >&2; exit 1; }
-# it must load in this node before it counts as installed
-node -e 'require(process.argv[1] + "/node_modules/puppeteer-core")' "$tmp" >&2 ||
-    { echo "setup-puppeteer: puppeteer-core@$PUPPETEER_VERSION does not load in node $(node --version)" >&2; exit 1; }
-
-# a folder there that is not a complete install (made by hand, an older layout) goes;
-# if another run renamed its complete install into place meanwhile, that one is kept
-if [ -e "$DEST" ] && ! installed "$DEST"; then
-    rm -rf "$DEST"
-fi
-if ! mv -T "$tmp" "$DEST" 2>/dev/null && ! installed "$DEST"; then
-    echo "setup-puppeteer: could not move the install to $DEST" >&2
-    exit 1
-fi
-echo "$DEST"
+exec bash "$(dirname "$0")/setup-npm.sh" puppeteer-core "$PUPPETEER_VERSION"

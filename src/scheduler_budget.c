@@ -44,8 +44,7 @@ int sched_target(struct sched *s, struct target *t)
 	return 0;
 }
 
-/* Device bytes this daemon's models are planned to hold, except `but`. */
-static uint64_t ours(struct sched *s, const struct rt *but)
+uint64_t sched_ours(struct sched *s, const struct rt *but)
 {
 	uint64_t n = 0;
 	for (struct rt *m = s->models; m != NULL; m = m->next)
@@ -57,7 +56,7 @@ static uint64_t ours(struct sched *s, const struct rt *but)
 
 uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but)
 {
-	uint64_t mine = ours(s, but), all = ours(s, NULL);
+	uint64_t mine = sched_ours(s, but), all = sched_ours(s, NULL);
 	uint64_t others = g->used > all ? g->used - all : 0;
 	uint64_t taken = (g->is_gpu ? s->cfg->reserve : 0) + others + mine;
 	return g->total > taken ? g->total - taken : 0;

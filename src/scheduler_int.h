@@ -110,6 +110,9 @@ int sched_ttl(const struct sched *s, const struct rt *m);
 const struct device_info *sched_gpu(struct sched *s);
 /* The device loads are planned on (RPC device, else first GPU). 0, or -1 for none. */
 int sched_target(struct sched *s, struct target *t);
+/* Device bytes this daemon's resident models (loading, ready, unloading) are planned to
+ * hold, except `but`'s. */
+uint64_t sched_ours(struct sched *s, const struct rt *but);
 /* What a new model may use on g, except what `but` holds. */
 uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but);
 /* Ready, unpinned models other than m in eviction order; returns their count. */

@@ -123,18 +123,6 @@ static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_
 	return 0;
 }
 
-/* Device bytes of this daemon's resident models (loading, ready, unloading), except
- * but. */
-static uint64_t ours(struct sched *s, const struct rt *but)
-{
-	uint64_t n = 0;
-	for (struct rt *m = s->models; m != NULL; m = m->next)
-		if (m != but && (m->state == ST_LOADING || m->state == ST_READY ||
-		    m->state == ST_UNLOADING))
-			n += m->dev.total;
-	return n;
-}
-
 /* m's child stops; its exit starts the new plan (sched_pressure_exited). */
 static void stop_for_reload(struct rt *m)
 {
@@ -298,7 +286,7 @@ static void edges(struct sched *s, const struct target *t, struct sched_devp *d)
  * that comes and goes restarts it at each change). */
 static void hold(struct sched *s, const struct target *t, struct sched_devp *d)
 {
-	uint64_t mine = ours(s, NULL), now = sched_clock(s);
+	uint64_t mine = sched_ours(s, NULL), now = sched_clock(s);
 	uint64_t others = t->used > mine ? t->used - mine : 0, margin = t->total / 50;
 	if (d->pressured || t->used * 100 >= t->total * s->cfg->pressure_low) {
 		d->calm_since = 0;
@@ -427,7 +415,7 @@ static void regrow(struct sched *s, const struct target *t, struct sched_devp *d
 	qsort(c, n, sizeof *c, by_grow_order);
 	for (size_t i = 0; i < n; i++) {
 		struct rt *m = c[i];
-		uint64_t rest = ours(s, m) + d->others_peak + margin;
+		uint64_t rest = sched_ours(s, m) + d->others_peak + margin;
 		uint64_t budget = low > rest ? low - rest : 0, avail = sched_available(s, t, m);
 		if (avail < budget)
 			budget = avail;

@@ -47,8 +47,8 @@ static char *puppeteer_dir(void)
 	const char *dir = getenv("MLO_PUPPETEER_DIR"), *home = getenv("HOME");
 	const char *cache = getenv("MLOFFLOAD_CACHE");
 	char *p = dir && *dir ? xstrdup(dir) : cache && *cache ?
-	    xasprintf("%s/puppeteer-" MLO_PUPPETEER_PIN, cache) :
-	    xasprintf("%s/.cache/mloffload/puppeteer-" MLO_PUPPETEER_PIN, home ? home : "");
+	    xasprintf("%s/puppeteer-core-" MLO_PUPPETEER_PIN, cache) :
+	    xasprintf("%s/.cache/mloffload/puppeteer-core-" MLO_PUPPETEER_PIN, home ? home : "");
 	char *pkg = xasprintf("%s/node_modules/puppeteer-core/package.json", p);
 	int ok = access(pkg, R_OK) == 0;
 	free(pkg);
