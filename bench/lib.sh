@@ -89,3 +89,32 @@ scratch_setup() {
         return 1
     }
 }
+
+# json FIELD.PATH < JSON: one field (dots walk objects and arrays; a list prints its
+# items separated by spaces).
+json() {
+    python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(" ".join(map(str, v)) if isinstance(v, list) else v)' "$1"
+}
+
+# metric PORT NAME: one figure of the daemon's /metrics (get is the sourcing script's).
+metric() { get "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+
+# bench_build: LOAD_START and COMMIT for the report, then mloffload and mloffloadd of
+# BUILD brought up to date with ninja (log in $SCRATCH/build.log): MLO, MLOD, BUILD_TYPE.
+bench_build() {
+    LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    [ -z "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] ||
+        COMMIT="$COMMIT + uncommitted changes in src/"
+    log "ninja -C $BUILD mloffload mloffloadd"
+    ninja -C "$BUILD" mloffload mloffloadd >"$SCRATCH/build.log" 2>&1 ||
+        { tail -n 20 "$SCRATCH/build.log" >&2; die "cannot build mloffload and mloffloadd in $BUILD"; }
+    MLO="$BUILD/mloffload"
+    MLOD="$BUILD/mloffloadd"
+    BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+}

@@ -102,28 +102,9 @@ scratch_setup proxy
 auth() { printf 'Authorization: Bearer %s' "${PROXY_CHILD_KEY:-none}"; }
 get() { curl -sf -m "$START_S" -H "$(auth)" "$1"; }
 post() { curl -sf -m "$START_S" -H "$(auth)" -H 'Content-Type: application/json' -X POST "$1" -d "$2"; }
-# json FIELD.PATH < JSON: one field (dots walk objects and arrays)
-json() {
-    python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(" ".join(map(str, v)) if isinstance(v, list) else v)' "$1"
-}
-metric() { get "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
-
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-[ -z "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] || COMMIT="$COMMIT + uncommitted changes in src/"
 
 # --- 1. the build: brought up to date with ninja, in BUILD ---
-log "ninja -C $BUILD mloffload mloffloadd"
-ninja -C "$BUILD" mloffload mloffloadd >"$SCRATCH/build.log" 2>&1 ||
-    { tail -n 20 "$SCRATCH/build.log" >&2; die "cannot build mloffload and mloffloadd in $BUILD"; }
-MLO="$BUILD/mloffload"
-MLOD="$BUILD/mloffloadd"
-BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+bench_build
 # The fake NVML of the tests (a test double of libnvidia-ml.so, tests/fake_nvml.c): the
 # build's when it has one (it is built with the tests), else compiled here.
 if ninja -C "$BUILD" fake_nvml >>"$SCRATCH/build.log" 2>&1 && [ -f "$BUILD/fake-nvml/libnvidia-ml.so" ]; then

@@ -89,28 +89,9 @@ scratch_setup soak
 AUTH=()
 [ -z "${MLOFFLOAD_API_KEY:-}" ] || AUTH=(-H "Authorization: Bearer $MLOFFLOAD_API_KEY")
 get() { curl -sf -m "$START_S" "${AUTH[@]}" "$1"; }
-# json FIELD.PATH < JSON: one field (dots walk objects and arrays)
-json() {
-    python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[int(k)] if isinstance(v, list) else v[k]
-print(v)' "$1"
-}
-metric() { get "http://127.0.0.1:$DPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-[ -z "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] || COMMIT="$COMMIT + uncommitted changes in src/"
 
 # --- 1. the build: brought up to date with ninja, in BUILD ---
-log "ninja -C $BUILD mloffload mloffloadd"
-ninja -C "$BUILD" mloffload mloffloadd >"$SCRATCH/build.log" 2>&1 ||
-    { tail -n 20 "$SCRATCH/build.log" >&2; die "cannot build mloffload and mloffloadd in $BUILD"; }
-MLO="$BUILD/mloffload"
-MLOD="$BUILD/mloffloadd"
-BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+bench_build
 # An ASan build: its leak check runs when the daemon exits, and its RSS is no measure (ASan
 # keeps freed memory in a quarantine of up to 256 MiB), so the RSS ratio is only reported.
 SANITIZED=0
@@ -205,7 +186,7 @@ fi
 METRICS=""
 for m in mloffload_v1_requests_total mloffload_v1_answered_total mloffload_v1_refused_total \
     mloffload_v1_upstream_errors_total mloffload_v1_cancelled_total mloffload_model_loads_total; do
-    METRICS="$METRICS $m=$(metric "$m" 2>/dev/null || echo '?')"
+    METRICS="$METRICS $m=$(metric "$DPORT" "$m" 2>/dev/null || echo '?')"
 done
 
 # --- 5. the daemon stopped (SIGTERM), then its children looked for ---
