@@ -195,6 +195,15 @@ static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, in
 	return output ? max64(b, output_phase(s, layers)) : b;
 }
 
+uint64_t plan_dev_compute(const struct est *e, int layers, int all, int experts, int output,
+    int lead)
+{
+	struct shape_sizes s;
+	sizes(e, &s);
+	uint64_t b = dev_compute(&s, layers, all, experts, output, lead);
+	return e->generic ? b + b / EST_GENERIC_MARGIN : b;
+}
+
 static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts, int output)
 {
 	uint64_t b = s->mask + 2 * s->E;

@@ -1,0 +1,341 @@
+/*
+ * plan_multi: a plan over several devices (local GPUs and RPC servers) and the CPU.
+ *
+ * It chooses the devices and splits the layers; what one device holds for a range of
+ * layers, the CPU's share and the arguments common to every plan come from plan.c. A
+ * split is expressed with --tensor-split as whole layer counts per device, which
+ * llama.cpp turns into cumulative fractions (llama-model.cpp load_tensors: the unit
+ * il - i_gpu_start goes to the first device whose cumulative share exceeds
+ * (il - i_gpu_start) / act_gpu_layers), so integer counts reproduce the plan exactly,
+ * the output head being the last unit, on the last device used.
+ */
+#include "plan.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The device compute buffers a split may need, by (experts, output, lead, all). */
+struct mctx {
+	const struct est *e;
+	const struct plan_opts *o;
+	const struct plan_device *devs;
+	size_t n_devs;
+	int n;
+	uint64_t comp[2][2][2][2], out_only;
+};
+
+static void add_arg(struct plan_multi *m, size_t at, const char *s)
+{
+	m->args = xreallocarray(m->args, m->n_args + 2, sizeof *m->args);
+	memmove(&m->args[at + 1], &m->args[at], (m->n_args - at) * sizeof *m->args);
+	m->args[at] = xstrdup(s);
+	m->n_args++;
+	m->args[m->n_args] = NULL;
+}
+
+/* Index of "--fit" in the arguments (the new ones go before it), or the end. */
+static size_t fit_at(const struct plan_multi *m)
+{
+	for (size_t i = 0; i < m->n_args; i++)
+		if (strcmp(m->args[i], "--fit") == 0)
+			return i;
+	return m->n_args;
+}
+
+/* Takes over the arguments and figures of a one-device plan p of device d. */
+static void from_single(struct plan_multi *m, struct plan *p, const struct plan_device *d, int n)
+{
+	m->ngl = p->ngl;
+	m->n_cpu_moe = p->n_cpu_moe;
+	m->fits = p->fits;
+	m->cpu = p->cpu;
+	snprintf(m->reason, sizeof m->reason, "%s", p->reason);
+	m->args = p->args;
+	m->n_args = p->n_args;
+	p->args = NULL;
+	p->n_args = 0;
+	if (d == NULL || p->ngl == 0)
+		return;
+	struct plan_dev_use *u = &m->dev[m->n_dev++];
+	snprintf(u->name, sizeof u->name, "%s", d->name);
+	snprintf(u->run_name, sizeof u->run_name, "%s", d->rpc[0] ? "RPC0" : d->name);
+	snprintf(u->rpc, sizeof u->rpc, "%s", d->rpc);
+	u->budget = d->budget;
+	u->first = n + 1 - p->ngl;
+	u->count = p->ngl;
+	u->output = 1;
+	u->use = p->dev;
+}
+
+static uint64_t unit_model(const struct mctx *c, int u, int k)
+{
+	if (u == c->n)
+		return c->e->output_bytes;
+	const struct est_layer *L = &c->e->layer[u];
+	return L->weights - (u < k ? L->exps : 0);
+}
+
+/* What a device running units [a, a + count) holds, experts of layers < k on the CPU. */
+static void range_use(const struct mctx *c, int a, int count, int k, struct plan_usage *u)
+{
+	memset(u, 0, sizeof *u);
+	int layers = 0, experts = 0;
+	for (int i = a; i < a + count; i++) {
+		u->model += unit_model(c, i, k);
+		if (i == c->n)
+			continue;
+		if (!c->o->no_kv_offload)
+			u->kv += c->e->layer[i].kv;
+		experts |= c->e->layer[i].exps > 0 && i >= k;
+		layers++;
+	}
+	int output = a + count == c->n + 1;
+	if (layers == 0)
+		u->compute = output ? c->out_only : 0;
+	else
+		u->compute = c->comp[experts][output][a < (int)c->e->a.n_dense_lead][layers == c->n];
+	u->total = u->model + u->kv + u->compute;
+}
+
+/* Fills the devices in order with the last ngl units, each up to its budget. Returns
+ * 1 when every unit found a device (count[] says how many each took). */
+static int greedy(const struct mctx *c, int ngl, int k, int count[])
+{
+	int u = c->n + 1 - ngl;
+	for (size_t d = 0; d < c->n_devs; d++) {
+		count[d] = 0;
+		uint64_t model = 0, kv = 0;
+		int layers = 0, experts = 0;
+		while (u + count[d] <= c->n) {
+			int i = u + count[d];
+			uint64_t m2 = model + unit_model(c, i, k), kv2 = kv;
+			int l2 = layers, x2 = experts;
+			if (i < c->n) {
+				kv2 += c->o->no_kv_offload ? 0 : c->e->layer[i].kv;
+				x2 |= c->e->layer[i].exps > 0 && i >= k;
+				l2++;
+			}
+			int out = i == c->n;
+			uint64_t comp = l2 == 0 ? c->out_only :
+			    c->comp[x2][out][u < (int)c->e->a.n_dense_lead][l2 == c->n];
+			if (m2 + kv2 + comp > c->devs[d].budget)
+				break;
+			model = m2;
+			kv = kv2;
+			layers = l2;
+			experts = x2;
+			count[d]++;
+		}
+		u += count[d];
+	}
+	return u == c->n + 1;
+}
+
+/* The split's arguments: plan.c's for ngl and k, with the devices and the split. */
+static int split_args(const struct mctx *c, struct plan_multi *m, char *err, size_t errlen)
+{
+	struct plan_device fake;
+	memset(&fake, 0, sizeof fake);
+	snprintf(fake.name, sizeof fake.name, "split");
+	fake.budget = UINT64_MAX;
+	struct plan_opts o2 = *c->o;
+	o2.ngl = m->ngl;
+	o2.n_cpu_moe = m->n_cpu_moe;
+	struct plan p;
+	if (plan_make(c->e, &fake, &o2, &p, err, errlen) < 0)
+		return -1;
+	m->cpu = p.cpu;
+	m->args = p.args;
+	m->n_args = p.n_args;
+	char devs[PLAN_MAX_DEVICES * 64] = "", ts[PLAN_MAX_DEVICES * 12] = "";
+	char rpc[PLAN_MAX_DEVICES * 130] = "";
+	int n_rpc = 0;
+	for (int i = 0; i < m->n_dev; i++) {
+		struct plan_dev_use *u = &m->dev[i];
+		if (u->rpc[0] != '\0') {
+			snprintf(u->run_name, sizeof u->run_name, "RPC%d", n_rpc++);
+			size_t l = strlen(rpc);
+			snprintf(rpc + l, sizeof rpc - l, "%s%s", l ? "," : "", u->rpc);
+		} else {
+			snprintf(u->run_name, sizeof u->run_name, "%s", u->name);
+		}
+		size_t l = strlen(devs);
+		snprintf(devs + l, sizeof devs - l, "%s%s", i ? "," : "", u->run_name);
+		l = strlen(ts);
+		snprintf(ts + l, sizeof ts - l, "%s%d", i ? "," : "", u->count);
+	}
+	/* --rpc registers the servers' devices, so it comes before --device names them */
+	size_t at = fit_at(m);
+	if (n_rpc > 0) {
+		add_arg(m, at++, "--rpc");
+		add_arg(m, at++, rpc);
+	}
+	add_arg(m, at++, "--device");
+	add_arg(m, at++, devs);
+	if (m->n_dev > 1) {
+		add_arg(m, at++, "--tensor-split");
+		add_arg(m, at++, ts);
+	}
+	return 0;
+}
+
+/* Records the split found by greedy (count[] per device) into m. */
+static void take_split(const struct mctx *c, struct plan_multi *m, int ngl, int k, const int *count)
+{
+	int u = c->n + 1 - ngl;
+	m->ngl = ngl;
+	m->n_cpu_moe = k;
+	m->n_dev = 0;
+	for (size_t d = 0; d < c->n_devs; d++) {
+		if (count[d] == 0)
+			continue;
+		struct plan_dev_use *x = &m->dev[m->n_dev++];
+		memset(x, 0, sizeof *x);
+		snprintf(x->name, sizeof x->name, "%s", c->devs[d].name);
+		snprintf(x->rpc, sizeof x->rpc, "%s", c->devs[d].rpc);
+		x->budget = c->devs[d].budget;
+		x->first = u;
+		x->count = count[d];
+		x->output = u + count[d] == c->n + 1;
+		range_use(c, u, count[d], k, &x->use);
+		u += count[d];
+	}
+}
+
+/* Searches a split: every layer on the devices, then experts of the first layers on
+ * the CPU, then whole layers, first layer first. Returns 1 when one fits. */
+static int search_split(const struct mctx *c, struct plan_multi *m, int *count)
+{
+	int n = c->n, moe = c->e->a.n_expert > 0;
+	if (c->o->ngl >= 0) { /* forced: the remainder lands on the last device */
+		int ngl = c->o->ngl > n + 1 ? n + 1 : c->o->ngl;
+		int k = c->o->n_cpu_moe > n ? n : c->o->n_cpu_moe;
+		int ok = greedy(c, ngl, k, count);
+		int placed = 0;
+		for (size_t d = 0; d < c->n_devs; d++)
+			placed += count[d];
+		count[c->n_devs - 1] += ngl - placed;
+		take_split(c, m, ngl, k, count);
+		return ok;
+	}
+	int k = 0;
+	for (; k <= (moe ? n : 0); k++) {
+		if (greedy(c, n + 1, k, count)) {
+			take_split(c, m, n + 1, k, count);
+			return 1;
+		}
+		if (c->o->offload == PLAN_GPU)
+			return 0;
+	}
+	k = moe ? n : 0;
+	for (int ngl = n; ngl >= 1; ngl--) {
+		if (greedy(c, ngl, k, count)) {
+			take_split(c, m, ngl, k, count);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void mctx_init(struct mctx *c)
+{
+	for (int x = 0; x < 2; x++)
+		for (int out = 0; out < 2; out++)
+			for (int lead = 0; lead < 2; lead++)
+				for (int all = 0; all < 2; all++)
+					c->comp[x][out][lead][all] = plan_dev_compute(c->e, 1, all, x,
+					    out, lead);
+	c->out_only = plan_dev_compute(c->e, 0, 0, 0, 1, 0);
+}
+
+/* Index of the device holding the whole model with the smallest budget, or -1; plans
+ * of every device in ps (freed by the caller). */
+static int best_single(const struct mctx *c, struct plan *ps, char *err, size_t errlen)
+{
+	int best = -1, n = c->n;
+	for (size_t d = 0; d < c->n_devs; d++) {
+		if (plan_make(c->e, &c->devs[d], c->o, &ps[d], err, errlen) < 0)
+			return -2;
+		const struct plan *p = &ps[d];
+		int whole = p->fits && p->ngl == n + 1 && p->n_cpu_moe == 0 && !p->mmproj_cpu;
+		if (c->o->ngl >= 0 || c->o->offload == PLAN_CPU)
+			whole = 0;
+		if (whole && (best < 0 || c->devs[d].budget < c->devs[best].budget))
+			best = (int)d;
+	}
+	return best;
+}
+
+int plan_multi_make(const struct est *e, const struct plan_device *devs, size_t n_devs,
+    const struct plan_opts *o, enum plan_split split, struct plan_multi *m, char *err,
+    size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	int n = (int)e->a.n_layer;
+	if (n_devs > PLAN_MAX_DEVICES)
+		n_devs = PLAN_MAX_DEVICES;
+	if (n_devs <= 1 || o->offload == PLAN_CPU) {
+		struct plan p;
+		const struct plan_device *d = n_devs > 0 ? devs : NULL;
+		if (plan_make(e, d, o, &p, err, errlen) < 0)
+			return -1;
+		from_single(m, &p, o->offload == PLAN_CPU ? NULL : d, n);
+		return 0;
+	}
+	struct mctx c = { .e = e, .o = o, .devs = devs, .n_devs = n_devs, .n = n };
+	struct plan ps[PLAN_MAX_DEVICES];
+	memset(ps, 0, sizeof ps);
+	int best = best_single(&c, ps, err, errlen);
+	int can_split = split == PLAN_SPLIT_AUTO && o->n_cpu_patterns == 0 && o->mmproj == NULL;
+	int rc = 0;
+	if (best == -2) {
+		rc = -1;
+	} else if (best >= 0 || !can_split) {
+		if (best < 0) /* no split: the largest budget, its own offload */
+			for (size_t d = 0; d < n_devs; d++)
+				if (best < 0 || devs[d].budget > devs[best].budget)
+					best = (int)d;
+		from_single(m, &ps[best], &devs[best], n);
+		if (m->n_dev > 0) {
+			size_t at = fit_at(m);
+			add_arg(m, at, "--device");
+			add_arg(m, at + 1, m->dev[0].run_name);
+		}
+	} else {
+		mctx_init(&c);
+		int count[PLAN_MAX_DEVICES] = { 0 };
+		m->fits = search_split(&c, m, count);
+		if (m->ngl == 0) {
+			struct plan p;
+			if (plan_make(e, NULL, o, &p, err, errlen) < 0)
+				rc = -1;
+			else
+				from_single(m, &p, NULL, n);
+			m->fits = o->offload != PLAN_GPU;
+			if (!m->fits)
+				snprintf(m->reason, sizeof m->reason, "does not fit on the %zu "
+				    "devices together", n_devs);
+		} else if (split_args(&c, m, err, errlen) < 0) {
+			rc = -1;
+		} else {
+			m->split = m->n_dev > 1;
+			snprintf(m->reason, sizeof m->reason, "%s: %d of %d layers over %d devices%s",
+			    m->fits ? "split" : "does not fit", m->ngl, n + 1, m->n_dev,
+			    m->n_cpu_moe ? ", experts of the first layers on the CPU" : "");
+		}
+	}
+	for (size_t d = 0; d < n_devs; d++)
+		plan_free(&ps[d]);
+	return rc;
+}
+
+void plan_multi_free(struct plan_multi *m)
+{
+	for (size_t i = 0; i < m->n_args; i++)
+		free(m->args[i]);
+	free(m->args);
+	m->args = NULL;
+	m->n_args = 0;
+}
