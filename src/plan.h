@@ -79,7 +79,8 @@ uint64_t plan_dev_compute(const struct est *e, int layers, int all, int experts,
  * GPUs, then RPC servers in --rpc order); each name is llama.cpp's (CUDA0, RPC1). A
  * model that fits one device wholly goes to the smallest budget that holds it; only
  * when none does, with split auto, its layers are split over the devices in order,
- * each filled up to its budget, the output head on the last one used; then experts of
+ * each filled up to its budget from the last one (which holds the output head, when it
+ * can); then experts of
  * the first layers and then whole layers go to the CPU, as with one device.
  */
 #define PLAN_MAX_DEVICES 8

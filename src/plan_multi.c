@@ -22,6 +22,7 @@ struct mctx {
 	const struct plan_opts *o;
 	const struct plan_device *devs;
 	size_t n_devs;
+	size_t ord[PLAN_MAX_DEVICES]; /* the order tried: --device order of the child */
 	int n;
 	uint64_t comp[2][2][2][2], out_only;
 };
@@ -99,17 +100,18 @@ static void range_use(const struct mctx *c, int a, int count, int k, struct plan
 	u->total = u->model + u->kv + u->compute;
 }
 
-/* Fills the devices in order with the last ngl units, each up to its budget. Returns
- * 1 when every unit found a device (count[] says how many each took). */
+/* Fills the devices from the last with the last ngl units, each up to its budget: the
+ * output head (the last unit, with the logits) lands on the last device that holds it.
+ * Returns 1 when every unit found a device (count[] says how many each took). */
 static int greedy(const struct mctx *c, int ngl, int k, int count[])
 {
-	int u = c->n + 1 - ngl;
-	for (size_t d = 0; d < c->n_devs; d++) {
+	int u = c->n + 1, lo = c->n + 1 - ngl;
+	for (size_t d = c->n_devs; d-- > 0;) {
 		count[d] = 0;
 		uint64_t model = 0, kv = 0;
-		int layers = 0, experts = 0;
-		while (u + count[d] <= c->n) {
-			int i = u + count[d];
+		int layers = 0, experts = 0, out = 0;
+		while (u - count[d] > lo) {
+			int i = u - count[d] - 1;
 			uint64_t m2 = model + unit_model(c, i, k), kv2 = kv;
 			int l2 = layers, x2 = experts;
 			if (i < c->n) {
@@ -117,10 +119,10 @@ static int greedy(const struct mctx *c, int ngl, int k, int count[])
 				x2 |= c->e->layer[i].exps > 0 && i >= k;
 				l2++;
 			}
-			int out = i == c->n;
+			out |= i == c->n;
 			uint64_t comp = l2 == 0 ? c->out_only :
-			    c->comp[x2][out][u < (int)c->e->a.n_dense_lead][l2 == c->n];
-			if (m2 + kv2 + comp > c->devs[d].budget)
+			    c->comp[x2][out][i < (int)c->e->a.n_dense_lead][l2 == c->n];
+			if (m2 + kv2 + comp > c->devs[c->ord[d]].budget)
 				break;
 			model = m2;
 			kv = kv2;
@@ -128,9 +130,26 @@ static int greedy(const struct mctx *c, int ngl, int k, int count[])
 			experts = x2;
 			count[d]++;
 		}
-		u += count[d];
+		u -= count[d];
 	}
-	return u == c->n + 1;
+	return u == lo;
+}
+
+/* greedy in the given order, then with each other device moved last (the one that
+ * holds the output head, when the last cannot): leaves in c->ord the order that fits. */
+static int orders(struct mctx *c, int ngl, int k, int count[])
+{
+	for (size_t last = c->n_devs; last-- > 0;) {
+		for (size_t d = 0, j = 0; d < c->n_devs; d++)
+			if (d != last)
+				c->ord[j++] = d;
+		c->ord[c->n_devs - 1] = last;
+		if (greedy(c, ngl, k, count))
+			return 1;
+	}
+	for (size_t d = 0; d < c->n_devs; d++)
+		c->ord[d] = d;
+	return 0;
 }
 
 /* The split's arguments: plan.c's for ngl and k, with the devices and the split. */
@@ -192,10 +211,11 @@ static void take_split(const struct mctx *c, struct plan_multi *m, int ngl, int 
 		if (count[d] == 0)
 			continue;
 		struct plan_dev_use *x = &m->dev[m->n_dev++];
+		const struct plan_device *dv = &c->devs[c->ord[d]];
 		memset(x, 0, sizeof *x);
-		snprintf(x->name, sizeof x->name, "%s", c->devs[d].name);
-		snprintf(x->rpc, sizeof x->rpc, "%s", c->devs[d].rpc);
-		x->budget = c->devs[d].budget;
+		snprintf(x->name, sizeof x->name, "%s", dv->name);
+		snprintf(x->rpc, sizeof x->rpc, "%s", dv->rpc);
+		x->budget = dv->budget;
 		x->first = u;
 		x->count = count[d];
 		x->output = u + count[d] == c->n + 1;
@@ -206,23 +226,25 @@ static void take_split(const struct mctx *c, struct plan_multi *m, int ngl, int 
 
 /* Searches a split: every layer on the devices, then experts of the first layers on
  * the CPU, then whole layers, first layer first. Returns 1 when one fits. */
-static int search_split(const struct mctx *c, struct plan_multi *m, int *count)
+static int search_split(struct mctx *c, struct plan_multi *m, int *count)
 {
 	int n = c->n, moe = c->e->a.n_expert > 0;
-	if (c->o->ngl >= 0) { /* forced: the remainder lands on the last device */
+	if (c->o->ngl >= 0) { /* forced: the remainder lands on the first device */
 		int ngl = c->o->ngl > n + 1 ? n + 1 : c->o->ngl;
+		for (size_t d = 0; d < c->n_devs; d++)
+			c->ord[d] = d;
 		int k = c->o->n_cpu_moe > n ? n : c->o->n_cpu_moe;
 		int ok = greedy(c, ngl, k, count);
 		int placed = 0;
 		for (size_t d = 0; d < c->n_devs; d++)
 			placed += count[d];
-		count[c->n_devs - 1] += ngl - placed;
+		count[0] += ngl - placed;
 		take_split(c, m, ngl, k, count);
 		return ok;
 	}
 	int k = 0;
 	for (; k <= (moe ? n : 0); k++) {
-		if (greedy(c, n + 1, k, count)) {
+		if (orders(c, n + 1, k, count)) {
 			take_split(c, m, n + 1, k, count);
 			return 1;
 		}
@@ -231,7 +253,7 @@ static int search_split(const struct mctx *c, struct plan_multi *m, int *count)
 	}
 	k = moe ? n : 0;
 	for (int ngl = n; ngl >= 1; ngl--) {
-		if (greedy(c, ngl, k, count)) {
+		if (orders(c, ngl, k, count)) {
 			take_split(c, m, ngl, k, count);
 			return 1;
 		}
