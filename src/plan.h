@@ -73,6 +73,10 @@ void plan_usage_for(const struct est *e, const struct plan_opts *o, int has_dev,
  * experts of some (experts), the output head (output), a leading dense layer (lead). */
 uint64_t plan_dev_compute(const struct est *e, int layers, int all, int experts, int output,
     int lead);
+/* The inputs of a device's layers that llama.cpp's scheduler copies once per pipeline
+ * stage when it runs a split with pipeline parallelism: the KQ masks and the hidden
+ * state arriving from the previous backend. */
+uint64_t plan_pp_inputs(const struct est *e);
 
 /*
  * Plans over several devices (plan_multi.c). Devices come in llama.cpp's order (local
@@ -82,6 +86,10 @@ uint64_t plan_dev_compute(const struct est *e, int layers, int all, int experts,
  * each filled up to its budget from the last one (which holds the output head, when it
  * can); then experts of
  * the first layers and then whole layers go to the CPU, as with one device.
+ *
+ * A split of every layer without tensor overrides (no experts on the CPU) runs with
+ * pipeline parallelism (llama-context.cpp): the scheduler keeps 4 copies
+ * (GGML_SCHED_MAX_COPIES) of each device's graph inputs, counted in its compute.
  */
 #define PLAN_MAX_DEVICES 8
 

@@ -25,7 +25,12 @@ struct mctx {
 	size_t ord[PLAN_MAX_DEVICES]; /* the order tried: --device order of the child */
 	int n;
 	uint64_t comp[2][2][2][2], out_only;
+	uint64_t pp_extra;        /* pipeline parallelism: 3 more copies of the inputs */
+	int pp;                   /* the split being tried runs with it */
 };
+
+/* llama.cpp's pipeline copies (GGML_SCHED_MAX_COPIES) beyond the first */
+#define PP_EXTRA_COPIES 3
 
 static void add_arg(struct plan_multi *m, size_t at, const char *s)
 {
@@ -96,7 +101,8 @@ static void range_use(const struct mctx *c, int a, int count, int k, struct plan
 	if (layers == 0)
 		u->compute = output ? c->out_only : 0;
 	else
-		u->compute = c->comp[experts][output][a < (int)c->e->a.n_dense_lead][layers == c->n];
+		u->compute = c->comp[experts][output][a < (int)c->e->a.n_dense_lead][layers == c->n] +
+		    (c->pp ? c->pp_extra : 0);
 	u->total = u->model + u->kv + u->compute;
 }
 
@@ -121,7 +127,8 @@ static int greedy(const struct mctx *c, int ngl, int k, int count[])
 			}
 			out |= i == c->n;
 			uint64_t comp = l2 == 0 ? c->out_only :
-			    c->comp[x2][out][i < (int)c->e->a.n_dense_lead][l2 == c->n];
+			    c->comp[x2][out][i < (int)c->e->a.n_dense_lead][l2 == c->n] +
+			    (c->pp ? c->pp_extra : 0);
 			if (m2 + kv2 + comp > c->devs[c->ord[d]].budget)
 				break;
 			model = m2;
@@ -201,9 +208,13 @@ static int split_args(const struct mctx *c, struct plan_multi *m, char *err, siz
 }
 
 /* Records the split found by greedy (count[] per device) into m. */
-static void take_split(const struct mctx *c, struct plan_multi *m, int ngl, int k, const int *count)
+static void take_split(struct mctx *c, struct plan_multi *m, int ngl, int k, const int *count)
 {
-	int u = c->n + 1 - ngl;
+	int u = c->n + 1 - ngl, used = 0;
+	for (size_t d = 0; d < c->n_devs; d++)
+		used += count[d] > 0;
+	int pp = c->pp;
+	c->pp = pp && used > 1;
 	m->ngl = ngl;
 	m->n_cpu_moe = k;
 	m->n_dev = 0;
@@ -222,6 +233,7 @@ static void take_split(const struct mctx *c, struct plan_multi *m, int ngl, int 
 		range_use(c, u, count[d], k, &x->use);
 		u += count[d];
 	}
+	c->pp = pp;
 }
 
 /* Searches a split: every layer on the devices, then experts of the first layers on
@@ -234,6 +246,7 @@ static int search_split(struct mctx *c, struct plan_multi *m, int *count)
 		for (size_t d = 0; d < c->n_devs; d++)
 			c->ord[d] = d;
 		int k = c->o->n_cpu_moe > n ? n : c->o->n_cpu_moe;
+		c->pp = ngl == n + 1 && k == 0 && !c->o->no_kv_offload;
 		int ok = greedy(c, ngl, k, count);
 		int placed = 0;
 		for (size_t d = 0; d < c->n_devs; d++)
@@ -244,6 +257,8 @@ static int search_split(struct mctx *c, struct plan_multi *m, int *count)
 	}
 	int k = 0;
 	for (; k <= (moe ? n : 0); k++) {
+		/* --n-cpu-moe is a tensor override: no pipeline parallelism with it */
+		c->pp = k == 0 && !c->o->no_kv_offload;
 		if (orders(c, n + 1, k, count)) {
 			take_split(c, m, n + 1, k, count);
 			return 1;
@@ -252,6 +267,7 @@ static int search_split(struct mctx *c, struct plan_multi *m, int *count)
 			return 0;
 	}
 	k = moe ? n : 0;
+	c->pp = 0;
 	for (int ngl = n; ngl >= 1; ngl--) {
 		if (orders(c, ngl, k, count)) {
 			take_split(c, m, ngl, k, count);
@@ -270,6 +286,7 @@ static void mctx_init(struct mctx *c)
 					c->comp[x][out][lead][all] = plan_dev_compute(c->e, 1, all, x,
 					    out, lead);
 	c->out_only = plan_dev_compute(c->e, 0, 0, 0, 1, 0);
+	c->pp_extra = PP_EXTRA_COPIES * plan_pp_inputs(c->e);
 }
 
 /* Index of the device holding the whole model with the smallest budget, or -1; plans
