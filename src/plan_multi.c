@@ -289,21 +289,24 @@ static void mctx_init(struct mctx *c)
 	c->pp_extra = PP_EXTRA_COPIES * plan_pp_inputs(c->e);
 }
 
-/* Index of the device holding the whole model with the smallest budget, or -1; plans
- * of every device in ps (freed by the caller). */
-static int best_single(const struct mctx *c, struct plan *ps, char *err, size_t errlen)
+/* Index of the device holding the whole model with the smallest budget, -1 if none,
+ * -2 on bad options (err). The whole placement needs the same on every device: it is
+ * planned once. */
+static int best_single(const struct mctx *c, char *err, size_t errlen)
 {
-	int best = -1, n = c->n;
-	for (size_t d = 0; d < c->n_devs; d++) {
-		if (plan_make(c->e, &c->devs[d], c->o, &ps[d], err, errlen) < 0)
-			return -2;
-		const struct plan *p = &ps[d];
-		int whole = p->fits && p->ngl == n + 1 && p->n_cpu_moe == 0 && !p->mmproj_cpu;
-		if (c->o->ngl >= 0 || c->o->offload == PLAN_CPU)
-			whole = 0;
-		if (whole && (best < 0 || c->devs[d].budget < c->devs[best].budget))
+	if (c->o->ngl >= 0 || c->o->offload == PLAN_CPU)
+		return -1;
+	struct plan_opts o2 = *c->o;
+	o2.offload = PLAN_GPU;
+	struct plan p;
+	if (plan_make(c->e, &c->devs[0], &o2, &p, err, errlen) < 0)
+		return -2;
+	int best = -1;
+	for (size_t d = 0; d < c->n_devs; d++)
+		if (p.dev.total <= c->devs[d].budget &&
+		    (best < 0 || c->devs[d].budget < c->devs[best].budget))
 			best = (int)d;
-	}
+	plan_free(&p);
 	return best;
 }
 
@@ -324,9 +327,7 @@ int plan_multi_make(const struct est *e, const struct plan_device *devs, size_t 
 		return 0;
 	}
 	struct mctx c = { .e = e, .o = o, .devs = devs, .n_devs = n_devs, .n = n };
-	struct plan ps[PLAN_MAX_DEVICES];
-	memset(ps, 0, sizeof ps);
-	int best = best_single(&c, ps, err, errlen);
+	int best = best_single(&c, err, errlen);
 	int can_split = split == PLAN_SPLIT_AUTO && o->n_cpu_patterns == 0 && o->mmproj == NULL;
 	int rc = 0;
 	if (best == -2) {
@@ -336,7 +337,10 @@ int plan_multi_make(const struct est *e, const struct plan_device *devs, size_t 
 			for (size_t d = 0; d < n_devs; d++)
 				if (best < 0 || devs[d].budget > devs[best].budget)
 					best = (int)d;
-		from_single(m, &ps[best], &devs[best], n);
+		struct plan p;
+		if (plan_make(e, &devs[best], o, &p, err, errlen) < 0)
+			return -1;
+		from_single(m, &p, &devs[best], n);
 		if (m->n_dev > 0) {
 			size_t at = fit_at(m);
 			add_arg(m, at, "--device");
@@ -365,8 +369,6 @@ int plan_multi_make(const struct est *e, const struct plan_device *devs, size_t 
 			    m->n_cpu_moe ? ", experts of the first layers on the CPU" : "");
 		}
 	}
-	for (size_t d = 0; d < n_devs; d++)
-		plan_free(&ps[d]);
 	return rc;
 }
 
