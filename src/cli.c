@@ -336,7 +336,7 @@ static json_t *multi_json(const char *path, const struct est *e, const struct cl
 static void multi_text(const char *path, const struct est *e, const struct cli_devs *ds,
     const struct plan_multi *p)
 {
-	char b[5][32], names[PLAN_MAX_DEVICES][96];
+	char b[5][32], names[PLAN_MAX_DEVICES][200];
 	printf("%s: %s (%zu devices), %d of %u layers on", path, p->fits ? "fits" :
 	    "does not fit", ds->n, p->ngl, e->a.n_layer + 1);
 	for (int i = 0; i < p->n_dev; i++)

@@ -185,7 +185,7 @@ static int split_args(const struct mctx *c, struct plan_multi *m, char *err, siz
 			size_t l = strlen(rpc);
 			snprintf(rpc + l, sizeof rpc - l, "%s%s", l ? "," : "", u->rpc);
 		} else {
-			snprintf(u->run_name, sizeof u->run_name, "%s", u->name);
+			memcpy(u->run_name, u->name, sizeof u->run_name); /* same size */
 		}
 		size_t l = strlen(devs);
 		snprintf(devs + l, sizeof devs - l, "%s%s", i ? "," : "", u->run_name);
