@@ -23,8 +23,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: mloffload inspect FILE [--json]\n"
-	    "       mloffload plan FILE --vram SIZE [--ctx N] [--cache-type T] [--cpu PATTERN]...\n"
-	    "                 [--offload auto|gpu|cpu] [--rpc HOST:PORT] [--nkvo] [--no-repack]\n"
+	    "       mloffload plan FILE --vram SIZE[,SIZE...] [--ctx N] [--cache-type T]\n"
+	    "                 [--cpu PATTERN]... [--offload auto|gpu|cpu] [--nkvo] [--no-repack]\n"
+	    "                 [--rpc HOST:PORT[,HOST:PORT...]] [--split auto|never]\n"
+	    "                 [--backend CUDA|ROCm|Vulkan]   (one --vram per device: GPUs, then RPC)\n"
 	    "                 [--mmproj FILE]\n"
 	    "                 [--flash-attn auto|on|off] [--ngl N [--n-cpu-moe N]] [--json]\n"
 	    "       mloffload gen SHAPE OUT.gguf [options]   (mloffload gen --list)\n"
@@ -220,24 +222,184 @@ static void draw_map(const char *name, const struct plan_usage *u, uint64_t scal
 	printf("\n");
 }
 
-static void draw_maps(const struct plan *p, uint64_t vram)
+/* The maps of n devices (cap 0: not drawn, no budget) and then the CPU's. */
+static void draw_maps(const char *const *names, const struct plan_usage *const *u,
+    const uint64_t *caps, int n, const struct plan_usage *cpu)
 {
 	int color = use_color();
-	uint64_t scale = vram > p->cpu.total ? vram : p->cpu.total;
+	uint64_t scale = cpu->total;
+	for (int i = 0; i < n; i++)
+		if (caps[i] > scale)
+			scale = caps[i];
 	if (color)
 		printf("memory map: \033[44m  \033[0m weights  \033[42m  \033[0m KV cache  "
 		    "\033[43m  \033[0m compute  \033[45m  \033[0m repack  \033[100m  \033[0m free\n");
 	else
 		printf("memory map: # weights  k KV cache  c compute  r repack  . free\n");
-	if (vram > 0)
-		draw_map(p->dev_name, &p->dev, scale, vram, color);
-	draw_map("CPU", &p->cpu, scale, 0, color);
+	for (int i = 0; i < n; i++)
+		if (caps[i] > 0)
+			draw_map(names[i], u[i], scale, caps[i], color);
+	draw_map("CPU", cpu, scale, 0, color);
+}
+
+/* The device list of a plan over several devices: budgets in llama.cpp's order, the
+ * local GPUs first (named backend0, backend1...), the RPC servers last, in order. */
+struct cli_devs {
+	struct plan_device d[PLAN_MAX_DEVICES];
+	size_t n;
+};
+
+static int parse_devs(const char *vram, const char *rpc, const char *backend,
+    struct cli_devs *ds)
+{
+	char vb[1024], rb[2048], *save = NULL, *rpcs[PLAN_MAX_DEVICES];
+	size_t n_rpc = 0;
+	memset(ds, 0, sizeof *ds);
+	snprintf(rb, sizeof rb, "%s", rpc ? rpc : "");
+	for (char *t = strtok_r(rb, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n_rpc == PLAN_MAX_DEVICES)
+			return -1;
+		rpcs[n_rpc++] = t;
+	}
+	snprintf(vb, sizeof vb, "%s", vram);
+	save = NULL;
+	for (char *t = strtok_r(vb, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (ds->n == PLAN_MAX_DEVICES || util_parse_size(t, &ds->d[ds->n].budget) < 0)
+			return -1;
+		ds->n++;
+	}
+	if (n_rpc > ds->n)
+		return -1;
+	size_t n_local = ds->n - n_rpc;
+	for (size_t i = 0; i < ds->n; i++) {
+		struct plan_device *d = &ds->d[i];
+		if (i < n_local) {
+			snprintf(d->name, sizeof d->name, "%s%zu", backend, i);
+		} else {
+			snprintf(d->name, sizeof d->name, "RPC%zu", i - n_local);
+			snprintf(d->rpc, sizeof d->rpc, "%s", rpcs[i - n_local]);
+		}
+	}
+	return 0;
+}
+
+/* The device used that is ds->d[i], or NULL. */
+static const struct plan_dev_use *used(const struct plan_multi *p, const struct plan_device *d)
+{
+	for (int i = 0; i < p->n_dev; i++)
+		if (strcmp(p->dev[i].name, d->name) == 0)
+			return &p->dev[i];
+	return NULL;
+}
+
+static json_t *multi_json(const char *path, const struct est *e, const struct cli_devs *ds,
+    const struct plan_multi *p)
+{
+	json_t *j = json_object(), *args = json_array(), *devs = json_array();
+	for (size_t i = 0; i < p->n_args; i++)
+		json_array_append_new(args, json_string(p->args[i]));
+	json_object_set_new(j, "model", json_string(path));
+	json_object_set_new(j, "fits", json_boolean(p->fits));
+	json_object_set_new(j, "gpu_layers", json_integer(p->ngl));
+	json_object_set_new(j, "layers", json_integer(e->a.n_layer + 1));
+	json_object_set_new(j, "n_cpu_moe", json_integer(p->n_cpu_moe));
+	json_object_set_new(j, "ctx", json_integer(e->n_ctx));
+	json_object_set_new(j, "split", json_boolean(p->split));
+	json_object_set_new(j, "estimate", json_string(e->generic ? "generic" : "checked"));
+	json_object_set_new(j, "args", args);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < ds->n; i++) {
+		const struct plan_dev_use *u = used(p, &ds->d[i]);
+		struct plan_usage none = { 0 };
+		json_t *o = usage_json(ds->d[i].name, u ? &u->use : &none);
+		json_object_set_new(o, "budget_bytes", json_integer((json_int_t)ds->d[i].budget));
+		json_object_set_new(o, "used", json_boolean(u != NULL));
+		if (u != NULL) {
+			json_object_set_new(o, "run_name", json_string(u->run_name));
+			json_object_set_new(o, "first_layer", json_integer(u->first));
+			json_object_set_new(o, "n_layers", json_integer(u->count));
+			json_object_set_new(o, "output", json_boolean(u->output));
+		}
+		if (ds->d[i].rpc[0])
+			json_object_set_new(o, "rpc", json_string(ds->d[i].rpc));
+		json_array_append_new(devs, o);
+		sum += ds->d[i].budget;
+	}
+	json_array_append_new(devs, usage_json("CPU", &p->cpu));
+	json_object_set_new(j, "devices", devs);
+	json_object_set_new(j, "budget_bytes", json_integer((json_int_t)sum));
+	if (p->reason[0])
+		json_object_set_new(j, "reason", json_string(p->reason));
+	return j;
+}
+
+static void multi_text(const char *path, const struct est *e, const struct cli_devs *ds,
+    const struct plan_multi *p)
+{
+	char b[5][32], names[PLAN_MAX_DEVICES][200];
+	printf("%s: %s (%zu devices), %d of %u layers on", path, p->fits ? "fits" :
+	    "does not fit", ds->n, p->ngl, e->a.n_layer + 1);
+	for (int i = 0; i < p->n_dev; i++)
+		printf("%s %s", i ? "," : "", p->dev[i].name);
+	printf("%s%s\n", p->n_dev ? "" : " none", p->n_cpu_moe ? " (experts partly on CPU)" : "");
+	printf("%-24s %11s %11s %11s %11s %11s %7s\n", "device", "model", "kv", "compute",
+	    "repack", "total", "layers");
+	const char *np[PLAN_MAX_DEVICES];
+	const struct plan_usage *up[PLAN_MAX_DEVICES];
+	uint64_t caps[PLAN_MAX_DEVICES];
+	struct plan_usage none = { 0 };
+	for (size_t i = 0; i <= ds->n; i++) {
+		const struct plan_dev_use *u = i < ds->n ? used(p, &ds->d[i]) : NULL;
+		const struct plan_usage *x = i == ds->n ? &p->cpu : u ? &u->use : &none;
+		char lay[24] = "-";
+		if (u != NULL)
+			snprintf(lay, sizeof lay, "%d-%d", u->first, u->first + u->count - 1);
+		if (i < ds->n) {
+			snprintf(names[i], sizeof names[i], "%s%s%s%s", ds->d[i].name,
+			    ds->d[i].rpc[0] ? "[" : "", ds->d[i].rpc, ds->d[i].rpc[0] ? "]" : "");
+			np[i] = names[i];
+			up[i] = x;
+			caps[i] = ds->d[i].budget;
+		}
+		printf("%-24s %11s %11s %11s %11s %11s %7s\n", i < ds->n ? names[i] : "CPU",
+		    fmt(x->model, b[0], 32), fmt(x->kv, b[1], 32), fmt(x->compute, b[2], 32),
+		    fmt(x->repack, b[4], 32), fmt(x->total, b[3], 32), i < ds->n ? lay : "");
+	}
+	draw_maps(np, up, caps, (int)ds->n, &p->cpu);
+	if (p->reason[0])
+		printf("%s\n", p->reason);
+	printf("llama-server -m %s", path);
+	for (size_t i = 0; i < p->n_args; i++)
+		printf(" %s", p->args[i]);
+	printf("\n");
+}
+
+/* mloffload plan over several devices: returns the exit status. */
+static int plan_several(const char *path, const struct est *e, const struct plan_opts *po,
+    const struct cli_devs *ds, enum plan_split split, int json)
+{
+	char err[256];
+	struct plan_multi p;
+	if (plan_multi_make(e, ds->d, ds->n, po, split, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s\n", err);
+		return 1;
+	}
+	int rc = 0;
+	if (json)
+		rc = json_print(multi_json(path, e, ds, &p));
+	else
+		multi_text(path, e, ds, &p);
+	if (!p.fits && rc == 0)
+		rc = 3;
+	plan_multi_free(&p);
+	return rc;
 }
 
 static int cmd_plan(int argc, char **argv)
 {
-	const char *path = NULL, *rpc = NULL;
+	const char *path = NULL, *rpc = NULL, *vram_arg = NULL, *backend = "CUDA";
 	int json = 0, have_vram = 0;
+	enum plan_split split = PLAN_SPLIT_AUTO;
 	struct gguf *mm = NULL;
 	uint64_t vram = 0;
 	struct est_opts eo;
@@ -254,8 +416,19 @@ static int cmd_plan(int argc, char **argv)
 			po.no_kv_offload = 1;
 		} else if (strcmp(a, "--no-repack") == 0) {
 			po.no_repack = 1;
+		} else if (strcmp(a, "--split") == 0 && v) {
+			if (strcmp(v, "auto") != 0 && strcmp(v, "never") != 0) {
+				fprintf(stderr, "mloffload: --split: auto or never\n");
+				return 2;
+			}
+			split = strcmp(v, "never") == 0 ? PLAN_SPLIT_NEVER : PLAN_SPLIT_AUTO;
+			i++;
+		} else if (strcmp(a, "--backend") == 0 && v) {
+			backend = v;
+			i++;
 		} else if (strcmp(a, "--vram") == 0 && v) {
-			if (util_parse_size(v, &vram) < 0) {
+			vram_arg = v;
+			if (strchr(v, ',') == NULL && util_parse_size(v, &vram) < 0) {
 				fprintf(stderr, "mloffload: --vram: '%s' is not a size (e.g. 6G, 512M)\n", v);
 				return 2;
 			}
@@ -345,6 +518,18 @@ static int cmd_plan(int argc, char **argv)
 		fprintf(stderr, "mloffload: %s\n", err);
 		return 1;
 	}
+	if (strchr(vram_arg, ',') != NULL || (rpc != NULL && strchr(rpc, ',') != NULL)) {
+		struct cli_devs ds;
+		int rc = 2;
+		if (parse_devs(vram_arg, rpc, backend, &ds) < 0)
+			fprintf(stderr, "mloffload: --vram: one size per device (at most %d), the "
+			    "RPC servers' last: '%s'\n", PLAN_MAX_DEVICES, vram_arg);
+		else
+			rc = plan_several(path, &e, &po, &ds, split, json);
+		est_free(&e);
+		gguf_close(g);
+		return rc;
+	}
 	struct plan_device dev;
 	memset(&dev, 0, sizeof dev);
 	dev.budget = vram;
@@ -394,7 +579,9 @@ static int cmd_plan(int argc, char **argv)
 			    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
 			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->repack, b[4], 32),
 			    fmt(u[i]->total, b[3], 32));
-		draw_maps(&p, vram);
+		const char *mn[1] = { p.dev_name };
+		const struct plan_usage *mu[1] = { &p.dev };
+		draw_maps(mn, mu, &vram, 1, &p.cpu);
 		if (p.reason[0])
 			printf("%s\n", p.reason);
 		if (e.generic)

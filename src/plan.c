@@ -195,6 +195,24 @@ static uint64_t dev_compute(const struct shape_sizes *s, int layers, int all, in
 	return output ? max64(b, output_phase(s, layers)) : b;
 }
 
+uint64_t plan_dev_compute(const struct est *e, int layers, int all, int experts, int output,
+    int lead)
+{
+	struct shape_sizes s;
+	sizes(e, &s);
+	uint64_t b = dev_compute(&s, layers, all, experts, output, lead);
+	return e->generic ? b + b / EST_GENERIC_MARGIN : b;
+}
+
+uint64_t plan_pp_inputs(const struct est *e)
+{
+	struct shape_sizes s;
+	sizes(e, &s);
+	/* + E/2: what else a copy held on two-RPC-server splits (small-llama 0.36E,
+	 * small-moe 0.4E to 0.7E per copy; positions, cache indices, alignment) */
+	return s.mask + s.swa_mask + s.E + s.E / 2;
+}
+
 static uint64_t cpu_compute(const struct shape_sizes *s, int layers, int experts, int output)
 {
 	uint64_t b = s->mask + 2 * s->E;

@@ -328,12 +328,73 @@ static void offline_binary_has_no_libcurl(void **state)
 	free(o2);
 }
 
+/* Several devices: one budget each in llama.cpp's order (GPUs, then the --rpc servers);
+ * --json names each as llama.cpp does and the host CPU; the arguments name exactly the
+ * devices used and the split; the table and the map show every device. */
+static void plan_over_several_devices(void **state)
+{
+	char *out, *args = xasprintf("plan %s --vram 18M,9M --ctx 1024 --rpc h:1,h:2 --json",
+	    model);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "fits")));
+	assert_true(json_is_true(json_object_get(j, "split")));
+	json_t *devs = json_object_get(j, "devices");
+	assert_int_equal(json_array_size(devs), 3);
+	const char *names[3] = { "RPC0", "RPC1", "CPU" };
+	long long budgets[2] = { 18 << 20, 9 << 20 };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *d = json_array_get(devs, i);
+		assert_string_equal(json_string_value(json_object_get(d, "name")), names[i]);
+		if (i < 2) {
+			assert_true(json_is_true(json_object_get(d, "used")));
+			assert_true(json_integer_value(json_object_get(d, "total_bytes")) <= budgets[i]);
+		}
+	}
+	char want[4][32] = { "--rpc", "h:1,h:2", "--device", "RPC0,RPC1" };
+	json_t *a = json_object_get(j, "args");
+	int seen = 0;
+	for (size_t i = 0; i + 1 < json_array_size(a); i++)
+		for (int k = 0; k < 4; k += 2)
+			seen += strcmp(json_string_value(json_array_get(a, i)), want[k]) == 0 &&
+			    strcmp(json_string_value(json_array_get(a, i + 1)), want[k + 1]) == 0;
+	assert_int_equal(seen, 2);
+	json_decref(j);
+	free(out);
+	free(args);
+	/* the model fits the larger GPU alone: that one only, named by --backend */
+	args = xasprintf("plan %s --vram 8M,64M --ctx 1024 --backend ROCm", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "\nROCm0 "));
+	assert_non_null(strstr(out, "\nROCm1 "));
+	assert_non_null(strstr(out, "\nROCm0      ["));
+	assert_non_null(strstr(out, "\nROCm1      ["));
+	assert_non_null(strstr(out, " --device ROCm1 "));
+	assert_null(strstr(out, "--tensor-split"));
+	free(out);
+	free(args);
+	/* split never: one device, layers on the CPU */
+	args = xasprintf("plan %s --vram 18M,9M --ctx 1024 --split never --json", model);
+	assert_int_equal(run(&out, args), 0);
+	assert_null(strstr(out, "--tensor-split"));
+	assert_non_null(strstr(out, "\"CUDA0\""));
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --vram 1G,1G --rpc a:1,b:2,c:3", model);
+	assert_int_equal(run(&out, args), 2);
+	free(out);
+	free(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(inspect_prints_the_model),
 		cmocka_unit_test(plan_json_for_scripts),
 		cmocka_unit_test(plan_draws_a_memory_map),
+		cmocka_unit_test(plan_over_several_devices),
 		cmocka_unit_test(plan_that_does_not_fit),
 		cmocka_unit_test(bad_input_is_one_clear_line),
 		cmocka_unit_test(embedding_model_inspected),

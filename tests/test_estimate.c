@@ -355,6 +355,116 @@ static void unknown_architecture_planned_generic(void **state)
  * tests/accuracy_cases.h is there with the arguments and planned figures it gets today,
  * and nothing else is (tools/accuracy.sh regenerates the document with llama-server;
  * this check needs none). */
+static int multi_arg(const struct plan_multi *p, const char *a, const char *v)
+{
+	for (size_t i = 0; i + 1 < p->n_args; i++)
+		if (strcmp(p->args[i], a) == 0 && strcmp(p->args[i + 1], v) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every device used holds its units within its budget, the units cover the last ngl
+ * in order and the output head is on the last device. */
+static void multi_consistent(const struct est *e, const struct plan_multi *p)
+{
+	int u = (int)e->a.n_layer + 1 - p->ngl;
+	for (int i = 0; i < p->n_dev; i++) {
+		assert_int_equal(p->dev[i].first, u);
+		assert_true(p->dev[i].count > 0);
+		assert_true(p->dev[i].use.total <= p->dev[i].budget);
+		assert_int_equal(p->dev[i].output, i == p->n_dev - 1);
+		u += p->dev[i].count;
+	}
+	assert_int_equal(u, (int)e->a.n_layer + 1);
+}
+
+/* The rules over several devices (docs/estimator.md): one device when one holds the
+ * model (the smallest that does), a split only when none does, budgets respected,
+ * uneven budgets split unevenly, experts to the CPU after the split, split=never. */
+static void several_devices(void **state)
+{
+	(void)state;
+	struct gguf *g = gen("llama3-8b", NULL);
+	struct est_opts o;
+	struct est e;
+	char err[256];
+	est_defaults(&o);
+	o.n_ctx = 4096;
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	struct plan_opts po = { .ngl = -1 };
+	struct plan whole;
+	struct plan_device big = { "CUDA0", 64 * GiB, "" };
+	assert_int_equal(plan_make(&e, &big, &po, &whole, err, sizeof err), 0);
+	uint64_t T = whole.dev.total;
+	plan_free(&whole);
+	struct plan_multi p;
+	/* fits both: the smaller budget that holds it, named alone in --device */
+	struct plan_device d2[2] = { { "CUDA0", 4 * T, "" }, { "CUDA1", T + T / 10, "" } };
+	assert_int_equal(plan_multi_make(&e, d2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.n_dev, 1);
+	assert_string_equal(p.dev[0].name, "CUDA1");
+	assert_true(multi_arg(&p, "--device", "CUDA1"));
+	multi_consistent(&e, &p);
+	plan_multi_free(&p);
+	/* neither holds it: split over both, each within its budget */
+	d2[0].budget = d2[1].budget = T * 6 / 10;
+	assert_int_equal(plan_multi_make(&e, d2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.n_dev, 2);
+	assert_int_equal(p.ngl, 33);
+	multi_consistent(&e, &p);
+	assert_true(multi_arg(&p, "--device", "CUDA0,CUDA1"));
+	char ts[32];
+	snprintf(ts, sizeof ts, "%d,%d", p.dev[0].count, p.dev[1].count);
+	assert_true(multi_arg(&p, "--tensor-split", ts));
+	plan_multi_free(&p);
+	/* 2:1 budgets: the first takes about twice the layers */
+	d2[0].budget = T * 8 / 10;
+	d2[1].budget = T * 4 / 10;
+	assert_int_equal(plan_multi_make(&e, d2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.n_dev, 2);
+	assert_true(p.dev[0].count > p.dev[1].count);
+	multi_consistent(&e, &p);
+	plan_multi_free(&p);
+	/* split never: the larger device alone, the rest of the layers on the CPU */
+	assert_int_equal(plan_multi_make(&e, d2, 2, &po, PLAN_SPLIT_NEVER, &p, err, sizeof err), 0);
+	assert_int_equal(p.n_dev, 1);
+	assert_string_equal(p.dev[0].name, "CUDA0");
+	assert_true(p.ngl < 33 && p.ngl > 0);
+	assert_true(p.dev[0].use.total <= d2[0].budget);
+	plan_multi_free(&p);
+	/* RPC servers: --rpc names only those used, renumbered as the child sees them */
+	struct plan_device r2[2] = { { "RPC0", 4 * T, "h:1" }, { "RPC1", T + T / 10, "h:2" } };
+	assert_int_equal(plan_multi_make(&e, r2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_string_equal(p.dev[0].name, "RPC1");
+	assert_true(multi_arg(&p, "--rpc", "h:2") && multi_arg(&p, "--device", "RPC0"));
+	plan_multi_free(&p);
+	r2[0].budget = r2[1].budget = T * 6 / 10;
+	assert_int_equal(plan_multi_make(&e, r2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(multi_arg(&p, "--rpc", "h:1,h:2") && multi_arg(&p, "--device", "RPC0,RPC1"));
+	plan_multi_free(&p);
+	est_free(&e);
+	gguf_close(g);
+	/* MoE over two devices that cannot hold all: both full, experts to the CPU */
+	g = gen("qwen3moe-30b", NULL);
+	assert_int_equal(est_build(g, &o, &e, err, sizeof err), 0);
+	d2[0].budget = 8 * GiB;
+	d2[1].budget = 4 * GiB;
+	assert_int_equal(plan_multi_make(&e, d2, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.n_dev, 2);
+	assert_int_equal(p.ngl, 49);
+	assert_true(p.n_cpu_moe > 0 && p.n_cpu_moe < 48);
+	multi_consistent(&e, &p);
+	snprintf(ts, sizeof ts, "%d", p.n_cpu_moe);
+	assert_true(multi_arg(&p, "--n-cpu-moe", ts));
+	plan_multi_free(&p);
+	est_free(&e);
+	gguf_close(g);
+}
+
 static void accuracy_doc_is_current(void **state)
 {
 	const char *src = getenv("MLO_SOURCE_DIR");
@@ -420,6 +530,7 @@ int main(void)
 		cmocka_unit_test(bad_options_refused),
 		cmocka_unit_test(embedding_model_plans_embeddings),
 		cmocka_unit_test(unknown_architecture_planned_generic),
+		cmocka_unit_test(several_devices),
 		cmocka_unit_test(accuracy_doc_is_current),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

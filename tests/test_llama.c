@@ -31,9 +31,26 @@
 
 static char *root;
 static char *bin_dir;
-static int rpc_port;
-static struct tu_proc rpc;
+static int rpc_port, rpc2_port;
+static struct tu_proc rpc, rpc2;
 static FILE *table;
+
+/* Starts a ggml-rpc-server on a free loopback port; 0 once it accepts, else -1. */
+static int start_rpc(struct tu_proc *pr, int *portn, const char *logname)
+{
+	*portn = tu_free_port();
+	char port[16], *exe = xasprintf("%s/ggml-rpc-server", bin_dir);
+	snprintf(port, sizeof port, "%d", *portn);
+	char *argv[] = { exe, "-H", "127.0.0.1", "-p", port, NULL };
+	char *log = tu_path(logname);
+	int rc = tu_spawn(pr, argv, log);
+	free(log);
+	free(exe);
+	/* its banner is block-buffered into the log: wait for the port instead */
+	for (int i = 0; rc == 0 && i < 300 && !tu_port_open(*portn); i++)
+		usleep(100 * 1000);
+	return rc < 0 || !tu_port_open(*portn) ? -1 : 0;
+}
 
 static int setup(void **state)
 {
@@ -44,18 +61,7 @@ static int setup(void **state)
 		return -1;
 	}
 	bin_dir = xasprintf("%s/build/bin", root);
-	rpc_port = tu_free_port();
-	char port[16], *exe = xasprintf("%s/ggml-rpc-server", bin_dir);
-	snprintf(port, sizeof port, "%d", rpc_port);
-	char *argv[] = { exe, "-H", "127.0.0.1", "-p", port, NULL };
-	char *log = tu_path("rpc.log");
-	int rc = tu_spawn(&rpc, argv, log);
-	free(log);
-	free(exe);
-	/* its banner is block-buffered into the log: wait for the port instead */
-	for (int i = 0; rc == 0 && i < 300 && !tu_port_open(rpc_port); i++)
-		usleep(100 * 1000);
-	if (rc < 0 || !tu_port_open(rpc_port))
+	if (start_rpc(&rpc, &rpc_port, "rpc.log") < 0 || start_rpc(&rpc2, &rpc2_port, "rpc2.log") < 0)
 		return -1;
 	const char *out = getenv("MLO_ACCURACY_OUT");
 	if (out != NULL && *out != '\0') {
@@ -69,6 +75,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	tu_stop(&rpc);
+	tu_stop(&rpc2);
 	if (table != NULL)
 		fclose(table);
 	free(bin_dir);
@@ -346,12 +353,123 @@ static void split_model_loads(void **state)
 	free(path);
 }
 
+/* A plan over two RPC servers on loopback (budgets b0, b1 MiB), loaded in llama-server:
+ * each device's model and KV within 1% (or 1 MiB), compute within 20% (or 1 MiB), and
+ * what llama.cpp allocated there within its budget. want_moe: experts on the CPU. */
+static int run_multi_case(const char *shape, uint32_t ctx, double b0, double b1, int want_moe)
+{
+	char *path = gen_model(shape, NULL, 1), err[4096];
+	struct gguf *g = gguf_open(path, err, sizeof err);
+	assert_non_null(g);
+	struct est_opts eo;
+	est_defaults(&eo);
+	eo.n_ctx = ctx;
+	struct est e;
+	assert_int_equal(est_build(g, &eo, &e, err, sizeof err), 0);
+	struct plan_device d[2];
+	memset(d, 0, sizeof d);
+	int ports[2] = { rpc_port, rpc2_port };
+	double bud[2] = { b0, b1 };
+	for (int i = 0; i < 2; i++) {
+		snprintf(d[i].name, sizeof d[i].name, "RPC%d", i);
+		snprintf(d[i].rpc, sizeof d[i].rpc, "127.0.0.1:%d", ports[i]);
+		d[i].budget = (uint64_t)(bud[i] * MiB);
+	}
+	struct plan_opts po = { .ngl = -1 };
+	struct plan_multi p;
+	assert_int_equal(plan_multi_make(&e, d, 2, &po, PLAN_SPLIT_AUTO, &p, err, sizeof err), 0);
+	assert_true(p.fits);
+	assert_int_equal(p.n_dev, 2);
+	assert_int_equal(p.n_cpu_moe > 0, want_moe);
+	char port[16], *exe = xasprintf("%s/llama-server", bin_dir), *logp = tu_path("multi.log");
+	snprintf(port, sizeof port, "%d", tu_free_port());
+	char *argv[64] = { exe, "-m", path, "--port", port, "--host", "127.0.0.1", "-lv", "4",
+	    "--no-warmup", "-t", "2" };
+	size_t n = 12;
+	for (size_t i = 0; i < p.n_args && n < 63; i++)
+		argv[n++] = p.args[i];
+	argv[n] = NULL;
+	struct tu_proc srv;
+	assert_int_equal(tu_spawn(&srv, argv, logp), 0);
+	int ready = tu_wait_log(&srv, "listening on", 300);
+	size_t len;
+	char *log = (char *)tu_read_file(logp, &len);
+	log = xrealloc(log, len + 1);
+	log[len] = 0;
+	tu_stop(&srv);
+	if (ready != 1)
+		fail_msg("llama-server did not start for %s:\n%s", shape, log + (len > 3000 ?
+		    len - 3000 : 0));
+	char label[256] = "";
+	for (size_t i = 0; i < p.n_args; i++) {
+		size_t l = strlen(label);
+		snprintf(label + l, sizeof label - l, "%s%s", l ? " " : "", p.args[i]);
+	}
+	int ok = 1;
+	for (int i = 0; i < p.n_dev; i++) {
+		const struct plan_dev_use *u = &p.dev[i];
+		/* a buffer is named by the server's own device index and its endpoint
+		 * (ggml-rpc.cpp): RPC0[host:port] on every one-device server */
+		char dev[160];
+		snprintf(dev, sizeof dev, "RPC0[%s]", u->rpc);
+		double m_model = measured(log, dev, "model");
+		double m_kv = measured(log, dev, "KV");
+		double m_comp = measured(log, dev, "compute");
+		fprintf(stderr, "split %s [%s] %s: model %.2f/%.2f KV %.2f/%.2f compute %.2f/%.2f "
+		    "MiB planned/measured, budget %.2f\n", shape, label, u->name, u->use.model / MiB,
+		    m_model, u->use.kv / MiB, m_kv, u->use.compute / MiB, m_comp, u->budget / MiB);
+		ok &= check(shape, label, u->name, "model", u->use.model / MiB, m_model, 0.01, 1);
+		ok &= check(shape, label, u->name, "KV", u->use.kv / MiB, m_kv, 0.01, 1);
+		ok &= check(shape, label, u->name, "compute", u->use.compute / MiB, m_comp, 0.20, 1);
+		if ((m_model + m_kv + m_comp) * MiB > (double)u->budget) {
+			fprintf(stderr, "OVER BUDGET %s on %s: %.2f MiB of %.2f\n", shape, u->name,
+			    m_model + m_kv + m_comp, u->budget / MiB);
+			ok = 0;
+		}
+	}
+	char want[64];
+	snprintf(want, sizeof want, "offloaded %d/%u layers", p.ngl, e.a.n_layer + 1);
+	if (strstr(log, want) == NULL) {
+		fprintf(stderr, "llama-server did not report '%s'\n", want);
+		ok = 0;
+	}
+	free(log);
+	free(logp);
+	free(exe);
+	plan_multi_free(&p);
+	est_free(&e);
+	gguf_close(g);
+	unlink(path);
+	free(path);
+	return ok;
+}
+
+/* Plans split over two devices (ggml-rpc-servers), uneven budgets (2:1), dense and
+ * MoE, one that also keeps experts on the CPU: llama.cpp allocates what was planned. */
+static void split_plans_match_llama_server(void **state)
+{
+	const char *only = getenv("MLO_ACCURACY_ONLY");
+	int all = only == NULL || *only == '\0' || strcmp(only, "split") == 0;
+	int bad = 0;
+	/* every layer split: pipeline parallelism (4 copies of each device's inputs) */
+	if (all || strcmp(only, "small-llama") == 0) {
+		bad += !run_multi_case("small-llama", 1024, 18, 9, 0);
+		bad += !run_multi_case("small-llama", 4096, 24, 12, 0); /* a layer on the CPU */
+	}
+	if (all || strcmp(only, "small-moe") == 0) {
+		bad += !run_multi_case("small-moe", 1024, 50, 25, 0);
+		bad += !run_multi_case("small-moe", 4096, 54, 27, 1);
+	}
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tiny_model_answers),
 		cmocka_unit_test(tiny_embed_answers),
 		cmocka_unit_test(split_model_loads),
+		cmocka_unit_test(split_plans_match_llama_server),
 		cmocka_unit_test(plans_match_llama_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
