@@ -39,13 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t daemon_now_ms(void)
-{
-	/* monotonic: every user subtracts two readings (timeouts, TTL, uptime), and a
-	 * wall clock stepped back by NTP or a resume would make those differences wrap */
-	return util_mono_ms();
-}
-
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void sd_notify_msg(const char *msg)
 {
@@ -623,7 +616,7 @@ int main(int argc, char **argv)
 	d.argv = argv;
 	json_object_seed(0); /* before the scan thread exists */
 	d.started = time(NULL);
-	d.started_ms = daemon_now_ms();
+	d.started_ms = util_mono_ms();
 	rc = start(&d) < 0 ? 1 : 0;
 	if (rc == 0)
 		event_base_dispatch(d.base);

@@ -75,8 +75,5 @@ void daemon_refresh(struct daemon *d);
 /* Starts a scan of the model folders unless one runs (then one more follows it). When
  * waiter is not NULL, it is answered with the counts when the scan is stored. */
 void daemon_scan(struct daemon *d, struct evhttp_request *waiter);
-/* Milliseconds on the monotonic clock (not the epoch): only differences mean
- * anything; never shown as a time of day. */
-uint64_t daemon_now_ms(void);
 
 #endif

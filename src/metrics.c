@@ -242,7 +242,7 @@ void metrics_render(const struct metrics *m, struct daemon *d, struct evbuffer *
 {
 	head(out, "mloffload_uptime_seconds", "gauge", "Seconds since the daemon started.");
 	evbuffer_add_printf(out, "mloffload_uptime_seconds %.3f\n",
-	    (double)(daemon_now_ms() - d->started_ms) / 1000.0);
+	    (double)(util_mono_ms() - d->started_ms) / 1000.0);
 	devices(d, out);
 	models(d, out);
 	requests(m, out);

@@ -372,7 +372,7 @@ static void kick_event(evutil_socket_t fd, short what, void *arg)
 static void tick_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy *p = arg;
-	uint64_t now = daemon_now_ms();
+	uint64_t now = util_mono_ms();
 	(void)fd;
 	(void)what;
 	for (struct pmodel *m = p->models; m != NULL; m = m->next)
@@ -535,7 +535,7 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		r->evcon = evhttp_request_get_connection(req);
 		r->route = rt;
 		r->seq = ++p->seq;
-		r->arrived_ms = daemon_now_ms();
+		r->arrived_ms = util_mono_ms();
 		r->pm = pmodel_get(p, id);
 		r->lnext = p->live;
 		if (p->live != NULL)
@@ -659,7 +659,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 json_t *proxy_queue_json(struct proxy *p)
 {
 	json_t *a = json_array();
-	uint64_t now = daemon_now_ms();
+	uint64_t now = util_mono_ms();
 	for (struct pmodel *m = p->models; m != NULL; m = m->next)
 		if (m->head != NULL || m->inflight > 0)
 			json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:b,s:I}", "model", m->id,
