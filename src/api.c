@@ -441,6 +441,9 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	uint64_t total = 0, budget = 0;
 	int has_dev = sched_budget(d->sched, dev_id, sizeof dev_id, &total, &budget, rpc,
 	    sizeof rpc) == 0;
+	/* a new child's own overhead on the device, as learned from earlier ones */
+	uint64_t ovh = has_dev ? sched_learned_overhead(d->sched, dev_id) : 0;
+	budget = budget > ovh ? budget - ovh : 0;
 	const struct device_info *gpu = first_gpu(d, &(uint64_t){ 0 });
 	struct plan_device pd;
 	memset(&pd, 0, sizeof pd);
@@ -464,7 +467,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	if (has_dev) {
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
 		uint64_t res = rpc[0] ? 0 : d->cfg.reserve; /* an RPC device keeps no reserve */
-		pd.budget = total > res ? total - res : 0;
+		pd.budget = total > res + ovh ? total - res - ovh : 0;
 		if (plan_make(&e, &pd, &fo, &full, err, sizeof err) == 0) {
 			fits_empty = full.fits;
 			plan_free(&full);
@@ -483,6 +486,12 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	    (json_int_t)total, "free_bytes", (json_int_t)(gpu && !rpc[0] ? gpu->now.free : total),
 	    "reserve_bytes", (json_int_t)d->cfg.reserve, "budget_bytes", (json_int_t)budget) :
 	    json_null());
+	if (has_dev) {
+		json_t *lo = sched_learned_json(d->sched, dev_id);
+		json_object_set_new(json_object_get(r, "device"), "learned_overhead_bytes",
+		    json_integer((json_int_t)ovh));
+		json_object_set_new(r, "learned_overhead", lo != NULL ? lo : json_null());
+	}
 	json_object_set_new(r, "components", json_pack("{s:I,s:I,s:I,s:I,s:o}", "input_bytes",
 	    (json_int_t)e.input_bytes, "output_bytes", (json_int_t)e.output_bytes,
 	    "weight_bytes", (json_int_t)e.weights_total, "kv_bytes", (json_int_t)e.kv_total,

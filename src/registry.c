@@ -69,6 +69,14 @@ static const char *const migrations[REGISTRY_SCHEMA] = {
 	 * later start stops only its own children, never a process that got the pid since */
 	"ALTER TABLE loads ADD COLUMN start_ticks INTEGER;"
 	"ALTER TABLE loads ADD COLUMN boot_id TEXT;",
+	/* 3 -> 4: what each device's children held beyond their buffers (registry_overhead.c) */
+	"CREATE TABLE device_overhead ("
+	"  device TEXT PRIMARY KEY,"
+	"  name TEXT,"
+	"  bytes INTEGER NOT NULL,"
+	"  loads INTEGER NOT NULL,"
+	"  samples TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL);",
 };
 
 void registry_wrote(struct registry *r, int ok, const char *what)

@@ -14,7 +14,7 @@
 
 #include "scan.h"
 
-#define REGISTRY_SCHEMA 3
+#define REGISTRY_SCHEMA 4
 
 struct registry;
 
@@ -71,5 +71,15 @@ int registry_load_update(struct registry *r, long long row, const char *state,
 json_t *registry_loads_open(struct registry *r);
 /* The last load of model_id that reached ready: {started_at, plan, measured} or NULL. */
 json_t *registry_last_load(struct registry *r, const char *model_id);
+
+/* Device overheads (registry_overhead.c): per device, what its children held beyond
+ * their buffers, as the scheduler learned it (scheduler_learn.c). */
+/* Every device's row: a new JSON array of {device, name, bytes, loads, samples}, samples
+ * as stored (a JSON array, parsed; an unreadable one reads as []). */
+json_t *registry_overheads(struct registry *r);
+/* Inserts or replaces device's row: its name, figure (bytes), loads seen and samples
+ * (borrowed JSON array). Returns 0 or -1. */
+int registry_overhead_save(struct registry *r, const char *device, const char *name,
+    uint64_t bytes, long long loads, json_t *samples);
 
 #endif

@@ -707,6 +707,7 @@ void sched_tick(struct sched *s)
 {
 	uint64_t now = util_mono_ms();
 	sched_pressure_tick(s);
+	sched_learn_tick(s);
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
 		int ttl = sched_ttl(s, m);
 		if (m->state == ST_READY && !m->pinned && m->busy == 0 && ttl > 0 &&
@@ -729,6 +730,7 @@ struct sched *sched_new(const struct sched_env *env)
 	struct sched *s = xcalloc(1, sizeof *s);
 	s->env = *env;
 	s->cfg = env->cfg;
+	s->learn = sched_learn_new(env->reg);
 	return s;
 }
 
@@ -782,5 +784,6 @@ void sched_free(struct sched *s)
 		free(m->path);
 		free(m);
 	}
+	sched_learn_free(s->learn);
 	free(s);
 }

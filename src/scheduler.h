@@ -111,6 +111,16 @@ json_t *sched_model_json(struct sched *s, const char *id);
  * daemon's models). Returns 0, or -1 when there is no device (CPU only). */
 int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
     uint64_t *avail, char *rpc, size_t rpclen);
+/* The overhead learned for device dev_id ("gpu0"): what a child holds there beyond its
+ * buffers (scheduler_learn.c); a new plan's budget on it is smaller by this. 0 when
+ * nothing was learned (or the device has no NVML process readings). */
+uint64_t sched_learned_overhead(struct sched *s, const char *dev_id);
+/* The same with how it was learned: new {device, bytes, loads, samples, method}, or
+ * NULL when nothing was learned for dev_id. */
+json_t *sched_learned_json(struct sched *s, const char *dev_id);
+/* The robust figure of n samples (the newest 9 of them): their median, the mean of the
+ * middle two when the count is even; 0 for none. */
+uint64_t sched_learn_median(const uint64_t *v, size_t n);
 /* The models a load may evict, in eviction order: new array of {model, bytes}. */
 json_t *sched_evictable_json(struct sched *s);
 /* For the OpenAI routes (proxy.c). sched_acquire makes id resident if it is not (a

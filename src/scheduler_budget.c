@@ -157,7 +157,8 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		snprintf(pd.name, sizeof pd.name, "%.63s", g->id);
 		snprintf(pd.rpc, sizeof pd.rpc, "%s", g->rpc);
 		uint64_t avail = sched_available(s, g, m);
-		pd.budget = avail;
+		uint64_t ovh = sched_learned_overhead(s, g->id); /* its child's own, learned */
+		pd.budget = avail > ovh ? avail - ovh : 0;
 		if (plan_make(e, &pd, &po, p, err, sizeof err) < 0) {
 			snprintf(why, whylen, "%s", err);
 			return SCHED_REFUSE;
@@ -171,7 +172,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		for (size_t i = 0; i < n && o->offload != PLAN_CPU; i++) {
 			freed += cand[i]->dev.total;
 			evict[(*n_evict)++] = cand[i];
-			if (avail + freed >= p->dev.total) {
+			if (avail + freed >= p->dev.total + ovh) {
 				plan_free(p);
 				memset(p, 0, sizeof *p);
 				return SCHED_WAIT;
@@ -179,7 +180,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		}
 		*n_evict = 0;
 		if (o->queue_busy && o->offload != PLAN_CPU &&
-		    avail + freed + busy_bytes(s, m) >= p->dev.total) {
+		    avail + freed + busy_bytes(s, m) >= p->dev.total + ovh) {
 			plan_free(p);
 			memset(p, 0, sizeof *p);
 			return SCHED_BUSY; /* whole once busy models are done: better than offload */
@@ -187,7 +188,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		if (o->offload == PLAN_GPU) {
 			char need[32], have[32];
 			snprintf(why, whylen, "%s needs %s on %s; %s is free for it after evicting "
-			    "every idle model", m->id, util_fmt_size(p->dev.total, need, sizeof need),
+			    "every idle model", m->id, util_fmt_size(p->dev.total + ovh, need, sizeof need),
 			    g->id, util_fmt_size(avail + freed, have, sizeof have));
 			plan_free(p);
 			return SCHED_REFUSE;

@@ -88,6 +88,7 @@ struct sched {
 	struct pending *queue;
 	size_t n_queue;
 	uint64_t loads_total;        /* llama-server children started */
+	struct sched_learn *learn;   /* overheads learned per device (scheduler_learn.c) */
 };
 
 /* The device models are planned for: a configured RPC server, else the first GPU
@@ -153,5 +154,16 @@ void sched_tell_error(struct sched_reply r, int status, const char *code, const 
 /* Loads (unload 0) or unloads an "ollama:NAME" model through Ollama; tells r. */
 void sched_ollama_request(struct sched *s, const char *id, const struct sched_opts *opt,
     int unload, struct sched_reply r);
+
+/* scheduler_learn.c: each device's overhead beyond the buffers. new: a learner with
+ * what the registry (may be NULL) kept; free it with sched_learn_free. tick: once a
+ * second, samples every ready child its GPU lists. observe: one sample of load row on
+ * device key (named name): a new load's, or a larger one of a load already sampled;
+ * stored in reg (may be NULL); returns 1 when the device's figure changed. */
+struct sched_learn *sched_learn_new(struct registry *reg);
+void sched_learn_free(struct sched_learn *l);
+void sched_learn_tick(struct sched *s);
+int sched_learn_observe(struct sched_learn *l, struct registry *reg, const char *key,
+    const char *name, long long row, uint64_t bytes);
 
 #endif

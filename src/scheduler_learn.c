@@ -1,0 +1,242 @@
+/*
+ * scheduler_learn: what a device costs beyond the buffers. On an NVIDIA GPU the driver
+ * (NVML) says how much memory each llama-server child really holds; llama.cpp's log
+ * says how much its buffers (model, KV, compute) take. The difference is the CUDA
+ * context, cuBLAS workspace and memory pools: real VRAM that no plan counts. Once a
+ * second (sched_learn_tick) every ready child listed by its GPU gives a sample, the
+ * largest difference seen over its life (pools and the cuBLAS workspace grow on the
+ * first requests, after ready). Per device the figure is the median of the last
+ * LEARN_WINDOW loads' samples: the overhead is nearly a constant of the device, its
+ * driver and the build, so the median is that constant, and a load that read wrong (a
+ * child that forked a helper, a pool that a huge batch grew, a reading between two
+ * allocations) moves it not at all while it is less than half of the window, where an
+ * average (EWMA) would move by a share of the error on every outlier. The window also
+ * forgets: after a driver update, five loads make the new figure.
+ *
+ * The figure is kept per device identity (NVML UUID, else its name), stored in the
+ * registry (registry_overhead.c) at every change and loaded at start, and the budget a
+ * new plan gets on that device is smaller by it (sched_learned_overhead, used by
+ * scheduler_budget.c and GET /vram/budget). Devices without NVML process readings (AMD,
+ * RPC servers, the CPU) learn nothing and plan as before.
+ */
+#include "config.h"
+#include "llama.h"
+#include "registry.h"
+#include "scheduler_int.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LEARN_WINDOW 9           /* loads whose samples make the median */
+#define LEARN_DEVICES 32         /* devices remembered (NVML lists at most DEVICE_MAX) */
+#define LEARN_GROWTH (1u << 20)  /* a load's sample is rewritten when it grew by a MiB */
+
+struct learn_dev {
+	char key[96];            /* NVML UUID, else the device's name */
+	char name[96];
+	long long row[LEARN_WINDOW]; /* the load (registry row) each sample is from */
+	uint64_t bytes[LEARN_WINDOW];/* oldest first */
+	size_t n;
+	uint64_t figure;         /* sched_learn_median of bytes */
+	long long loads;         /* loads sampled on this device, ever */
+};
+
+struct sched_learn {
+	struct learn_dev dev[LEARN_DEVICES];
+	size_t n;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint64_t sched_learn_median(const uint64_t *v, size_t n)
+{
+	uint64_t s[LEARN_WINDOW];
+	if (n == 0)
+		return 0;
+	if (n > LEARN_WINDOW) {
+		v += n - LEARN_WINDOW; /* the newest */
+		n = LEARN_WINDOW;
+	}
+	memcpy(s, v, n * sizeof *s);
+	qsort(s, n, sizeof *s, cmp_u64);
+	if (n % 2 == 1)
+		return s[n / 2];
+	return s[n / 2 - 1] + (s[n / 2] - s[n / 2 - 1]) / 2;
+}
+
+static struct learn_dev *find(struct sched_learn *l, const char *key)
+{
+	for (size_t i = 0; l != NULL && i < l->n; i++)
+		if (strcmp(l->dev[i].key, key) == 0)
+			return &l->dev[i];
+	return NULL;
+}
+
+struct sched_learn *sched_learn_new(struct registry *reg)
+{
+	struct sched_learn *l = xcalloc(1, sizeof *l);
+	json_t *rows = reg != NULL ? registry_overheads(reg) : json_array(), *v, *smp;
+	size_t i, j;
+	json_array_foreach(rows, i, v) {
+		const char *key = json_string_value(json_object_get(v, "device"));
+		if (key == NULL || l->n == LEARN_DEVICES)
+			continue;
+		struct learn_dev *d = &l->dev[l->n++];
+		snprintf(d->key, sizeof d->key, "%s", key);
+		snprintf(d->name, sizeof d->name, "%s",
+		    json_string_value(json_object_get(v, "name")));
+		d->loads = json_integer_value(json_object_get(v, "loads"));
+		json_array_foreach(json_object_get(v, "samples"), j, smp) {
+			json_int_t b = json_integer_value(json_array_get(smp, 1));
+			if (d->n == LEARN_WINDOW || b < 0)
+				continue;
+			d->row[d->n] = json_integer_value(json_array_get(smp, 0));
+			d->bytes[d->n++] = (uint64_t)b;
+		}
+		d->figure = sched_learn_median(d->bytes, d->n);
+	}
+	json_decref(rows);
+	return l;
+}
+
+void sched_learn_free(struct sched_learn *l)
+{
+	free(l);
+}
+
+static void save(struct registry *reg, const struct learn_dev *d)
+{
+	if (reg == NULL)
+		return;
+	json_t *smp = json_array();
+	for (size_t i = 0; i < d->n; i++)
+		json_array_append_new(smp, json_pack("[I,I]", (json_int_t)d->row[i],
+		    (json_int_t)d->bytes[i]));
+	registry_overhead_save(reg, d->key, d->name, d->figure, d->loads, smp);
+	json_decref(smp);
+}
+
+int sched_learn_observe(struct sched_learn *l, struct registry *reg, const char *key,
+    const char *name, long long row, uint64_t bytes)
+{
+	struct learn_dev *d = find(l, key);
+	if (d == NULL) {
+		if (l->n == LEARN_DEVICES)
+			return 0;
+		d = &l->dev[l->n++];
+		memset(d, 0, sizeof *d);
+		snprintf(d->key, sizeof d->key, "%s", key);
+	}
+	snprintf(d->name, sizeof d->name, "%s", name);
+	size_t i = d->n;
+	while (i > 0 && d->row[i - 1] != row)
+		i--;
+	if (i > 0) {
+		/* this load's sample: its largest reading, rewritten when it grew */
+		if (bytes < d->bytes[i - 1] + LEARN_GROWTH)
+			return 0;
+		d->bytes[i - 1] = bytes;
+	} else {
+		if (d->n == LEARN_WINDOW) {
+			memmove(d->row, d->row + 1, (LEARN_WINDOW - 1) * sizeof *d->row);
+			memmove(d->bytes, d->bytes + 1, (LEARN_WINDOW - 1) * sizeof *d->bytes);
+			d->n--;
+		}
+		d->row[d->n] = row;
+		d->bytes[d->n++] = bytes;
+		d->loads++;
+	}
+	uint64_t was = d->figure;
+	d->figure = sched_learn_median(d->bytes, d->n);
+	save(reg, d);
+	if (d->figure != was) {
+		char a[32], b[32];
+		log_info("device %s: learned overhead %s (was %s, median of %zu loads)", d->name,
+		    util_fmt_size(d->figure, a, sizeof a), util_fmt_size(was, b, sizeof b), d->n);
+	}
+	return d->figure != was;
+}
+
+/* The device with this id (borrowed), or NULL. */
+static const struct device_info *device(struct sched *s, const char *dev_id)
+{
+	for (size_t i = 0; dev_id != NULL && i < devmon_count(s->env.dev); i++) {
+		const struct device_info *di = devmon_get(s->env.dev, i);
+		if (strcmp(di->id, dev_id) == 0)
+			return di;
+	}
+	return NULL;
+}
+
+static const char *key_of(const struct device_info *di)
+{
+	return di->uuid[0] != '\0' ? di->uuid : di->name;
+}
+
+/* The bytes of m's buffers on an accelerator, as its child reported them (every
+ * measured device but the host's: CPU, CPU_Mapped, CUDA_Host, ...); its plan's device
+ * total when it reported none (a child that put nothing there, or a log not read). */
+static uint64_t buffers(const struct rt *m)
+{
+	const char *dev;
+	json_t *o;
+	uint64_t n = 0;
+	int any = 0;
+	json_object_foreach(m->measured, dev, o) {
+		size_t len = strlen(dev);
+		if (!json_is_object(o) || strncmp(dev, "CPU", 3) == 0 ||
+		    (len >= 5 && strcmp(dev + len - 5, "_Host") == 0))
+			continue;
+		any = 1;
+		n += (uint64_t)json_integer_value(json_object_get(o, "model_bytes")) +
+		    (uint64_t)json_integer_value(json_object_get(o, "kv_bytes")) +
+		    (uint64_t)json_integer_value(json_object_get(o, "compute_bytes"));
+	}
+	return any ? n : m->dev.total;
+}
+
+void sched_learn_tick(struct sched *s)
+{
+	/* One GPU per child today: the device the scheduler plans on (sched_gpu). */
+	const struct device_info *g = sched_gpu(s);
+	if (s->learn == NULL || g == NULL || strcmp(g->kind, "nvidia") != 0 ||
+	    s->cfg->rpc_device != NULL)
+		return;
+	for (struct rt *m = s->models; m != NULL; m = m->next) {
+		if (m->state != ST_READY || m->l == NULL)
+			continue;
+		for (size_t i = 0; i < g->n_procs; i++) {
+			if (g->procs[i].pid != (uint32_t)llama_pid(m->l))
+				continue;
+			uint64_t buf = buffers(m), used = g->procs[i].used;
+			sched_learn_observe(s->learn, s->env.reg, key_of(g), g->name, m->row,
+			    used > buf ? used - buf : 0);
+		}
+	}
+}
+
+uint64_t sched_learned_overhead(struct sched *s, const char *dev_id)
+{
+	const struct device_info *di = device(s, dev_id);
+	const struct learn_dev *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
+	return d != NULL ? d->figure : 0;
+}
+
+json_t *sched_learned_json(struct sched *s, const char *dev_id)
+{
+	const struct device_info *di = device(s, dev_id);
+	const struct learn_dev *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
+	if (d == NULL)
+		return NULL;
+	json_t *smp = json_array();
+	for (size_t i = 0; i < d->n; i++)
+		json_array_append_new(smp, json_integer((json_int_t)d->bytes[i]));
+	return json_pack("{s:s,s:I,s:I,s:o,s:s}", "device", d->key, "bytes",
+	    (json_int_t)d->figure, "loads", (json_int_t)d->loads, "samples", smp, "method",
+	    "median of the last loads' samples");
+}
