@@ -339,9 +339,10 @@ static void print_budget(json_t *j)
 		printf("  %-8s budget %s of %s\n", str(dv, "id"), size(dv, "budget_bytes", a),
 		    size(dv, "total_bytes", b));
 	if (json_is_object(dv) && json_is_object(lo))
-		printf("  %-8s learned overhead %s (CUDA context, workspaces: median of %lld "
-		    "loads), taken from the budget\n", str(dv, "id"), size(lo, "bytes", a),
-		    (long long)json_integer_value(json_object_get(lo, "loads")));
+		printf("  %-8s learned overhead %s (CUDA context, workspaces; %lld load%s "
+		    "seen), taken from the budget\n", str(dv, "id"), size(lo, "bytes", a),
+		    (long long)json_integer_value(json_object_get(lo, "loads")),
+		    json_integer_value(json_object_get(lo, "loads")) == 1 ? "" : "s");
 	json_array_foreach(json_object_get(p, "devices"), i, v)
 		printf("  %-8s model %s, KV %s, compute %s, total %s\n", str(v, "name"),
 		    size(v, "model_bytes", a), size(v, "kv_bytes", b), size(v, "compute_bytes", c),
