@@ -170,7 +170,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		size_t n = sched_evictable(s, m, cand, MAX_EVICT);
 		uint64_t freed = 0;
 		for (size_t i = 0; i < n && o->offload != PLAN_CPU; i++) {
-			freed += cand[i]->dev.total;
+			freed += cand[i]->dev.total + ovh; /* its child's overhead leaves too */
 			evict[(*n_evict)++] = cand[i];
 			if (avail + freed >= p->dev.total + ovh) {
 				plan_free(p);
