@@ -214,6 +214,8 @@ void sched_learn_tick(struct sched *s)
 			if (g->procs[i].pid != (uint32_t)llama_pid(m->l))
 				continue;
 			uint64_t buf = buffers(m), used = g->procs[i].used;
+			if (used == 0)
+				continue; /* NVML could not say (WDDM, MIG without rights) */
 			sched_learn_observe(s->learn, s->env.reg, key_of(g), g->name, m->row,
 			    used > buf ? used - buf : 0);
 		}
