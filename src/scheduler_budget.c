@@ -188,8 +188,8 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		if (o->offload == PLAN_GPU) {
 			char need[32], have[32];
 			snprintf(why, whylen, "%s needs %s on %s; %s is free for it after evicting "
-			    "every idle model", m->id, util_fmt_size(p->dev.total + ovh, need, sizeof need),
-			    g->id, util_fmt_size(avail + freed, have, sizeof have));
+			    "every idle model", m->id, util_fmt_size(p->dev.total + ovh, need,
+			    sizeof need), g->id, util_fmt_size(avail + freed, have, sizeof have));
 			plan_free(p);
 			return SCHED_REFUSE;
 		}
