@@ -183,7 +183,9 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 	/* the key goes in the environment, which other users cannot read (the command line
 	 * they can); the daemon's own key stays out of it */
 	char *env_key = xasprintf("LLAMA_API_KEY=%s", l->key);
-	char *env[] = { env_key, "MLOFFLOAD_API_KEY=", NULL };
+	/* CUDA numbers devices by PCI bus as NVML does, so that the --device names the
+	 * scheduler gives (CUDA1 = the monitor's gpu1) are the same GPUs */
+	char *env[] = { env_key, "MLOFFLOAD_API_KEY=", "CUDA_DEVICE_ORDER=PCI_BUS_ID", NULL };
 	l->child = child_spawn(base, argv, env, &o, err, errlen);
 	explicit_bzero(env_key, strlen(env_key));
 	free(env_key);

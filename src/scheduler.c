@@ -142,6 +142,34 @@ static void answer_waiters(struct rt *m)
 
 /* ---- children ---- */
 
+/* The monitor's GPU with that id, or NULL (an RPC server, a GPU gone). */
+static const struct device_info *gpu_by_id(struct sched *s, const char *id)
+{
+	for (size_t i = 0; i < devmon_count(s->env.dev); i++) {
+		const struct device_info *di = devmon_get(s->env.dev, i);
+		if (strcmp(di->id, id) == 0 && strcmp(di->kind, "cpu") != 0)
+			return di;
+	}
+	return NULL;
+}
+
+/* q waits for r's memory to show free: on one GPU (the first GPU r holds, or the one
+ * q watches already), whose reading now is the baseline. */
+static void pending_watch(struct sched *s, struct pending *q, const struct rt *r)
+{
+	for (int k = 0; k < r->n_on; k++) {
+		const struct device_info *g = gpu_by_id(s, r->on[k].id);
+		if (g == NULL)
+			continue;
+		if (q->gpu_id[0] == '\0') {
+			snprintf(q->gpu_id, sizeof q->gpu_id, "%s", g->id);
+			q->used_at_evict = g->now.used;
+		}
+		if (strcmp(q->gpu_id, g->id) == 0)
+			q->freed_bytes += r->on[k].use.total;
+	}
+}
+
 static void on_ready(void *arg)
 {
 	struct rt *m = arg;
@@ -151,12 +179,23 @@ static void on_ready(void *arg)
 	m->ready_ms = m->last_used_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
-	/* on an NVIDIA GPU, what the driver says the child holds */
-	const struct device_info *g = sched_gpu(m->s);
-	for (size_t i = 0; g != NULL && i < g->n_procs; i++)
-		if (g->procs[i].pid == (uint32_t)llama_pid(m->l))
-			json_object_set_new(m->measured, "nvml_process_bytes",
-			    json_integer((json_int_t)g->procs[i].used));
+	/* on NVIDIA GPUs, what the driver says the child holds on each of its devices */
+	json_t *by = json_object();
+	uint64_t nv = 0;
+	for (int k = 0; k < m->n_on; k++) {
+		const struct device_info *g = gpu_by_id(m->s, m->on[k].id);
+		for (size_t i = 0; g != NULL && i < g->n_procs; i++)
+			if (g->procs[i].pid == (uint32_t)llama_pid(m->l)) {
+				nv += g->procs[i].used;
+				json_object_set_new(by, g->id, json_integer((json_int_t)g->procs[i].used));
+			}
+	}
+	if (json_object_size(by) > 0) {
+		json_object_set_new(m->measured, "nvml_process_bytes", json_integer((json_int_t)nv));
+		json_object_set_new(m->measured, "nvml_process_bytes_by_device", by);
+	} else {
+		json_decref(by);
+	}
 	registry_load_update(m->s->env.reg, m->row, "ready", m->measured, NULL);
 	sched_pressure_ready(m);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
@@ -214,8 +253,76 @@ static void on_exited(void *arg, int status, const char *tail)
 	process_queue(s);
 }
 
-int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
-    char *err, size_t errlen)
+/* The child's arguments: p's, its own --rpc and --device replaced by the servers and
+ * devices it uses (none: --device none, so that a CPU child touches no GPU and no RPC
+ * server), then the slots. New array (borrowing p's strings and bufs). */
+static char **child_args(const struct sched *s, const struct plan_multi *p, char *rpc,
+    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen)
+{
+	char **args = xcalloc(p->n_args + 8, sizeof *args);
+	size_t k = 0;
+	for (size_t i = 0; i < p->n_args; i++) {
+		if ((strcmp(p->args[i], "--rpc") == 0 || strcmp(p->args[i], "--device") == 0) &&
+		    i + 1 < p->n_args) {
+			i++;
+			continue;
+		}
+		args[k++] = p->args[i];
+	}
+	rpc[0] = devs[0] = '\0';
+	for (int i = 0; i < p->n_dev; i++) {
+		size_t l = strlen(devs);
+		snprintf(devs + l, devlen - l, "%s%s", i ? "," : "", p->dev[i].run_name);
+		if (p->dev[i].rpc[0] == '\0')
+			continue;
+		l = strlen(rpc);
+		snprintf(rpc + l, rpclen - l, "%s%s", l ? "," : "", p->dev[i].rpc);
+	}
+	if (rpc[0] != '\0') { /* --rpc registers the servers before --device names them */
+		args[k++] = (char *)"--rpc";
+		args[k++] = rpc;
+	}
+	args[k++] = (char *)"--device";
+	args[k++] = p->n_dev > 0 ? devs : (char *)"none";
+	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
+	 * count keeps that sharing, so the plan's KV size holds */
+	if (s->cfg->parallel != 4) {
+		snprintf(np, nplen, "%u", s->cfg->parallel);
+		args[k++] = (char *)"-np";
+		args[k++] = np;
+		args[k++] = (char *)"--kv-unified";
+	}
+	args[k] = NULL;
+	return args;
+}
+
+/* Records p's devices in m (by the ids of today's devices). */
+static void take_devices(struct sched *s, struct rt *m, const struct plan_multi *p)
+{
+	struct target t[SCHED_MAX_DEVICES];
+	size_t n = sched_targets(s, t, SCHED_MAX_DEVICES);
+	memset(&m->dev, 0, sizeof m->dev);
+	m->n_on = 0;
+	for (int i = 0; i < p->n_dev && m->n_on < SCHED_MAX_DEVICES; i++) {
+		struct sched_on *o = &m->on[m->n_on++];
+		memset(o, 0, sizeof *o);
+		snprintf(o->id, sizeof o->id, "%s", p->dev[i].name);
+		for (size_t j = 0; j < n; j++)
+			if (strcmp(t[j].name, p->dev[i].name) == 0)
+				snprintf(o->id, sizeof o->id, "%s", t[j].id);
+		snprintf(o->name, sizeof o->name, "%s", p->dev[i].name);
+		snprintf(o->run_name, sizeof o->run_name, "%s", p->dev[i].run_name);
+		snprintf(o->rpc, sizeof o->rpc, "%s", p->dev[i].rpc);
+		o->use = p->dev[i].use;
+		m->dev.model += o->use.model;
+		m->dev.kv += o->use.kv;
+		m->dev.compute += o->use.compute;
+		m->dev.total += o->use.total;
+	}
+}
+
+int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
+    const struct est *e, char *err, size_t errlen)
 {
 	if (s->cfg->llama_server == NULL) {
 		snprintf(err, errlen, "no llama-server binary configured (--llama-server)");
@@ -225,19 +332,12 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 		snprintf(err, errlen, "%s already has a running llama-server", m->id);
 		return -1;
 	}
-	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
-	 * count keeps that sharing, so the plan's KV size holds */
-	char np[16];
-	snprintf(np, sizeof np, "%u", s->cfg->parallel);
-	const char *extra[] = { "-np", np, "--kv-unified" };
-	size_t n_extra = s->cfg->parallel != 4 ? 3 : 0;
-	char **args = xcalloc(p->n_args + n_extra + 1, sizeof *args);
+	char rpc[SCHED_MAX_DEVICES * 130], devs[SCHED_MAX_DEVICES * 66], np[16];
+	char **args = child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np);
 	json_decref(m->args);
 	m->args = json_array();
-	for (size_t i = 0; i < p->n_args + n_extra; i++) {
-		args[i] = i < p->n_args ? p->args[i] : (char *)extra[i - p->n_args];
+	for (size_t i = 0; args[i] != NULL; i++)
 		json_array_append_new(m->args, json_string(args[i]));
-	}
 	char *log = xasprintf("%s/llama-%s.log", s->cfg->state_dir, m->id);
 	struct llama_cb cb = { on_ready, on_exited, m };
 	m->l = llama_start(s->env.base, s->cfg->llama_server, m->path, m->id, args, log, &cb,
@@ -249,17 +349,18 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 	m->state = ST_LOADING;
 	s->loads_total++;
 	m->error[0] = '\0';
-	m->dev = p->dev;
+	take_devices(s, m, p);
 	m->cpu = p->cpu;
 	m->ngl = p->ngl;
 	m->n_cpu_moe = p->n_cpu_moe;
 	m->ctx = (int)e->n_ctx;
+	snprintf(m->plan_reason, sizeof m->plan_reason, "%s", p->reason);
 	m->started_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = NULL;
-	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I}", "gpu_layers", p->ngl, "n_cpu_moe",
-	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)p->dev.total,
-	    "cpu_bytes", (json_int_t)p->cpu.total);
+	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I,s:o}", "gpu_layers", p->ngl, "n_cpu_moe",
+	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)m->dev.total,
+	    "cpu_bytes", (json_int_t)p->cpu.total, "devices", sched_on_json(m));
 	unsigned long long ticks = 0;
 	char boot[64];
 	child_pid_start_ticks(llama_pid(m->l), &ticks); /* it exec'ed: it is there */
@@ -267,11 +368,12 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 	m->row = registry_load_begin(s->env.reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
 	    ticks, boot, plan);
 	json_decref(plan);
-	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
-	    e->a.n_layer + 1, llama_port(m->l));
-	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I}", "model", m->id,
+	log_info("starting %s: %d of %u layers on %s, port %d", m->id, p->ngl,
+	    e->a.n_layer + 1, p->n_dev > 0 ? devs : "the CPU", llama_port(m->l));
+	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I,s:o,s:s}", "model", m->id,
 	    "gpu_layers", p->ngl, "layers", (int)e->a.n_layer + 1, "device_bytes",
-	    (json_int_t)p->dev.total, "cpu_bytes", (json_int_t)p->cpu.total));
+	    (json_int_t)m->dev.total, "cpu_bytes", (json_int_t)p->cpu.total, "devices",
+	    sched_on_json(m), "reason", p->reason));
 	return 0;
 }
 
@@ -287,8 +389,6 @@ static struct pending *pending_new(struct sched *s, const char *id,
 		q->o.cpu_patterns[i] = xstrdup(o->cpu_patterns[i]);
 	q->reply = r;
 	q->since_ms = util_mono_ms();
-	const struct device_info *gd = sched_gpu(s);
-	q->used_at_evict = gd ? gd->now.used : 0;
 	struct pending **t = &s->queue;
 	while (*t)
 		t = &(*t)->next;
@@ -351,7 +451,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		settle(r, u, 409, "model_unreadable", "%s", err);
 		return SA_ERROR;
 	}
-	struct plan p;
+	struct plan_multi p;
 	struct rt *ev[MAX_EVICT];
 	size_t n_ev = 0;
 	enum sched_avail res = SA_WAIT;
@@ -379,7 +479,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 				stop_rt(ev[i]);
 				if (q->n_evict < MAX_EVICT) {
 					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
-					q->freed_bytes += ev[i]->dev.total;
+					pending_watch(s, q, ev[i]);
 				}
 			}
 			json_t *evs = json_array();
@@ -392,7 +492,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		}
 	} else if (sched_start(s, m, &p, &e, err, sizeof err) < 0) {
 		settle(r, u, 500, "start_failed", "%s", err);
-		plan_free(&p);
+		plan_multi_free(&p);
 		res = SA_ERROR;
 	} else {
 		sched_pressure_remember(m, o, &p);
@@ -400,7 +500,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 			m->waiters[m->n_waiters++] = r;
 		else
 			answer_model(m, r, 202);
-		plan_free(&p);
+		plan_multi_free(&p);
 	}
 	est_free(&e);
 	gguf_close(g);
@@ -426,8 +526,8 @@ static int memory_seen_free(struct sched *s, struct pending *q)
 	uint64_t now = util_mono_ms();
 	if (q->exited_ms == 0)
 		q->exited_ms = now;
-	const struct device_info *g = sched_gpu(s);
-	if (s->cfg->rpc_device != NULL || g == NULL || q->used_at_evict < q->freed_bytes)
+	const struct device_info *g = q->gpu_id[0] ? gpu_by_id(s, q->gpu_id) : NULL;
+	if (g == NULL || q->freed_bytes == 0 || q->used_at_evict < q->freed_bytes)
 		return 1;
 	if (g->now.t_ms > q->exited_ms && g->now.used + q->freed_bytes / 2 <= q->used_at_evict)
 		return 1;
@@ -616,7 +716,8 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	struct pending *q = pending_new(s, b->id, &wo, r);
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
-	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
+	if (a->state == ST_READY)
+		pending_watch(s, q, a);
 	sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:[s]}", "model", b->id, "position",
 	    (json_int_t)s->n_queue, "evicting", a->id));
 	stop_rt(a);
