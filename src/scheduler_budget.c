@@ -24,17 +24,18 @@ const struct device_info *sched_gpu(struct sched *s)
 size_t sched_targets(struct sched *s, struct target *out, size_t max)
 {
 	size_t n = 0;
-	int n_cuda = 0, n_rocm = 0;
+	int n_rocm = 0;
 	for (size_t i = 0; i < devmon_count(s->env.dev) && n < max; i++) {
 		const struct device_info *di = devmon_get(s->env.dev, i);
 		if (strcmp(di->kind, "cpu") == 0)
 			continue;
 		/* llama.cpp numbers a backend's devices in the order CUDA enumerates them,
-		 * which CUDA_DEVICE_ORDER=PCI_BUS_ID (sched_start) makes NVML's order */
+		 * which CUDA_DEVICE_ORDER=PCI_BUS_ID (llama.c) makes NVML's index order; AMD
+		 * GPUs in the monitor's order */
 		int nv = strcmp(di->kind, "nvidia") == 0;
-		int k = nv ? n_cuda++ : n_rocm++;
-		if (!di->ok)
+		if (!di->ok || (nv && di->index < 0))
 			continue;
+		int k = nv ? di->index : n_rocm++;
 		struct target *t = &out[n++];
 		memset(t, 0, sizeof *t);
 		snprintf(t->id, sizeof t->id, "%s", di->id);
