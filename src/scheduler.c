@@ -368,8 +368,13 @@ int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
 	m->row = registry_load_begin(s->env.reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
 	    ticks, boot, plan);
 	json_decref(plan);
+	char where[SCHED_MAX_DEVICES * 162] = "the CPU";
+	for (int i = 0; i < m->n_on; i++) {
+		size_t l = i ? strlen(where) : 0;
+		snprintf(where + l, sizeof where - l, "%s%s", i ? ", " : "", m->on[i].id);
+	}
 	log_info("starting %s: %d of %u layers on %s, port %d", m->id, p->ngl,
-	    e->a.n_layer + 1, p->n_dev > 0 ? devs : "the CPU", llama_port(m->l));
+	    e->a.n_layer + 1, where, llama_port(m->l));
 	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I,s:o,s:s}", "model", m->id,
 	    "gpu_layers", p->ngl, "layers", (int)e->a.n_layer + 1, "device_bytes",
 	    (json_int_t)m->dev.total, "cpu_bytes", (json_int_t)p->cpu.total, "devices",
