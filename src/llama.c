@@ -11,10 +11,14 @@
 #include <event2/http.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HEALTH_RETRY_MS 200
@@ -240,4 +244,66 @@ void llama_free(struct llama *l)
 	explicit_bzero(l->key, sizeof l->key);
 	explicit_bzero(l->auth, sizeof l->auth);
 	free(l);
+}
+
+/* "  CUDA0: NVIDIA ... (24135 MiB, 23000 MiB free)" lines after "Available devices:". */
+static int parse_devices(char *text, char *out, size_t len)
+{
+	char *list = strstr(text, "Available devices:"), *save = NULL;
+	if (list == NULL)
+		return -1;
+	out[0] = '\0';
+	for (char *ln = strtok_r(list, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		while (*ln == ' ')
+			ln++;
+		size_t n = strcspn(ln, ": ");
+		if (ln[n] != ':' || n == 0)
+			continue; /* the header, "(none)" */
+		size_t l = strlen(out);
+		snprintf(out + l, len - l, "%s%.*s", l ? "," : "", (int)n, ln);
+	}
+	return 0;
+}
+
+int llama_devices(const char *server, char *out, size_t len)
+{
+	int fd[2];
+	if (pipe2(fd, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int dn = open("/dev/null", O_RDWR);
+		dup2(dn, 0);
+		dup2(fd[1], 1);
+		dup2(dn, 2);
+		execl(server, server, "--list-devices", (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	if (pid < 0) {
+		close(fd[0]);
+		return -1;
+	}
+	char buf[8192];
+	size_t got = 0;
+	uint64_t end = util_mono_ms() + 10000;
+	for (;;) {
+		uint64_t now = util_mono_ms();
+		struct pollfd p = { fd[0], POLLIN, 0 };
+		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+			break;
+		ssize_t r = read(fd[0], buf + got, sizeof buf - 1 - got);
+		if (r <= 0 && errno != EINTR)
+			break;
+		got += r > 0 ? (size_t)r : 0;
+		if (got == sizeof buf - 1)
+			break;
+	}
+	close(fd[0]);
+	kill(pid, SIGKILL); /* it has printed, or it is stuck */
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	buf[got] = '\0';
+	return parse_devices(buf, out, len);
 }

@@ -142,34 +142,6 @@ static void answer_waiters(struct rt *m)
 
 /* ---- children ---- */
 
-/* The monitor's GPU with that id, or NULL (an RPC server, a GPU gone). */
-static const struct device_info *gpu_by_id(struct sched *s, const char *id)
-{
-	for (size_t i = 0; i < devmon_count(s->env.dev); i++) {
-		const struct device_info *di = devmon_get(s->env.dev, i);
-		if (strcmp(di->id, id) == 0 && strcmp(di->kind, "cpu") != 0)
-			return di;
-	}
-	return NULL;
-}
-
-/* q waits for r's memory to show free: on one GPU (the first GPU r holds, or the one
- * q watches already), whose reading now is the baseline. */
-static void pending_watch(struct sched *s, struct pending *q, const struct rt *r)
-{
-	for (int k = 0; k < r->n_on; k++) {
-		const struct device_info *g = gpu_by_id(s, r->on[k].id);
-		if (g == NULL)
-			continue;
-		if (q->gpu_id[0] == '\0') {
-			snprintf(q->gpu_id, sizeof q->gpu_id, "%s", g->id);
-			q->used_at_evict = g->now.used;
-		}
-		if (strcmp(q->gpu_id, g->id) == 0)
-			q->freed_bytes += r->on[k].use.total;
-	}
-}
-
 static void on_ready(void *arg)
 {
 	struct rt *m = arg;
@@ -179,23 +151,7 @@ static void on_ready(void *arg)
 	m->ready_ms = m->last_used_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
-	/* on NVIDIA GPUs, what the driver says the child holds on each of its devices */
-	json_t *by = json_object();
-	uint64_t nv = 0;
-	for (int k = 0; k < m->n_on; k++) {
-		const struct device_info *g = gpu_by_id(m->s, m->on[k].id);
-		for (size_t i = 0; g != NULL && i < g->n_procs; i++)
-			if (g->procs[i].pid == (uint32_t)llama_pid(m->l)) {
-				nv += g->procs[i].used;
-				json_object_set_new(by, g->id, json_integer((json_int_t)g->procs[i].used));
-			}
-	}
-	if (json_object_size(by) > 0) {
-		json_object_set_new(m->measured, "nvml_process_bytes", json_integer((json_int_t)nv));
-		json_object_set_new(m->measured, "nvml_process_bytes_by_device", by);
-	} else {
-		json_decref(by);
-	}
+	sched_measure_devices(m);
 	registry_load_update(m->s->env.reg, m->row, "ready", m->measured, NULL);
 	sched_pressure_ready(m);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
@@ -253,74 +209,6 @@ static void on_exited(void *arg, int status, const char *tail)
 	process_queue(s);
 }
 
-/* The child's arguments: p's, its own --rpc and --device replaced by the servers and
- * devices it uses (none: --device none, so that a CPU child touches no GPU and no RPC
- * server), then the slots. New array (borrowing p's strings and bufs). */
-static char **child_args(const struct sched *s, const struct plan_multi *p, char *rpc,
-    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen)
-{
-	char **args = xcalloc(p->n_args + 8, sizeof *args);
-	size_t k = 0;
-	for (size_t i = 0; i < p->n_args; i++) {
-		if ((strcmp(p->args[i], "--rpc") == 0 || strcmp(p->args[i], "--device") == 0) &&
-		    i + 1 < p->n_args) {
-			i++;
-			continue;
-		}
-		args[k++] = p->args[i];
-	}
-	rpc[0] = devs[0] = '\0';
-	for (int i = 0; i < p->n_dev; i++) {
-		size_t l = strlen(devs);
-		snprintf(devs + l, devlen - l, "%s%s", i ? "," : "", p->dev[i].run_name);
-		if (p->dev[i].rpc[0] == '\0')
-			continue;
-		l = strlen(rpc);
-		snprintf(rpc + l, rpclen - l, "%s%s", l ? "," : "", p->dev[i].rpc);
-	}
-	if (rpc[0] != '\0') { /* --rpc registers the servers before --device names them */
-		args[k++] = (char *)"--rpc";
-		args[k++] = rpc;
-	}
-	args[k++] = (char *)"--device";
-	args[k++] = p->n_dev > 0 ? devs : (char *)"none";
-	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
-	 * count keeps that sharing, so the plan's KV size holds */
-	if (s->cfg->parallel != 4) {
-		snprintf(np, nplen, "%u", s->cfg->parallel);
-		args[k++] = (char *)"-np";
-		args[k++] = np;
-		args[k++] = (char *)"--kv-unified";
-	}
-	args[k] = NULL;
-	return args;
-}
-
-/* Records p's devices in m (by the ids of today's devices). */
-static void take_devices(struct sched *s, struct rt *m, const struct plan_multi *p)
-{
-	struct target t[SCHED_MAX_DEVICES];
-	size_t n = sched_targets(s, t, SCHED_MAX_DEVICES);
-	memset(&m->dev, 0, sizeof m->dev);
-	m->n_on = 0;
-	for (int i = 0; i < p->n_dev && m->n_on < SCHED_MAX_DEVICES; i++) {
-		struct sched_on *o = &m->on[m->n_on++];
-		memset(o, 0, sizeof *o);
-		snprintf(o->id, sizeof o->id, "%s", p->dev[i].name);
-		for (size_t j = 0; j < n; j++)
-			if (strcmp(t[j].name, p->dev[i].name) == 0)
-				snprintf(o->id, sizeof o->id, "%s", t[j].id);
-		snprintf(o->name, sizeof o->name, "%s", p->dev[i].name);
-		snprintf(o->run_name, sizeof o->run_name, "%s", p->dev[i].run_name);
-		snprintf(o->rpc, sizeof o->rpc, "%s", p->dev[i].rpc);
-		o->use = p->dev[i].use;
-		m->dev.model += o->use.model;
-		m->dev.kv += o->use.kv;
-		m->dev.compute += o->use.compute;
-		m->dev.total += o->use.total;
-	}
-}
-
 int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
     const struct est *e, char *err, size_t errlen)
 {
@@ -333,7 +221,7 @@ int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
 		return -1;
 	}
 	char rpc[SCHED_MAX_DEVICES * 130], devs[SCHED_MAX_DEVICES * 66], np[16];
-	char **args = child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np);
+	char **args = sched_child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np);
 	json_decref(m->args);
 	m->args = json_array();
 	for (size_t i = 0; args[i] != NULL; i++)
@@ -349,7 +237,7 @@ int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
 	m->state = ST_LOADING;
 	s->loads_total++;
 	m->error[0] = '\0';
-	take_devices(s, m, p);
+	sched_take_devices(s, m, p);
 	m->cpu = p->cpu;
 	m->ngl = p->ngl;
 	m->n_cpu_moe = p->n_cpu_moe;
@@ -484,7 +372,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 				stop_rt(ev[i]);
 				if (q->n_evict < MAX_EVICT) {
 					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
-					pending_watch(s, q, ev[i]);
+					sched_pending_watch(s, q, ev[i]);
 				}
 			}
 			json_t *evs = json_array();
@@ -531,7 +419,7 @@ static int memory_seen_free(struct sched *s, struct pending *q)
 	uint64_t now = util_mono_ms();
 	if (q->exited_ms == 0)
 		q->exited_ms = now;
-	const struct device_info *g = q->gpu_id[0] ? gpu_by_id(s, q->gpu_id) : NULL;
+	const struct device_info *g = q->gpu_id[0] ? sched_gpu_by_id(s, q->gpu_id) : NULL;
 	if (g == NULL || q->freed_bytes == 0 || q->used_at_evict < q->freed_bytes)
 		return 1;
 	if (g->now.t_ms > q->exited_ms && g->now.used + q->freed_bytes / 2 <= q->used_at_evict)
@@ -722,7 +610,7 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
 	if (a->state == ST_READY)
-		pending_watch(s, q, a);
+		sched_pending_watch(s, q, a);
 	sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:[s]}", "model", b->id, "position",
 	    (json_int_t)s->n_queue, "evicting", a->id));
 	stop_rt(a);
@@ -888,5 +776,6 @@ void sched_free(struct sched *s)
 		free(m->path);
 		free(m);
 	}
+	free(s->probed_server);
 	free(s);
 }

@@ -105,6 +105,10 @@ struct sched {
 	struct pending *queue;
 	size_t n_queue;
 	uint64_t loads_total;        /* llama-server children started */
+	/* the local devices of the llama-server binary (scheduler_devices.c) */
+	char *probed_server;         /* the binary asked (heap), NULL: not yet */
+	char offered[1024];          /* what it offers, "CUDA0,CUDA1" */
+	int offered_known;
 };
 
 /* A device loads may be planned on: every GPU that reads (NVML, AMD sysfs), then every
@@ -189,6 +193,20 @@ json_t *sched_pressure_json(struct rt *m);
 /* scheduler_view.c: m's devices, [{"id", "name", "run_name", "rpc"?, "planned":
  * {model_bytes...}, "measured_bytes"?}] (new). */
 json_t *sched_on_json(const struct rt *m);
+
+/* scheduler_devices.c. gpu_by_id: the monitor's GPU with that id, or NULL (an RPC
+ * server, a GPU gone). child_args: the child's arguments for plan p (its devices,
+ * servers and slots; rpc, devs and np are buffers the array points into), a new
+ * NULL-terminated array of borrowed strings. take_devices: records p's devices in m. */
+const struct device_info *sched_gpu_by_id(struct sched *s, const char *id);
+char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
+    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen);
+void sched_take_devices(struct sched *s, struct rt *m, const struct plan_multi *p);
+/* q waits for r's memory to show free on one GPU (the first r holds, or the one q
+ * watches already), whose reading now is the baseline. */
+void sched_pending_watch(struct sched *s, struct pending *q, const struct rt *r);
+/* Adds to m->measured what NVML says its child holds on each of its GPUs. */
+void sched_measure_devices(struct rt *m);
 
 /* Tells r the outcome: a success (status < 400) with body (stolen), or an error. */
 void sched_tell(struct sched_reply r, int status, json_t *body);

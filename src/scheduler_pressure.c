@@ -378,8 +378,8 @@ static void relieve(struct sched *s, const struct target *t)
 	}
 	struct rt *ev[MAX_EVICT];
 	size_t ne = sched_evictable(s, NULL, ev, MAX_EVICT), keep = 0;
-	for (size_t i = 0; i < ne; i++) /* only those that hold something on t */
-		if (sched_on_bytes(ev[i], t->id) > 0)
+	for (size_t i = 0; i < ne; i++) /* those on t, or shrunk from it (as before) */
+		if (sched_on_bytes(ev[i], t->id) > 0 || strcmp(ev[i]->home, t->id) == 0)
 			ev[keep++] = ev[i];
 	ne = keep;
 	/* models that asked to be unloaded go first, as before the ladder */
