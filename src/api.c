@@ -327,7 +327,8 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_decref(q);
 	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}",
 	    "version", MLO_VERSION, "uptime_s", (json_int_t)((util_mono_ms() - d->started_ms) /
-	    1000), "devices", devs, "accelerators", sched_devices_json(d->sched), "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
+	    1000), "devices", devs, "accelerators", sched_devices_json(d->sched), "loaded",
+	    sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
 	    "nvml", devmon_nvml_status(d->dev), "notify", d->notify ?

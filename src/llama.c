@@ -265,20 +265,32 @@ static int parse_devices(char *text, char *out, size_t len)
 	return 0;
 }
 
+/* Knowingly simple: it blocks the loop, once per llama-server binary (a few hundred ms;
+ * a CUDA build initialises its devices), rather than deferring the first load. */
 int llama_devices(const char *server, char *out, size_t len)
 {
 	int fd[2];
 	if (pipe2(fd, O_CLOEXEC) < 0)
 		return -1;
+	/* as child.c spawns: signals blocked around fork, every other descriptor closed */
+	sigset_t all, old, none;
+	sigfillset(&all);
+	sigemptyset(&none);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid_t pid = fork();
 	if (pid == 0) {
 		int dn = open("/dev/null", O_RDWR);
 		dup2(dn, 0);
 		dup2(fd[1], 1);
 		dup2(dn, 2);
+		close_range(3, ~0U, 0);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execl(server, server, "--list-devices", (char *)NULL);
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(fd[1]);
 	if (pid < 0) {
 		close(fd[0]);
