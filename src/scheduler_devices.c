@@ -56,9 +56,10 @@ static const char *offered_devices(struct sched *s)
 
 /* The child's arguments: p's, its own --rpc and --device replaced by the servers and
  * devices it uses (none: --device none, so that a CPU child touches no GPU and no RPC
- * server), then the slots. A local device the binary does not offer (a CPU-only build
- * on a GPU machine, a fake GPU in the tests) is left out: llama.cpp runs that share on
- * the CPU. New array (borrowing p's strings and bufs). */
+ * server), then the slots. A local device the binary does not offer (a CPU-only or a
+ * Vulkan build on an NVIDIA machine, a fake GPU in the tests) leaves the child unpinned
+ * (no --device): llama.cpp then places it on what it has, as it would without the
+ * daemon, and the log says so. New array (borrowing p's strings and bufs). */
 char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
     size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen)
 {
@@ -73,17 +74,18 @@ char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
 		args[k++] = p->args[i];
 	}
 	rpc[0] = devs[0] = '\0';
-	const char *offered = offered_devices(s);
+	const char *offered = p->n_dev > 0 ? offered_devices(s) : NULL;
+	int unpinned = 0;
 	for (int i = 0; i < p->n_dev; i++) {
 		if (p->dev[i].rpc[0] == '\0' && offered != NULL &&
 		    !in_list(offered, p->dev[i].run_name)) {
-			log_warnx("%s is not a device of %s (it offers: %s): what was planned there "
-			    "runs on the CPU", p->dev[i].run_name, s->cfg->llama_server,
+			log_warnx("%s is not a device of %s (it offers: %s): the child is not "
+			    "pinned", p->dev[i].run_name, s->cfg->llama_server,
 			    offered[0] ? offered : "the CPU only");
-			continue;
+			unpinned = 1;
 		}
 		size_t l = strlen(devs);
-		snprintf(devs + l, devlen - l, "%s%s", l ? "," : "", p->dev[i].run_name);
+		snprintf(devs + l, devlen - l, "%s%s", i ? "," : "", p->dev[i].run_name);
 		if (p->dev[i].rpc[0] == '\0')
 			continue;
 		l = strlen(rpc);
@@ -93,8 +95,10 @@ char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
 		args[k++] = (char *)"--rpc";
 		args[k++] = rpc;
 	}
-	args[k++] = (char *)"--device";
-	args[k++] = devs[0] ? devs : (char *)"none";
+	if (!unpinned) {
+		args[k++] = (char *)"--device";
+		args[k++] = p->n_dev > 0 ? devs : (char *)"none";
+	}
 	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
 	 * count keeps that sharing, so the plan's KV size holds */
 	if (s->cfg->parallel != 4) {
