@@ -259,9 +259,33 @@ static void one_model_per_rpc_server(void **st)
 	json_decref(post("/unload", "{\"model\":\"c\"}", 200));
 }
 
+/* rpc_device repeats (each line checked, a server given twice refused) and split. */
+static void config_checked(void **st)
+{
+	char *c = tu_path("check.conf");
+	const char *good = "models_dir = /tmp\nrpc_device = 10.0.0.1:50052 8G\n"
+	    "rpc_device = 10.0.0.2:50052 4G\nsplit = never\n";
+	assert_int_equal(tu_write_file(c, good, strlen(good)), 0);
+	assert_int_equal(tu_sh("%s -n --config %s >/dev/null", bin, c), 0);
+	const char *twice = "rpc_device = 10.0.0.1:50052 8G\nrpc_device = 10.0.0.1:50052 4G\n";
+	assert_int_equal(tu_write_file(c, twice, strlen(twice)), 0);
+	assert_int_equal(tu_sh("%s -n --config %s 2>&1 | grep -q 'check.conf:2: rpc_device: "
+	    "10.0.0.1:50052 is given twice'", bin, c), 0);
+	assert_int_equal(tu_sh("%s -n --models-dir /tmp --rpc-device '10.0.0.1:50052 lots' "
+	    "2>&1 | grep -q \"is not 'HOST:PORT SIZE'\"", bin), 0);
+	assert_int_equal(tu_sh("%s -n --models-dir /tmp --split sometimes 2>&1 | grep -q "
+	    "'is not auto or never'", bin), 0);
+	/* the flags replace the file's lines, as for every list */
+	assert_int_equal(tu_write_file(c, good, strlen(good)), 0);
+	assert_int_equal(tu_sh("%s -n --config %s --rpc-device '10.0.0.1:50052 4G' "
+	    "--split auto >/dev/null", bin, c), 0);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_checked),
 		cmocka_unit_test(one_model_per_rpc_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
