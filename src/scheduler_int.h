@@ -191,7 +191,8 @@ void sched_pressure_forget(struct rt *m);
 json_t *sched_pressure_json(struct rt *m);
 
 /* scheduler_view.c: m's devices, [{"id", "name", "run_name", "rpc"?, "planned":
- * {model_bytes...}, "measured_bytes"?}] (new). */
+ * {model_bytes...}, "measured": the child's buffers there or null, "measured_bytes":
+ * NVML's figure for the child there or null}] (new). */
 json_t *sched_on_json(const struct rt *m);
 
 /* scheduler_devices.c. gpu_by_id: the monitor's GPU with that id, or NULL (an RPC

@@ -74,6 +74,16 @@ json_t *sched_on_json(const struct rt *m)
 			json_object_set_new(o, "rpc", json_string(d->rpc));
 		json_t *b = json_object_get(nv, d->id);
 		json_object_set_new(o, "measured_bytes", b ? json_incref(b) : json_null());
+		/* the buffers the child reported there, under its own name of the device
+		 * ("RPC0[host:port]" in a child that uses that server alone) */
+		const char *k;
+		json_t *v, *buf = NULL;
+		size_t n = strlen(d->run_name);
+		json_object_foreach(m->measured, k, v)
+			if (strncmp(k, d->run_name, n) == 0 && (k[n] == '\0' || (k[n] == '[' &&
+			    strncmp(k + n + 1, d->rpc, strlen(d->rpc)) == 0)))
+				buf = v;
+		json_object_set_new(o, "measured", buf ? json_incref(buf) : json_null());
 		json_array_append_new(a, o);
 	}
 	return a;

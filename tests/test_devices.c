@@ -201,6 +201,10 @@ static int load_on_server(const char *model, int k)
 	/* its layers are really there: the child's buffers on that server */
 	snprintf(meas, sizeof meas, "RPC0[%s]", hp);
 	assert_non_null(json_object_get(json_object_get(j, "measured"), meas));
+	/* and shown per device: planned beside measured, within 1% */
+	double planned = (double)json_integer_value(du_at(j, "devices.0.planned.model_bytes"));
+	double got = (double)json_integer_value(du_at(j, "devices.0.measured.model_bytes"));
+	assert_true(got > 0 && planned > got * 0.99 && planned < got * 1.01);
 	int pid = (int)json_integer_value(json_object_get(j, "pid"));
 	assert_true(proc_has(pid, "cmdline", "--device"));
 	assert_true(proc_has(pid, "cmdline", hp));
