@@ -325,9 +325,10 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *q = sched_queue_json(d->sched);
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
 	json_decref(q);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
-	    MLO_VERSION, "uptime_s", (json_int_t)((util_mono_ms() - d->started_ms) / 1000),
-	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
+	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}",
+	    "version", MLO_VERSION, "uptime_s", (json_int_t)((util_mono_ms() - d->started_ms) /
+	    1000), "devices", devs, "accelerators", sched_devices_json(d->sched), "loaded",
+	    sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
 	    "last_scan", d->last_scan ? d->last_scan : json_null(), "scanning", d->scanning,
 	    "nvml", devmon_nvml_status(d->dev), "notify", d->notify ?
@@ -359,9 +360,9 @@ static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg
 		json_array_append_new(devs, o);
 	}
 	free(hs);
-	api_reply_json(req, 200, json_pack("{s:o,s:s,s:I}", "devices", devs, "nvml",
-	    devmon_nvml_status(d->dev), "sample_interval_ms",
-	    (json_int_t)d->cfg.sample_interval_ms));
+	api_reply_json(req, 200, json_pack("{s:o,s:o,s:s,s:I}", "devices", devs, "accelerators",
+	    sched_devices_json(d->sched), "nvml", devmon_nvml_status(d->dev),
+	    "sample_interval_ms", (json_int_t)d->cfg.sample_interval_ms));
 }
 
 /* The first accelerator with its live budget (free less the reserve), or NULL. */
@@ -500,6 +501,8 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	    p.ngl, "layers", (int)e.a.n_layer + 1, "n_cpu_moe", p.n_cpu_moe, "args", args,
 	    "devices", usage_json(has_dev ? pd.name : "none", &p.dev), usage_json("cpu", &p.cpu)));
 	json_object_set_new(r, "fully_on_device_if_free", json_boolean(fits_empty));
+	/* every device loads may use, with what the resident models hold on each */
+	json_object_set_new(r, "accelerators", sched_devices_json(d->sched));
 	json_object_set_new(r, "would_evict", p.fits && p.ngl == (int)e.a.n_layer + 1 ?
 	    json_array() : evictable(d, gpu));
 	if (p.reason[0] != '\0')

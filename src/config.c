@@ -85,7 +85,6 @@ void config_free(struct config *c)
 	free_list(c->webhooks, &c->n_webhooks);
 	free_list(c->exclusive, &c->n_exclusive);
 	free_list(c->aliases, &c->n_aliases);
-	free(c->rpc_device);
 	free_list(c->allowed_hosts, &c->n_allowed_hosts);
 	free_list(c->allowed_origins, &c->n_allowed_origins);
 	free(c->api_key_file);
@@ -164,8 +163,49 @@ static int parse_level(const char *v, int *out)
 
 /* Lists given in one source replace those of an earlier source: `fresh` tracks that. */
 struct lists_seen {
-	int dirs, urls, hooks, groups, aliases, hosts, origins;
+	int dirs, urls, hooks, groups, aliases, hosts, origins, rpc;
 };
+
+int config_parse_split(const char *v, enum config_split *out)
+{
+	if (strcmp(v, "auto") != 0 && strcmp(v, "never") != 0)
+		return -1;
+	*out = v[0] == 'a' ? CONFIG_SPLIT_AUTO : CONFIG_SPLIT_NEVER;
+	return 0;
+}
+
+/* rpc_device = HOST:PORT SIZE, one line per server (the lines of one source replace
+ * those of an earlier one). */
+static int add_rpc(struct config *c, int *seen, const char *v, char *err, size_t errlen)
+{
+	uint64_t size;
+	const char *sp = strchr(v, ' ');
+	const char *colon = strchr(v, ':');
+	if (sp == NULL || sp - v >= (long)sizeof c->rpc_devices[0].addr || colon == NULL ||
+	    colon > sp || colon == v || util_parse_size(sp + 1, &size) < 0 || size == 0) {
+		snprintf(err, errlen, "rpc_device: '%s' is not 'HOST:PORT SIZE'", v);
+		return -1;
+	}
+	if (!*seen) {
+		c->n_rpc_devices = 0;
+		*seen = 1;
+	}
+	if (c->n_rpc_devices == CONFIG_MAX_RPC) {
+		snprintf(err, errlen, "rpc_device: at most %d servers", CONFIG_MAX_RPC);
+		return -1;
+	}
+	struct config_rpc *r = &c->rpc_devices[c->n_rpc_devices];
+	for (size_t i = 0; i < c->n_rpc_devices; i++)
+		if (strncmp(c->rpc_devices[i].addr, v, (size_t)(sp - v)) == 0 &&
+		    c->rpc_devices[i].addr[sp - v] == '\0') {
+			snprintf(err, errlen, "rpc_device: %.*s is given twice", (int)(sp - v), v);
+			return -1;
+		}
+	snprintf(r->addr, sizeof r->addr, "%.*s", (int)(sp - v), v);
+	r->budget = size;
+	c->n_rpc_devices++;
+	return 0;
+}
 
 static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
     const char *v, char *err, size_t errlen)
@@ -233,17 +273,13 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		    v, err, errlen);
 	if (strcmp(key, "ollama_url") == 0)
 		return set_str(&c->ollama_url, v), 0;
-	if (strcmp(key, "rpc_device") == 0) {
-		char hp[256];
-		uint64_t size;
-		const char *sp = strchr(v, ' ');
-		if (sp == NULL || sp - v >= (long)sizeof hp || strchr(v, ':') == NULL ||
-		    strchr(v, ':') > sp || util_parse_size(sp + 1, &size) < 0 || size == 0) {
-			snprintf(err, errlen, "rpc_device: '%s' is not 'HOST:PORT SIZE'", v);
-			return -1;
-		}
-		(void)hp;
-		return set_str(&c->rpc_device, v), 0;
+	if (strcmp(key, "rpc_device") == 0)
+		return add_rpc(c, &ls->rpc, v, err, errlen);
+	if (strcmp(key, "split") == 0) {
+		if (config_parse_split(v, &c->split) == 0)
+			return 0;
+		snprintf(err, errlen, "split: '%s' is not auto or never", v);
+		return -1;
 	}
 	if (strcmp(key, "exclusive") == 0)
 		return add_list(c->exclusive, &c->n_exclusive, CONFIG_MAX_URLS, &ls->groups, key,
@@ -356,7 +392,7 @@ int config_parse_buf(struct config *c, const char *name, const char *buf, size_t
     char *err, size_t errlen)
 {
 	char line[LINE_MAX_LEN], section[64] = "daemon";
-	struct lists_seen ls = { 0, 0, 0, 0, 0, 0, 0 };
+	struct lists_seen ls = { 0 };
 	int lineno = 0;
 	size_t pos = 0;
 	while (pos < len) {
@@ -450,7 +486,8 @@ void config_usage(void *fp)
 	    "                  [--state-dir DIR] [--llama-server PATH] [--nvml-lib PATH]\n"
 	    "                  [--llama-url URL]... [--ollama-url URL] [--reserve SIZE]\n"
 	    "                  [--rescan SECONDS] [--idle-ttl SECONDS] [--webhook URL]...\n"
-	    "                  [--exclusive \"ID ID...\"]... [--rpc-device \"HOST:PORT SIZE\"]\n"
+	    "                  [--exclusive \"ID ID...\"]... [--rpc-device \"HOST:PORT SIZE\"]...\n"
+	    "                  [--split auto|never]\n"
 	    "                  [--parallel N] [--queue-max N] [--max-overtake N]\n"
 	    "                  [--alias \"NAME ID\"]... [--api-key-file FILE]\n"
 	    "                  [--allowed-host NAME]... [--allowed-origin ORIGIN]...\n"
@@ -482,13 +519,13 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		{ "--rescan", "rescan_interval_s" }, { "--sysfs-root", "sysfs_root" },
 		{ "--sample-ms", "sample_interval_ms" }, { "--idle-ttl", "idle_ttl_s" },
 		{ "--webhook", "webhook" }, { "--exclusive", "exclusive" },
-		{ "--rpc-device", "rpc_device" }, { "--parallel", "parallel" },
+		{ "--rpc-device", "rpc_device" }, { "--split", "split" }, { "--parallel", "parallel" },
 		{ "--queue-max", "queue_max" }, { "--max-overtake", "max_overtake" },
 		{ "--alias", "alias" }, { "--allowed-host", "allowed_hosts" },
 		{ "--allowed-origin", "allowed_origins" }, { "--api-key-file", "api_key_file" },
 		{ "--max-connections", "max_connections" },
 	};
-	struct lists_seen ls = { 0, 0, 0, 0, 0, 0, 0 };
+	struct lists_seen ls = { 0 };
 	char msg[512];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

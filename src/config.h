@@ -12,6 +12,18 @@
 #define CONFIG_MAX_DIRS 32
 #define CONFIG_MAX_URLS 16
 #define CONFIG_MAX_ALIASES 64
+#define CONFIG_MAX_RPC 8
+
+/* One rpc_device line: a ggml-rpc-server and the bytes plans may use there. llama.cpp
+ * names the servers RPC0, RPC1, ... in the order of the lines. */
+struct config_rpc {
+	char addr[128];            /* "HOST:PORT" */
+	uint64_t budget;
+};
+
+/* split: whether one model may be split over several devices (auto: only when no
+ * device holds it alone). */
+enum config_split { CONFIG_SPLIT_AUTO, CONFIG_SPLIT_NEVER };
 
 struct config {
 	char *config_path;         /* NULL when no file was read */
@@ -43,7 +55,9 @@ struct config {
 	size_t n_webhooks;
 	char *exclusive[CONFIG_MAX_URLS]; /* each a group: model ids never resident together */
 	size_t n_exclusive;
-	char *rpc_device;          /* "HOST:PORT SIZE": a ggml-rpc-server used as the GPU */
+	struct config_rpc rpc_devices[CONFIG_MAX_RPC]; /* rpc_device lines, parsed once */
+	size_t n_rpc_devices;
+	enum config_split split;
 	unsigned pressure_high;    /* % of a GPU in use above which idle models leave */
 	unsigned pressure_low;     /* % under which the pressure is over */
 	/* the pressure ladder: shrink models onto the CPU (else unload them), grow them back
@@ -84,6 +98,8 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 /* Checks the whole configuration (folders, URLs). Returns 0 or -1 with err. */
 int config_validate(const struct config *c, char *err, size_t errlen);
 void config_free(struct config *c);
+/* "auto" or "never" into *out: 0, or -1. */
+int config_parse_split(const char *v, enum config_split *out);
 /* Prints the usage of mloffloadd to f. */
 void config_usage(void *f);
 

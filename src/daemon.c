@@ -350,6 +350,10 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.max_connections = c.max_connections;
 	d->cfg.header_timeout_s = c.header_timeout_s;
 	d->cfg.body_timeout_s = c.body_timeout_s;
+	/* the devices of later loads; running children keep theirs */
+	memcpy(d->cfg.rpc_devices, c.rpc_devices, sizeof c.rpc_devices);
+	d->cfg.n_rpc_devices = c.n_rpc_devices;
+	d->cfg.split = c.split;
 	api_conn_opts(d);
 	for (size_t i = 0; i < d->cfg.n_aliases; i++)
 		free(d->cfg.aliases[i]);

@@ -175,6 +175,7 @@ struct dev *device_add(struct devmon *m, enum dev_src src, const char *id, const
 	d = xcalloc(1, sizeof *d);
 	d->src = src;
 	d->nv_index = DEV_NO_INDEX;
+	d->info.index = -1;
 	d->prev_index = DEV_NO_INDEX;
 	snprintf(d->info.id, sizeof d->info.id, "%s", id);
 	snprintf(d->info.kind, sizeof d->info.kind, "%s", kind);

@@ -35,6 +35,9 @@ struct device_info {
 	char kind[8];           /* "nvidia", "amd", "cpu" */
 	char name[96];
 	char uuid[96];          /* NVIDIA UUID, AMD card path, "" for cpu */
+	int index;              /* NVIDIA: NVML's index now (PCI bus order, which is CUDA's
+	                         * under CUDA_DEVICE_ORDER=PCI_BUS_ID), -1 when gone;
+	                         * -1 for the others */
 	int ok;                 /* the last reading succeeded */
 	char error[128];        /* why not, when !ok */
 	struct device_sample now;

@@ -143,6 +143,7 @@ static int nvml_discover(struct devmon *m)
 		if (m->devs[i]->src == SRC_NVIDIA) {
 			m->devs[i]->prev_index = m->devs[i]->nv_index;
 			m->devs[i]->nv_index = DEV_NO_INDEX;
+			m->devs[i]->info.index = -1;
 		}
 	}
 
@@ -181,6 +182,7 @@ static int nvml_discover(struct devmon *m)
 				break;
 		}
 		d->nv_index = i;
+		d->info.index = (int)i;
 		if (uuid[0] != '\0')
 			snprintf(d->info.uuid, sizeof d->info.uuid, "%s", uuid);
 		if (uuid[0] != '\0' || d->info.name[0] == '\0')

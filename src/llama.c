@@ -11,10 +11,14 @@
 #include <event2/http.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HEALTH_RETRY_MS 200
@@ -183,7 +187,9 @@ struct llama *llama_start(struct event_base *base, const char *server, const cha
 	/* the key goes in the environment, which other users cannot read (the command line
 	 * they can); the daemon's own key stays out of it */
 	char *env_key = xasprintf("LLAMA_API_KEY=%s", l->key);
-	char *env[] = { env_key, "MLOFFLOAD_API_KEY=", NULL };
+	/* CUDA numbers devices by PCI bus as NVML does, so that the --device names the
+	 * scheduler gives (CUDA1 = the monitor's gpu1) are the same GPUs */
+	char *env[] = { env_key, "MLOFFLOAD_API_KEY=", "CUDA_DEVICE_ORDER=PCI_BUS_ID", NULL };
 	l->child = child_spawn(base, argv, env, &o, err, errlen);
 	explicit_bzero(env_key, strlen(env_key));
 	free(env_key);
@@ -238,4 +244,78 @@ void llama_free(struct llama *l)
 	explicit_bzero(l->key, sizeof l->key);
 	explicit_bzero(l->auth, sizeof l->auth);
 	free(l);
+}
+
+/* "  CUDA0: NVIDIA ... (24135 MiB, 23000 MiB free)" lines after "Available devices:". */
+static int parse_devices(char *text, char *out, size_t len)
+{
+	char *list = strstr(text, "Available devices:"), *save = NULL;
+	if (list == NULL)
+		return -1;
+	out[0] = '\0';
+	for (char *ln = strtok_r(list, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		while (*ln == ' ')
+			ln++;
+		size_t n = strcspn(ln, ": ");
+		if (ln[n] != ':' || n == 0)
+			continue; /* the header, "(none)" */
+		size_t l = strlen(out);
+		snprintf(out + l, len - l, "%s%.*s", l ? "," : "", (int)n, ln);
+	}
+	return 0;
+}
+
+/* Knowingly simple: it blocks the loop, once per llama-server binary (a few hundred ms;
+ * a CUDA build initialises its devices), rather than deferring the first load. */
+int llama_devices(const char *server, char *out, size_t len)
+{
+	int fd[2];
+	if (pipe2(fd, O_CLOEXEC) < 0)
+		return -1;
+	/* as child.c spawns: signals blocked around fork, every other descriptor closed */
+	sigset_t all, old, none;
+	sigfillset(&all);
+	sigemptyset(&none);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int dn = open("/dev/null", O_RDWR);
+		dup2(dn, 0);
+		dup2(fd[1], 1);
+		dup2(dn, 2);
+		close_range(3, ~0U, 0);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl(server, server, "--list-devices", (char *)NULL);
+		_exit(127);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fd[1]);
+	if (pid < 0) {
+		close(fd[0]);
+		return -1;
+	}
+	char buf[8192];
+	size_t got = 0;
+	uint64_t end = util_mono_ms() + 10000;
+	for (;;) {
+		uint64_t now = util_mono_ms();
+		struct pollfd p = { fd[0], POLLIN, 0 };
+		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+			break;
+		ssize_t r = read(fd[0], buf + got, sizeof buf - 1 - got);
+		if (r <= 0 && errno != EINTR)
+			break;
+		got += r > 0 ? (size_t)r : 0;
+		if (got == sizeof buf - 1)
+			break;
+	}
+	close(fd[0]);
+	kill(pid, SIGKILL); /* it has printed, or it is stuck */
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	buf[got] = '\0';
+	return parse_devices(buf, out, len);
 }

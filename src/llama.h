@@ -44,5 +44,9 @@ pid_t llama_pid(const struct llama *l);
 json_t *llama_measured(const struct llama *l);
 /* Frees; a running child is killed first (never an orphan). */
 void llama_free(struct llama *l);
+/* The devices the llama-server binary server offers, as its --list-devices prints them
+ * ("CUDA0,CUDA1"; "" when it has none but the CPU), into out. Blocking (a few hundred
+ * ms; 10 s at most, then the probe is killed). 0, or -1 when it could not say. */
+int llama_devices(const char *server, char *out, size_t len);
 
 #endif

@@ -161,6 +161,43 @@ static void models(struct daemon *d, struct evbuffer *out)
 	}
 }
 
+/* The scheduler's devices (GPUs and RPC servers): what its models are planned to hold
+ * there, what a new model may use, and each model's share. */
+static void accelerators(struct daemon *d, struct evbuffer *out)
+{
+	json_t *all = sched_devices_json(d->sched), *v, *mv;
+	size_t i, j;
+	static const char *const g[2][2] = {
+		{ "mloffload_device_planned_bytes", "Bytes this daemon's models are planned to "
+		  "hold on a device." },
+		{ "mloffload_device_available_bytes", "Bytes a new model may use on a device." },
+	};
+	for (int k = 0; k < 2; k++) {
+		head(out, g[k][0], "gauge", g[k][1]);
+		json_array_foreach(all, i, v) {
+			evbuffer_add_printf(out, "%s{device=\"", g[k][0]);
+			label(out, json_string_value(json_object_get(v, "id")));
+			evbuffer_add_printf(out, "\",name=\"%s\"} %lld\n",
+			    json_string_value(json_object_get(v, "name")), (long long)
+			    json_integer_value(json_object_get(v, k ? "available_bytes" :
+			    "planned_bytes")));
+		}
+	}
+	head(out, "mloffload_model_device_planned_bytes", "gauge", "Bytes a resident model is "
+	    "planned to hold on a device.");
+	json_array_foreach(all, i, v) {
+		json_array_foreach(json_object_get(v, "models"), j, mv) {
+			evbuffer_add_printf(out, "mloffload_model_device_planned_bytes{model=\"");
+			label(out, json_string_value(json_object_get(mv, "model")));
+			evbuffer_add_printf(out, "\",device=\"");
+			label(out, json_string_value(json_object_get(v, "id")));
+			evbuffer_add_printf(out, "\"} %lld\n", (long long)json_integer_value(
+			    json_object_get(mv, "planned_bytes")));
+		}
+	}
+	json_decref(all);
+}
+
 static void requests(const struct metrics *m, struct evbuffer *out)
 {
 	static const char *cls[N_CLASSES + 1] = { "1xx", "2xx", "3xx", "4xx", "5xx", "other" };
@@ -245,6 +282,7 @@ void metrics_render(const struct metrics *m, struct daemon *d, struct evbuffer *
 	    (double)(util_mono_ms() - d->started_ms) / 1000.0);
 	devices(d, out);
 	models(d, out);
+	accelerators(d, out);
 	requests(m, out);
 	proxied(d, out);
 }

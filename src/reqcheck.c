@@ -196,6 +196,10 @@ static int load_opt(const char *k, json_t *v, struct sched_opts *o)
 		    SCHED_PRESSURE_UNLOAD;
 	} else if (strcmp(k, "regrow") == 0 && json_is_boolean(v)) {
 		o->regrow = json_is_true(v) ? 1 : -1;
+	} else if (strcmp(k, "split") == 0 && json_is_string(v) &&
+	    (strcmp(json_string_value(v), "auto") == 0 ||
+	    strcmp(json_string_value(v), "never") == 0)) {
+		o->split = json_string_value(v)[0] == 'a' ? 1 : -1;
 	} else {
 		return -1;
 	}
@@ -213,7 +217,7 @@ int reqcheck_load_opts(json_t *body, struct sched_opts *o, char *msg, size_t msg
 		if (load_opt(k, v, o) < 0) {
 			snprintf(msg, msglen, "option '%s' is unknown or has a bad value (ctx, offload "
 			    "auto|gpu|cpu, cpu [patterns], pin, wait, ttl, priority, "
-			    "pressure_action shrink|unload, regrow)", k);
+			    "pressure_action shrink|unload, regrow, split auto|never)", k);
 			return -1;
 		}
 	}

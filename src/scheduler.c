@@ -151,12 +151,7 @@ static void on_ready(void *arg)
 	m->ready_ms = m->last_used_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = llama_measured(m->l);
-	/* on an NVIDIA GPU, what the driver says the child holds */
-	const struct device_info *g = sched_gpu(m->s);
-	for (size_t i = 0; g != NULL && i < g->n_procs; i++)
-		if (g->procs[i].pid == (uint32_t)llama_pid(m->l))
-			json_object_set_new(m->measured, "nvml_process_bytes",
-			    json_integer((json_int_t)g->procs[i].used));
+	sched_measure_devices(m);
 	registry_load_update(m->s->env.reg, m->row, "ready", m->measured, NULL);
 	sched_pressure_ready(m);
 	log_info("%s ready on port %d after %llu ms", m->id, llama_port(m->l),
@@ -214,8 +209,8 @@ static void on_exited(void *arg, int status, const char *tail)
 	process_queue(s);
 }
 
-int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
-    char *err, size_t errlen)
+int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
+    const struct est *e, char *err, size_t errlen)
 {
 	if (s->cfg->llama_server == NULL) {
 		snprintf(err, errlen, "no llama-server binary configured (--llama-server)");
@@ -225,19 +220,12 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 		snprintf(err, errlen, "%s already has a running llama-server", m->id);
 		return -1;
 	}
-	/* slots: llama-server's default is 4 sharing one KV cache of -c tokens; another
-	 * count keeps that sharing, so the plan's KV size holds */
-	char np[16];
-	snprintf(np, sizeof np, "%u", s->cfg->parallel);
-	const char *extra[] = { "-np", np, "--kv-unified" };
-	size_t n_extra = s->cfg->parallel != 4 ? 3 : 0;
-	char **args = xcalloc(p->n_args + n_extra + 1, sizeof *args);
+	char rpc[SCHED_MAX_DEVICES * 130], devs[SCHED_MAX_DEVICES * 66], np[16];
+	char **args = sched_child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np);
 	json_decref(m->args);
 	m->args = json_array();
-	for (size_t i = 0; i < p->n_args + n_extra; i++) {
-		args[i] = i < p->n_args ? p->args[i] : (char *)extra[i - p->n_args];
+	for (size_t i = 0; args[i] != NULL; i++)
 		json_array_append_new(m->args, json_string(args[i]));
-	}
 	char *log = xasprintf("%s/llama-%s.log", s->cfg->state_dir, m->id);
 	struct llama_cb cb = { on_ready, on_exited, m };
 	m->l = llama_start(s->env.base, s->cfg->llama_server, m->path, m->id, args, log, &cb,
@@ -249,17 +237,18 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 	m->state = ST_LOADING;
 	s->loads_total++;
 	m->error[0] = '\0';
-	m->dev = p->dev;
+	sched_take_devices(s, m, p);
 	m->cpu = p->cpu;
 	m->ngl = p->ngl;
 	m->n_cpu_moe = p->n_cpu_moe;
 	m->ctx = (int)e->n_ctx;
+	snprintf(m->plan_reason, sizeof m->plan_reason, "%s", p->reason);
 	m->started_ms = util_mono_ms();
 	json_decref(m->measured);
 	m->measured = NULL;
-	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I}", "gpu_layers", p->ngl, "n_cpu_moe",
-	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)p->dev.total,
-	    "cpu_bytes", (json_int_t)p->cpu.total);
+	json_t *plan = json_pack("{s:i,s:i,s:O,s:I,s:I,s:o}", "gpu_layers", p->ngl, "n_cpu_moe",
+	    p->n_cpu_moe, "args", m->args, "device_bytes", (json_int_t)m->dev.total,
+	    "cpu_bytes", (json_int_t)p->cpu.total, "devices", sched_on_json(m));
 	unsigned long long ticks = 0;
 	char boot[64];
 	child_pid_start_ticks(llama_pid(m->l), &ticks); /* it exec'ed: it is there */
@@ -267,11 +256,17 @@ int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struc
 	m->row = registry_load_begin(s->env.reg, m->id, (int)llama_pid(m->l), llama_port(m->l),
 	    ticks, boot, plan);
 	json_decref(plan);
-	log_info("starting %s: %d of %u layers on the GPU, port %d", m->id, p->ngl,
-	    e->a.n_layer + 1, llama_port(m->l));
-	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I}", "model", m->id,
+	char where[SCHED_MAX_DEVICES * 162] = "the CPU";
+	for (int i = 0; i < m->n_on; i++) {
+		size_t l = i ? strlen(where) : 0;
+		snprintf(where + l, sizeof where - l, "%s%s", i ? ", " : "", m->on[i].id);
+	}
+	log_info("starting %s: %d of %u layers on %s, port %d", m->id, p->ngl,
+	    e->a.n_layer + 1, where, llama_port(m->l));
+	sched_emit(s, "model.loading", json_pack("{s:s,s:i,s:i,s:I,s:I,s:o,s:s}", "model", m->id,
 	    "gpu_layers", p->ngl, "layers", (int)e->a.n_layer + 1, "device_bytes",
-	    (json_int_t)p->dev.total, "cpu_bytes", (json_int_t)p->cpu.total));
+	    (json_int_t)m->dev.total, "cpu_bytes", (json_int_t)p->cpu.total, "devices",
+	    sched_on_json(m), "reason", p->reason));
 	return 0;
 }
 
@@ -287,8 +282,6 @@ static struct pending *pending_new(struct sched *s, const char *id,
 		q->o.cpu_patterns[i] = xstrdup(o->cpu_patterns[i]);
 	q->reply = r;
 	q->since_ms = util_mono_ms();
-	const struct device_info *gd = sched_gpu(s);
-	q->used_at_evict = gd ? gd->now.used : 0;
 	struct pending **t = &s->queue;
 	while (*t)
 		t = &(*t)->next;
@@ -351,7 +344,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		settle(r, u, 409, "model_unreadable", "%s", err);
 		return SA_ERROR;
 	}
-	struct plan p;
+	struct plan_multi p;
 	struct rt *ev[MAX_EVICT];
 	size_t n_ev = 0;
 	enum sched_avail res = SA_WAIT;
@@ -379,7 +372,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 				stop_rt(ev[i]);
 				if (q->n_evict < MAX_EVICT) {
 					q->evict[q->n_evict++] = xstrdup(ev[i]->id);
-					q->freed_bytes += ev[i]->dev.total;
+					sched_pending_watch(s, q, ev[i]);
 				}
 			}
 			json_t *evs = json_array();
@@ -392,7 +385,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 		}
 	} else if (sched_start(s, m, &p, &e, err, sizeof err) < 0) {
 		settle(r, u, 500, "start_failed", "%s", err);
-		plan_free(&p);
+		plan_multi_free(&p);
 		res = SA_ERROR;
 	} else {
 		sched_pressure_remember(m, o, &p);
@@ -400,7 +393,7 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 			m->waiters[m->n_waiters++] = r;
 		else
 			answer_model(m, r, 202);
-		plan_free(&p);
+		plan_multi_free(&p);
 	}
 	est_free(&e);
 	gguf_close(g);
@@ -426,8 +419,8 @@ static int memory_seen_free(struct sched *s, struct pending *q)
 	uint64_t now = util_mono_ms();
 	if (q->exited_ms == 0)
 		q->exited_ms = now;
-	const struct device_info *g = sched_gpu(s);
-	if (s->cfg->rpc_device != NULL || g == NULL || q->used_at_evict < q->freed_bytes)
+	const struct device_info *g = q->gpu_id[0] ? sched_gpu_by_id(s, q->gpu_id) : NULL;
+	if (g == NULL || q->freed_bytes == 0 || q->used_at_evict < q->freed_bytes)
 		return 1;
 	if (g->now.t_ms > q->exited_ms && g->now.used + q->freed_bytes / 2 <= q->used_at_evict)
 		return 1;
@@ -616,7 +609,8 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	struct pending *q = pending_new(s, b->id, &wo, r);
 	q->evict[q->n_evict++] = xstrdup(a->id);
 	/* a model still loading is not in the GPU's readings yet: nothing to see freed */
-	q->freed_bytes = a->state == ST_READY ? a->dev.total : 0;
+	if (a->state == ST_READY)
+		sched_pending_watch(s, q, a);
 	sched_emit(s, "model.queued", json_pack("{s:s,s:I,s:[s]}", "model", b->id, "position",
 	    (json_int_t)s->n_queue, "evicting", a->id));
 	stop_rt(a);
@@ -785,5 +779,6 @@ void sched_free(struct sched *s)
 		free(m);
 	}
 	sched_learn_free(s->learn);
+	free(s->probed_server);
 	free(s);
 }

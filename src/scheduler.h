@@ -80,6 +80,7 @@ struct sched_opts {
 	enum sched_pressure { SCHED_PRESSURE_DEFAULT, SCHED_PRESSURE_SHRINK,
 		SCHED_PRESSURE_UNLOAD } pressure_action;
 	int regrow;                /* 0: the daemon's regrow, 1 on, -1 off */
+	int split;                 /* 0: the daemon's split, 1 auto, -1 never */
 };
 
 struct sched *sched_new(const struct sched_env *env);
@@ -121,6 +122,11 @@ json_t *sched_learned_json(struct sched *s, const char *dev_id);
 /* The robust figure of n samples (the newest 9 of them): their median, the mean of the
  * middle two when the count is even; 0 for none. */
 uint64_t sched_learn_median(const uint64_t *v, size_t n);
+/* Every device loads may use (GPUs, then RPC servers, in llama.cpp's order), each with
+ * its llama.cpp name, total, reserve, what this daemon's models are planned to hold
+ * there (per model), what a new model may use, and for an RPC server the model it
+ * serves (one client at a time): new array, for /status, /vram, /vram/budget, /metrics. */
+json_t *sched_devices_json(struct sched *s);
 /* The models a load may evict, in eviction order: new array of {model, bytes}. */
 json_t *sched_evictable_json(struct sched *s);
 /* For the OpenAI routes (proxy.c). sched_acquire makes id resident if it is not (a

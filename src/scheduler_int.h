@@ -17,6 +17,16 @@
 #define MAX_WAITERS 16
 #define MAX_PENDING 16
 #define MAX_EVICT 32
+#define SCHED_MAX_DEVICES PLAN_MAX_DEVICES
+
+/* What a resident model holds on one device, as planned. */
+struct sched_on {
+	char id[160];                /* the device's id (struct target): "gpu1", "RPC0[h:p]" */
+	char name[64];               /* llama.cpp's name over all devices: CUDA1, RPC0 */
+	char run_name[64];           /* its name in the child (RPC servers renumbered) */
+	char rpc[128];               /* host:port of an RPC server, else "" */
+	struct plan_usage use;
+};
 
 enum state { ST_UNLOADED, ST_LOADING, ST_READY, ST_UNLOADING, ST_FAILED };
 extern const char *const sched_state_names[];
@@ -27,8 +37,13 @@ struct rt {
 	struct llama *l;
 	struct sched *s;
 	long long row;
-	struct plan_usage dev, cpu;
+	struct plan_usage dev, cpu;  /* dev: the sum over the devices of on[] */
+	struct sched_on on[SCHED_MAX_DEVICES]; /* its devices, in its --device order */
+	int n_on;
+	char home[160];              /* the device of its last load on demand when that plan
+	                              * used one device: the ladder shrinks it there */
 	int ngl, n_cpu_moe, ctx;
+	char plan_reason[256];       /* its plan's reason (what it gave up, servers passed over) */
 	json_t *args, *measured;
 	uint64_t started_ms, ready_ms, last_used_ms;
 	int ttl_s, pinned, priority;  /* ttl_s -1: the daemon's idle_ttl_s */
@@ -55,9 +70,9 @@ struct rt {
 	struct rt *next;
 };
 
-/* The pressure state of one device: one today (sched_target), kept per device so that
- * more devices change nothing in the ladder. */
+/* The pressure state of one device (its id), kept per device (sched_devp_of). */
 struct sched_devp {
+	char id[160];
 	int pressured;
 	uint64_t calm_since;         /* env clock: under pressure_low since (0: not calm) */
 	uint64_t others_peak;        /* the most others used while calm */
@@ -71,8 +86,9 @@ struct pending {
 	struct sched_reply reply;    /* told when the load is done (fn NULL: nobody) */
 	char *evict[MAX_EVICT];      /* models that must be unloaded first */
 	size_t n_evict;
-	uint64_t freed_bytes;        /* what they were planned to hold on the GPU */
-	uint64_t used_at_evict;      /* the GPU's used memory when they were asked to go */
+	uint64_t freed_bytes;        /* what they were planned to hold on gpu_id */
+	uint64_t used_at_evict;      /* that GPU's used memory when they were asked to go */
+	char gpu_id[16];             /* the GPU whose readings show them freed ("": none) */
 	uint64_t exited_ms;          /* when the last of them exited (0: not yet) */
 	uint64_t since_ms;
 	struct pending *next;
@@ -82,23 +98,30 @@ struct sched {
 	struct sched_env env;
 	const struct config *cfg;    /* env.cfg */
 	int shutting_down;
-	struct sched_devp press;     /* the target device's pressure */
+	struct sched_devp press[SCHED_MAX_DEVICES]; /* per device, by id */
+	size_t n_press;
 	uint64_t n_shrinks, n_grows, n_pressure_unloads;
 	struct rt *models;
 	struct pending *queue;
 	size_t n_queue;
 	uint64_t loads_total;        /* llama-server children started */
 	struct sched_learn *learn;   /* overheads learned per device (scheduler_learn.c) */
+	/* the local devices of the llama-server binary (scheduler_devices.c) */
+	char *probed_server;         /* the binary asked (heap), NULL: not yet */
+	char offered[1024];          /* what it offers, "CUDA0,CUDA1" */
+	int offered_known;
 };
 
-/* The device models are planned for: a configured RPC server, else the first GPU
- * that reads. */
+/* A device loads may be planned on: every GPU that reads (NVML, AMD sysfs), then every
+ * rpc_device line, in llama.cpp's order (sched_targets). */
 struct target {
-	char id[160];
+	char id[160];                /* "gpu0" (the monitor's id), "RPC0[host:port]" */
+	char name[64];               /* llama.cpp's name: CUDA0, ROCm0, RPC0 */
 	uint64_t total, used;
 	char rpc[128];
 	int is_gpu;
 	uint64_t t_ms;               /* when used was read (device_now_ms), 0: never */
+	const struct device_info *di; /* the monitor's device (NULL for RPC), borrowed */
 };
 
 /* Records the event (borrowed data is stolen: decref'd) and sends it out. */
@@ -109,13 +132,32 @@ struct rt *sched_find(struct sched *s, const char *id);
 int sched_ttl(const struct sched *s, const struct rt *m);
 /* The first GPU that reads, or NULL. */
 const struct device_info *sched_gpu(struct sched *s);
-/* The device loads are planned on (RPC device, else first GPU). 0, or -1 for none. */
+/* Every device a load may use, in llama.cpp's order (GPUs, then RPC servers in the
+ * order of the rpc_device lines); returns their count (at most max). */
+size_t sched_targets(struct sched *s, struct target *out, size_t max);
+/* The first of them. 0, or -1 for none. */
 int sched_target(struct sched *s, struct target *t);
-/* Device bytes this daemon's resident models (loading, ready, unloading) are planned to
- * hold, except `but`'s. */
-uint64_t sched_ours(struct sched *s, const struct rt *but);
-/* What a new model may use on g, except what `but` holds. */
+/* The device with that id into *t: 0, or -1 when it is gone. */
+int sched_target_by_id(struct sched *s, const char *id, struct target *t);
+/* 1 while m is resident (loading, ready or unloading): it holds its devices. */
+int sched_resident(const struct rt *m);
+/* Bytes m is planned to hold on the device with that id. */
+uint64_t sched_on_bytes(const struct rt *m, const char *id);
+/* Device bytes this daemon's resident models are planned to hold on device id (NULL:
+ * on every device), except `but`'s. */
+uint64_t sched_ours_on(struct sched *s, const char *id, const struct rt *but);
+/* What a new model may use on g, except what `but` holds (0 on an RPC server that
+ * serves another model: it takes one client at a time). */
 uint64_t sched_available(struct sched *s, const struct target *g, const struct rt *but);
+/* The resident model other than but that uses RPC server g, or NULL. */
+struct rt *sched_rpc_holder(struct sched *s, const struct target *g, const struct rt *but);
+/* The pressure state of device id (created; NULL when the table is full). */
+struct sched_devp *sched_devp_of(struct sched *s, const char *id);
+/* Plans e for m over one device t with budget bytes (options po): a plan_multi. */
+int sched_plan_on(const struct est *e, const struct target *t, uint64_t budget,
+    const struct plan_opts *po, struct plan_multi *p, char *err, size_t errlen);
+/* The bytes p puts on its devices, all together. */
+uint64_t sched_plan_dev_total(const struct plan_multi *p);
 /* Ready, unpinned models other than m in eviction order; returns their count. */
 size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, size_t max);
 enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_BUSY, SCHED_REFUSE };
@@ -124,11 +166,12 @@ enum sched_decision { SCHED_GO, SCHED_WAIT, SCHED_BUSY, SCHED_REFUSE };
  * busy models to finish (SCHED_BUSY, only with o->queue_busy), or refuse
  * (SCHED_REFUSE, with why). */
 enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
-    const struct est *e, struct plan *p, struct rt **evict, size_t *n_evict, char *why,
+    const struct est *e, struct plan_multi *p, struct rt **evict, size_t *n_evict, char *why,
     size_t whylen);
-/* Starts m's child with plan p (estimate e): m is loading. 0, or -1 with err. */
-int sched_start(struct sched *s, struct rt *m, const struct plan *p, const struct est *e,
-    char *err, size_t errlen);
+/* Starts m's child with plan p (estimate e): m is loading, pinned to p's devices
+ * (--device, --rpc; CUDA_DEVICE_ORDER=PCI_BUS_ID). 0, or -1 with err. */
+int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
+    const struct est *e, char *err, size_t errlen);
 /* RAM a plan may use on the CPU (free less the reserve). */
 uint64_t sched_ram_available(struct sched *s);
 /* The env clock (ms). */
@@ -140,12 +183,32 @@ uint64_t sched_clock(struct sched *s);
  * that the ladder took over (m is loading again or failed). hold: m's requests changed.
  * forget: frees what remember kept. json: m's pressure view (new). */
 void sched_pressure_tick(struct sched *s);
-void sched_pressure_remember(struct rt *m, const struct sched_opts *o, const struct plan *p);
+void sched_pressure_remember(struct rt *m, const struct sched_opts *o,
+    const struct plan_multi *p);
 void sched_pressure_ready(struct rt *m);
 int sched_pressure_exited(struct rt *m);
 void sched_pressure_hold(struct rt *m);
 void sched_pressure_forget(struct rt *m);
 json_t *sched_pressure_json(struct rt *m);
+
+/* scheduler_view.c: m's devices, [{"id", "name", "run_name", "rpc"?, "planned":
+ * {model_bytes...}, "measured": the child's buffers there or null, "measured_bytes":
+ * NVML's figure for the child there or null}] (new). */
+json_t *sched_on_json(const struct rt *m);
+
+/* scheduler_devices.c. gpu_by_id: the monitor's GPU with that id, or NULL (an RPC
+ * server, a GPU gone). child_args: the child's arguments for plan p (its devices,
+ * servers and slots; rpc, devs and np are buffers the array points into), a new
+ * NULL-terminated array of borrowed strings. take_devices: records p's devices in m. */
+const struct device_info *sched_gpu_by_id(struct sched *s, const char *id);
+char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
+    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen);
+void sched_take_devices(struct sched *s, struct rt *m, const struct plan_multi *p);
+/* q waits for r's memory to show free on one GPU (the first r holds, or the one q
+ * watches already), whose reading now is the baseline. */
+void sched_pending_watch(struct sched *s, struct pending *q, const struct rt *r);
+/* Adds to m->measured what NVML says its child holds on each of its GPUs. */
+void sched_measure_devices(struct rt *m);
 
 /* Tells r the outcome: a success (status < 400) with body (stolen), or an error. */
 void sched_tell(struct sched_reply r, int status, json_t *body);

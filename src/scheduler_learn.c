@@ -200,15 +200,13 @@ static uint64_t buffers(const struct rt *m)
 	return any ? n : m->dev.total;
 }
 
-void sched_learn_tick(struct sched *s)
+/* Reads one NVIDIA GPU: each ready child on it alone (a child split over several
+ * devices says nothing about one of them) is a sample. */
+static void learn_gpu(struct sched *s, const struct device_info *g)
 {
-	/* One GPU per child today: the device the scheduler plans on (sched_gpu). */
-	const struct device_info *g = sched_gpu(s);
-	if (s->learn == NULL || g == NULL || strcmp(g->kind, "nvidia") != 0 ||
-	    s->cfg->rpc_device != NULL)
-		return;
 	for (struct rt *m = s->models; m != NULL; m = m->next) {
-		if (m->state != ST_READY || m->l == NULL)
+		if (m->state != ST_READY || m->l == NULL || m->n_on != 1 ||
+		    strcmp(m->on[0].id, g->id) != 0)
 			continue;
 		for (size_t i = 0; i < g->n_procs; i++) {
 			if (g->procs[i].pid != (uint32_t)llama_pid(m->l))
@@ -219,6 +217,15 @@ void sched_learn_tick(struct sched *s)
 			sched_learn_observe(s->learn, s->env.reg, key_of(g), g->name, m->row,
 			    used > buf ? used - buf : 0);
 		}
+	}
+}
+
+void sched_learn_tick(struct sched *s)
+{
+	for (size_t i = 0; s->learn != NULL && i < devmon_count(s->env.dev); i++) {
+		const struct device_info *g = devmon_get(s->env.dev, i);
+		if (g->ok && strcmp(g->kind, "nvidia") == 0)
+			learn_gpu(s, g);
 	}
 }
 

@@ -14,8 +14,9 @@
  * one more layer or expert group on the device. Everything is one reload at a time per
  * device, and the next decision waits for a device reading taken after it was ready.
  *
- * Per device in spirit: each step takes the device (struct target) and its pressure
- * state (struct sched_devp); today there is one, sched_target.
+ * Per device: each GPU the monitor reads has its own ladder (struct sched_devp, by its
+ * id); a model is shrunk and grown on the one device of its plan (its home). A model
+ * split over several devices is not shrunk: under pressure it may only be unloaded.
  */
 #include "config.h"
 #include "device.h"
@@ -55,14 +56,17 @@ static int regrow_on(const struct sched *s, const struct rt *m)
 	return m->regrow != 0 ? m->regrow > 0 : s->cfg->regrow;
 }
 
-/* 1 when m may be shrunk: resident on the device, shrink asked, offload not "gpu". */
-static int shrinkable(const struct sched *s, const struct rt *m)
+/* 1 when m may be shrunk on t: resident there alone (not split), shrink asked, offload
+ * not "gpu". */
+static int shrinkable(const struct sched *s, const struct rt *m, const struct target *t)
 {
 	return m->state == ST_READY && m->reload == RELOAD_NONE && !action_unload(s, m) &&
-	    m->lo.offload == PLAN_AUTO && m->dev.total > 0;
+	    m->lo.offload == PLAN_AUTO && m->dev.total > 0 && m->n_on == 1 &&
+	    strcmp(m->on[0].id, t->id) == 0;
 }
 
-void sched_pressure_remember(struct rt *m, const struct sched_opts *o, const struct plan *p)
+void sched_pressure_remember(struct rt *m, const struct sched_opts *o,
+    const struct plan_multi *p)
 {
 	sched_pressure_forget(m);
 	m->lo = *o;
@@ -70,7 +74,9 @@ void sched_pressure_remember(struct rt *m, const struct sched_opts *o, const str
 		m->lo.cpu_patterns[i] = xstrdup(o->cpu_patterns[i]);
 	m->full_ngl = p->ngl;
 	m->full_n_cpu_moe = p->n_cpu_moe;
-	m->full_dev = p->dev.total;
+	m->full_dev = sched_plan_dev_total(p);
+	/* the device it is shrunk and grown on: its plan's one device (m->on is p's) */
+	snprintf(m->home, sizeof m->home, "%s", m->n_on == 1 ? m->on[0].id : "");
 	m->shrunk = 0;
 	m->shrunk_why[0] = '\0';
 }
@@ -86,12 +92,12 @@ void sched_pressure_forget(struct rt *m)
 struct replanned {
 	struct gguf *g;
 	struct est e;
-	struct plan p;
+	struct plan_multi p;
 };
 
 static void replanned_free(struct replanned *r)
 {
-	plan_free(&r->p);
+	plan_multi_free(&r->p);
 	est_free(&r->e);
 	gguf_close(r->g);
 }
@@ -110,12 +116,7 @@ static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_
 	struct plan_opts po = { .offload = PLAN_AUTO, .ngl = -1 };
 	for (size_t i = 0; i < m->lo.n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = m->lo.cpu_patterns[i];
-	struct plan_device pd;
-	memset(&pd, 0, sizeof pd);
-	snprintf(pd.name, sizeof pd.name, "%.63s", t->id);
-	snprintf(pd.rpc, sizeof pd.rpc, "%s", t->rpc);
-	pd.budget = budget;
-	if (plan_make(&r->e, &pd, &po, &r->p, err, errlen) < 0) {
+	if (sched_plan_on(&r->e, t, budget, &po, &r->p, err, errlen) < 0) {
 		est_free(&r->e);
 		gguf_close(r->g);
 		return -1;
@@ -187,8 +188,8 @@ int sched_pressure_exited(struct rt *m)
 		m->reload = RELOAD_NONE;
 		return 0;
 	}
-	if (sched_target(s, &t) < 0) {
-		reload_failed(s, m, "no device");
+	if (sched_target_by_id(s, m->home, &t) < 0) {
+		reload_failed(s, m, "its device is gone");
 		return 1;
 	}
 	struct replanned r;
@@ -224,10 +225,13 @@ void sched_pressure_ready(struct rt *m)
 		s->n_grows++;
 	else
 		s->n_shrinks++;
-	s->press.settle_t = reading_clock();
-	s->press.settle_clock = sched_clock(s);
+	struct sched_devp *d = sched_devp_of(s, m->home);
+	if (d != NULL) {
+		d->settle_t = reading_clock();
+		d->settle_clock = sched_clock(s);
+	}
 	struct target t;
-	if (sched_target(s, &t) < 0)
+	if (sched_target_by_id(s, m->home, &t) < 0)
 		snprintf(t.id, sizeof t.id, "none");
 	log_info("%s %s: %d -> %d layers on %s after %llu ms", m->id, grew ? "grown" : "shrunk",
 	    m->before_ngl, m->ngl, t.id, (unsigned long long)(m->ready_ms - m->decided_ms));
@@ -286,7 +290,7 @@ static void edges(struct sched *s, const struct target *t, struct sched_devp *d)
  * that comes and goes restarts it at each change). */
 static void hold(struct sched *s, const struct target *t, struct sched_devp *d)
 {
-	uint64_t mine = sched_ours(s, NULL), now = sched_clock(s);
+	uint64_t mine = sched_ours_on(s, t->id, NULL), now = sched_clock(s);
 	uint64_t others = t->used > mine ? t->used - mine : 0, margin = t->total / 50;
 	if (d->pressured || t->used * 100 >= t->total * s->cfg->pressure_low) {
 		d->calm_since = 0;
@@ -345,7 +349,7 @@ static int shrink_one(struct sched *s, const struct target *t, struct cand *c, s
 			log_warnx("%s: cannot plan a shrink: %s", m->id, err);
 			continue;
 		}
-		int ok = r.p.dev.total < m->dev.total && (r.p.cpu.total <= m->cpu.total ||
+		int ok = sched_plan_dev_total(&r.p) < m->dev.total && (r.p.cpu.total <= m->cpu.total ||
 		    r.p.cpu.total - m->cpu.total <= ram);
 		replanned_free(&r);
 		if (ok) {
@@ -365,7 +369,7 @@ static void relieve(struct sched *s, const struct target *t)
 	struct cand c[MAX_EVICT];
 	size_t n = 0;
 	for (struct rt *m = s->models; m != NULL && n < MAX_EVICT; m = m->next) {
-		if (!shrinkable(s, m))
+		if (!shrinkable(s, m, t))
 			continue;
 		can += m->dev.total;
 		uint64_t freed = m->dev.total < need ? m->dev.total : need;
@@ -373,7 +377,11 @@ static void relieve(struct sched *s, const struct target *t)
 		c[n++].per_s = (double)freed * 1000.0 / (double)(m->load_ms + 1);
 	}
 	struct rt *ev[MAX_EVICT];
-	size_t ne = sched_evictable(s, NULL, ev, MAX_EVICT);
+	size_t ne = sched_evictable(s, NULL, ev, MAX_EVICT), keep = 0;
+	for (size_t i = 0; i < ne; i++) /* those on t, or shrunk from it (as before) */
+		if (sched_on_bytes(ev[i], t->id) > 0 || strcmp(ev[i]->home, t->id) == 0)
+			ev[keep++] = ev[i];
+	ne = keep;
 	/* models that asked to be unloaded go first, as before the ladder */
 	for (size_t i = 0; i < ne; i++)
 		if (action_unload(s, ev[i])) {
@@ -410,12 +418,12 @@ static void regrow(struct sched *s, const struct target *t, struct sched_devp *d
 	size_t n = 0;
 	for (struct rt *m = s->models; m != NULL && n < MAX_EVICT; m = m->next)
 		if (m->state == ST_READY && m->shrunk && m->reload == RELOAD_NONE &&
-		    regrow_on(s, m))
+		    regrow_on(s, m) && strcmp(m->home, t->id) == 0)
 			c[n++] = m;
 	qsort(c, n, sizeof *c, by_grow_order);
 	for (size_t i = 0; i < n; i++) {
 		struct rt *m = c[i];
-		uint64_t rest = sched_ours(s, m) + d->others_peak + margin;
+		uint64_t rest = sched_ours_on(s, t->id, m) + d->others_peak + margin;
 		uint64_t budget = low > rest ? low - rest : 0, avail = sched_available(s, t, m);
 		if (avail < budget)
 			budget = avail;
@@ -465,8 +473,13 @@ static void ladder(struct sched *s, const struct target *t, struct sched_devp *d
 
 void sched_pressure_tick(struct sched *s)
 {
-	/* today one device: the one loads are planned on, when it reports its use */
-	struct target t;
-	if (sched_target(s, &t) == 0 && t.is_gpu && t.total > 0)
-		ladder(s, &t, &s->press);
+	/* every GPU that reports its use (an RPC server reports nothing) */
+	struct target t[SCHED_MAX_DEVICES];
+	size_t n = sched_targets(s, t, SCHED_MAX_DEVICES);
+	for (size_t i = 0; i < n; i++) {
+		struct sched_devp *d = t[i].is_gpu && t[i].total > 0 ? sched_devp_of(s, t[i].id) :
+		    NULL;
+		if (d != NULL)
+			ladder(s, &t[i], d);
+	}
 }

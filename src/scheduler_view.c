@@ -37,9 +37,10 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	json_object_set_new(o, "priority", json_integer(m->priority));
 	/* for ps and the dashboard: where it runs, requests in flight, idle time and when
 	 * the TTL would unload it (null: never, or not while busy or pinned) */
-	struct target t;
-	json_object_set_new(o, "device", m->ngl > 0 && sched_target(s, &t) == 0 ?
-	    json_string(t.id) : json_null());
+	json_object_set_new(o, "device", m->n_on > 0 ? json_string(m->on[0].id) : json_null());
+	json_object_set_new(o, "devices", sched_on_json(m));
+	if (m->plan_reason[0] != '\0')
+		json_object_set_new(o, "plan_reason", json_string(m->plan_reason));
 	json_object_set_new(o, "in_flight", json_integer(m->busy));
 	int64_t idle = m->state == ST_READY && m->busy == 0 ?
 	    (int64_t)(util_mono_ms() - m->last_used_ms) / 1000 : -1;
@@ -51,6 +52,71 @@ json_t *sched_model_json(struct sched *s, const char *id)
 	if (m->error[0] != '\0')
 		json_object_set_new(o, "error", json_string(m->error));
 	return o;
+}
+
+static json_t *usage_json(const struct plan_usage *u)
+{
+	return json_pack("{s:I,s:I,s:I,s:I}", "model_bytes", (json_int_t)u->model, "kv_bytes",
+	    (json_int_t)u->kv, "compute_bytes", (json_int_t)u->compute, "total_bytes",
+	    (json_int_t)u->total);
+}
+
+json_t *sched_on_json(const struct rt *m)
+{
+	json_t *a = json_array();
+	json_t *nv = m->measured ? json_object_get(m->measured, "nvml_process_bytes_by_device") :
+	    NULL;
+	for (int i = 0; i < m->n_on; i++) {
+		const struct sched_on *d = &m->on[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "id", d->id, "name", d->name, "run_name",
+		    d->run_name, "planned", usage_json(&d->use));
+		if (d->rpc[0] != '\0')
+			json_object_set_new(o, "rpc", json_string(d->rpc));
+		json_t *b = json_object_get(nv, d->id);
+		json_object_set_new(o, "measured_bytes", b ? json_incref(b) : json_null());
+		/* the buffers the child reported there, under its own name of the device
+		 * ("RPC0[host:port]" in a child that uses that server alone) */
+		const char *k;
+		json_t *v, *buf = NULL;
+		size_t n = strlen(d->run_name);
+		json_object_foreach(m->measured, k, v)
+			if (strncmp(k, d->run_name, n) == 0 && (k[n] == '\0' || (k[n] == '[' &&
+			    strncmp(k + n + 1, d->rpc, strlen(d->rpc)) == 0)))
+				buf = v;
+		json_object_set_new(o, "measured", buf ? json_incref(buf) : json_null());
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+json_t *sched_devices_json(struct sched *s)
+{
+	struct target t[SCHED_MAX_DEVICES];
+	size_t n = sched_targets(s, t, SCHED_MAX_DEVICES);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *models = json_array();
+		for (struct rt *m = s->models; m != NULL; m = m->next)
+			if (sched_resident(m) && sched_on_bytes(m, t[i].id) > 0)
+				json_array_append_new(models, json_pack("{s:s,s:I}", "model", m->id,
+				    "planned_bytes", (json_int_t)sched_on_bytes(m, t[i].id)));
+		struct rt *h = sched_rpc_holder(s, &t[i], NULL);
+		json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o}", "id", t[i].id, "name",
+		    t[i].name, "kind", t[i].rpc[0] ? "rpc" : "gpu", "total_bytes",
+		    (json_int_t)t[i].total, "reserve_bytes", (json_int_t)(t[i].is_gpu ?
+		    s->cfg->reserve : 0), "planned_bytes", (json_int_t)sched_ours_on(s, t[i].id,
+		    NULL), "available_bytes", (json_int_t)sched_available(s, &t[i], NULL),
+		    "models", models);
+		if (t[i].is_gpu)
+			json_object_set_new(o, "used_bytes", json_integer((json_int_t)t[i].used));
+		if (t[i].rpc[0] != '\0') {
+			json_object_set_new(o, "rpc", json_string(t[i].rpc));
+			/* a ggml-rpc-server serves one client at a time */
+			json_object_set_new(o, "serving", h ? json_string(h->id) : json_null());
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
 }
 
 json_t *sched_loaded_json(struct sched *s)
