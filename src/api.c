@@ -21,6 +21,7 @@
 #include "proxy.h"
 #include "proxy_route.h"
 #include "registry.h"
+#include "reply.h"
 #include "reqcheck.h"
 #include "scheduler.h"
 #include "scan.h"
@@ -69,40 +70,6 @@ static const handler handlers[REQCHECK_N_ROUTES] = {
 	api_ui_redirect, api_ui_static, api_ui_logs
 };
 static const char *route_names[REQCHECK_N_ROUTES];
-
-void api_reply_json(struct evhttp_request *req, int status, json_t *j)
-{
-	static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":"
-	    "\"the answer could not be encoded\"}}";
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(j);
-	if (s == NULL) {
-		s = xstrdup(fallback);
-		status = 500;
-	}
-	struct evbuffer *b = evbuffer_new();
-	if (s != NULL) {
-		evbuffer_add(b, s, strlen(s));
-		evbuffer_add(b, "\n", 1);
-		free(s);
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, status, NULL, b);
-	evbuffer_free(b);
-}
-
-void api_reply_error(struct evhttp_request *req, int status, const char *code,
-    const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	/* OpenAI's shape, or Anthropic's on its routes: their clients read our errors */
-	api_reply_json(req, status, proxy_route_error_json(req, status, code, msg));
-}
 
 /* Reads the query parameter key into out (decoded). 1 found, 0 absent, -1 too long. */
 static int query_param(struct evhttp_request *req, const char *key, char *out, size_t len)
@@ -157,7 +124,7 @@ static void h_root(struct daemon *d, struct evhttp_request *req, const char *arg
 		    reqcheck_routes[i].name);
 		json_array_append_new(r, json_string(line));
 	}
-	api_reply_json(req, 200, json_pack("{s:s,s:s,s:o}", "name", "mloffloadd", "version",
+	reply_json(req, 200, json_pack("{s:s,s:s,s:o}", "name", "mloffloadd", "version",
 	    MLO_VERSION, "routes", r));
 }
 
@@ -211,12 +178,12 @@ static void h_health(struct daemon *d, struct evhttp_request *req, const char *a
 			add_reason(why, sizeof why, "vram_monitor", "a device cannot be read");
 		json_object_set_new(j, "reason", json_string(why));
 	}
-	api_reply_json(req, ok ? 200 : 503, j);
+	reply_json(req, ok ? 200 : 503, j);
 }
 
 static void h_backends(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
-	api_reply_json(req, 200, json_pack("{s:o}", "backends", discover_backends(d->disc)));
+	reply_json(req, 200, json_pack("{s:o}", "backends", discover_backends(d->disc)));
 }
 
 /* The registry's part is serialized once per scan (daemon_refresh); Ollama's, which
@@ -268,12 +235,12 @@ static json_t *find_model(struct daemon *d, const char *id)
 static void h_model(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
 	if (*arg == '\0' || strlen(arg) > MAX_ID) {
-		api_reply_error(req, 400, "bad_request", "a model id is needed: /models/{id}");
+		reply_error(req, 400, "bad_request", "a model id is needed: /models/{id}");
 		return;
 	}
 	json_t *m = find_model(d, arg);
 	if (m == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no model with id '%s' (GET /models "
+		reply_error(req, 404, "model_not_found", "no model with id '%s' (GET /models "
 		    "lists them)", arg);
 		return;
 	}
@@ -282,7 +249,7 @@ static void h_model(struct daemon *d, struct evhttp_request *req, const char *ar
 		json_object_set(m, "state", json_object_get(rt, "state"));
 	json_object_set_new(m, "runtime", rt ? rt : json_null());
 	json_object_set_new(m, "measured", last ? last : json_null());
-	api_reply_json(req, 200, m);
+	reply_json(req, 200, m);
 }
 
 static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg)
@@ -298,10 +265,10 @@ static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg
 		free(body);
 		if (j == NULL || !json_is_object(j) || json_object_size(j) != 0) {
 			if (j == NULL)
-				api_reply_error(req, 400, "invalid_json", "body is not JSON: %s (line %d, "
+				reply_error(req, 400, "invalid_json", "body is not JSON: %s (line %d, "
 				    "column %d)", je.text, je.line, je.column);
 			else
-				api_reply_error(req, 400, "bad_request", "POST /models/scan takes no "
+				reply_error(req, 400, "bad_request", "POST /models/scan takes no "
 				    "options: send no body or {}");
 			json_decref(j);
 			return;
@@ -310,8 +277,8 @@ static void h_scan(struct daemon *d, struct evhttp_request *req, const char *arg
 	}
 	if (d->n_scan_waiters >= DAEMON_MAX_SCAN_WAITERS ||
 	    d->n_next_waiters >= DAEMON_MAX_SCAN_WAITERS) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-		api_reply_error(req, 503, "busy", "too many scan requests are waiting");
+		reply_retry_after(req);
+		reply_error(req, 503, "busy", "too many scan requests are waiting");
 		return;
 	}
 	daemon_scan(d, req);
@@ -325,7 +292,7 @@ static void h_status(struct daemon *d, struct evhttp_request *req, const char *a
 	json_t *q = sched_queue_json(d->sched);
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
 	json_decref(q);
-	api_reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
+	reply_json(req, 200, json_pack("{s:s,s:I,s:o,s:o,s:I,s:O,s:O,s:b,s:s,s:o}", "version",
 	    MLO_VERSION, "uptime_s", (json_int_t)((util_mono_ms() - d->started_ms) / 1000),
 	    "devices", devs, "loaded", sched_loaded_json(d->sched), "queue_depth", depth,
 	    "models", d->model_counts,
@@ -340,7 +307,7 @@ static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg
 	long long hmax = 0;
 	int q = query_param(req, "history", hv, sizeof hv);
 	if (q < 0 || (q == 1 && util_parse_int(hv, 0, 100000, &hmax) < 0)) {
-		api_reply_error(req, 400, "bad_request", "history: a number of samples, 0..100000");
+		reply_error(req, 400, "bad_request", "history: a number of samples, 0..100000");
 		return;
 	}
 	json_t *devs = json_array();
@@ -359,7 +326,7 @@ static void h_vram(struct daemon *d, struct evhttp_request *req, const char *arg
 		json_array_append_new(devs, o);
 	}
 	free(hs);
-	api_reply_json(req, 200, json_pack("{s:o,s:s,s:I}", "devices", devs, "nvml",
+	reply_json(req, 200, json_pack("{s:o,s:s,s:I}", "devices", devs, "nvml",
 	    devmon_nvml_status(d->dev), "sample_interval_ms",
 	    (json_int_t)d->cfg.sample_interval_ms));
 }
@@ -411,17 +378,17 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	int qm = query_param(req, "model", id, sizeof id), qc = query_param(req, "ctx", cs,
 	    sizeof cs);
 	if (qm <= 0) {
-		api_reply_error(req, 400, "bad_request", qm < 0 ? "model: id too long" :
+		reply_error(req, 400, "bad_request", qm < 0 ? "model: id too long" :
 		    "model=ID is required (e.g. /vram/budget?model=ID&ctx=8192)");
 		return;
 	}
 	if (qc < 0 || (qc == 1 && util_parse_int(cs, 1, MODEL_MAX_CTX, &ctx) < 0)) {
-		api_reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
+		reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
 		return;
 	}
 	json_t *m = registry_model(d->reg, id);
 	if (m == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
 		return;
 	}
 	const char *path = json_string_value(json_object_get(m, "path"));
@@ -432,7 +399,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	eo.n_ctx = (uint32_t)ctx; /* 0: the default context, as a load gets (model.h) */
 	struct est e;
 	if (path == NULL || model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
-		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
+		reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
 		json_decref(m);
 		return;
 	}
@@ -452,7 +419,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	struct plan_opts po = { .ngl = -1 };
 	struct plan p;
 	if (plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err) < 0) {
-		api_reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
+		reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
 		est_free(&e);
 		gguf_close(g);
 		json_decref(m);
@@ -499,14 +466,14 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	est_free(&e);
 	gguf_close(g);
 	json_decref(m);
-	api_reply_json(req, 200, r);
+	reply_json(req, 200, r);
 }
 
 static void h_queue(struct daemon *d, struct evhttp_request *req, const char *arg)
 {
 	json_t *q = sched_queue_json(d->sched);
 	json_object_set_new(q, "requests", d->proxy ? proxy_queue_json(d->proxy) : json_array());
-	api_reply_json(req, 200, q);
+	reply_json(req, 200, q);
 }
 
 /* The JSON object body of req (new), or NULL after answering 400. */
@@ -518,7 +485,7 @@ static json_t *body_object(struct evhttp_request *req)
 	json_t *j = reqcheck_body_object((const char *)evbuffer_pullup(in, -1),
 	    evbuffer_get_length(in), &code, msg, sizeof msg);
 	if (j == NULL)
-		api_reply_error(req, 400, code, "%s", msg);
+		reply_error(req, 400, code, "%s", msg);
 	return j;
 }
 
@@ -528,7 +495,7 @@ static int load_opts(struct evhttp_request *req, json_t *body, struct sched_opts
 	char msg[512];
 	if (reqcheck_load_opts(body, o, msg, sizeof msg) == 0)
 		return 0;
-	api_reply_error(req, 400, "bad_request", "%s", msg);
+	reply_error(req, 400, "bad_request", "%s", msg);
 	return -1;
 }
 
@@ -537,7 +504,7 @@ static const char *string_field(struct evhttp_request *req, json_t *body, const 
 	char msg[128];
 	const char *s = reqcheck_id_field(body, k, msg, sizeof msg);
 	if (s == NULL)
-		api_reply_error(req, 400, "bad_request", "%s", msg);
+		reply_error(req, 400, "bad_request", "%s", msg);
 	return s;
 }
 
@@ -545,15 +512,12 @@ static const char *string_field(struct evhttp_request *req, json_t *body, const 
 static void reply_outcome(void *arg, const struct sched_outcome *o)
 {
 	struct evhttp_request *req = arg;
-	if (o->retry_after_s > 0) {
-		char ra[16];
-		snprintf(ra, sizeof ra, "%d", o->retry_after_s);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
-	}
+	if (o->retry_after_s > 0)
+		reply_retry_after(req); /* the one rule (reply.h), whatever the scheduler's hint */
 	if (o->status >= 400)
-		api_reply_error(req, o->status, o->code, "%s", o->message);
+		reply_error(req, o->status, o->code, "%s", o->message);
 	else
-		api_reply_json(req, o->status, json_incref(o->body));
+		reply_json(req, o->status, json_incref(o->body));
 }
 
 static struct sched_reply reply_to(struct evhttp_request *req)
@@ -630,19 +594,25 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	const char *why = NULL, *sub = "";
 	char *path = NULL;
 	if (reqcheck_path(raw, &path, &why) < 0 || reqcheck_query(q, &why) < 0) {
-		api_reply_error(req, 400, "bad_request", "%s", why);
+		reply_error(req, 400, "bad_request", "%s", why);
 		status = 400;
 		goto out;
 	}
 	r = reqcheck_route(path, &sub);
-	/* Host, Origin and key before anything else (a preflight is answered there) */
+	/* Host, Origin and key before anything else (a preflight is answered here) */
+	struct guard_verdict gv;
 	if ((status = guard_request(d->guard, req, r < REQCHECK_N_ROUTES ?
 	    reqcheck_routes[r].methods : 0, r < REQCHECK_N_ROUTES &&
 	    (handlers[r] == h_health || handlers[r] == api_ui_static ||
-	    handlers[r] == api_ui_redirect))) != 0)
+	    handlers[r] == api_ui_redirect), &gv)) != 0) {
+		if (status == 204)
+			reply_empty(req, 204);
+		else
+			reply_error(req, status, gv.code, "%s", gv.message);
 		goto out;
+	}
 	if (r == REQCHECK_N_ROUTES) {
-		api_reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);
+		reply_error(req, 404, "not_found", "no route %s (GET / lists them)", path);
 		status = 404;
 		goto out;
 	}
@@ -653,13 +623,13 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	if (!(m & rt->methods)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 		    reqcheck_method(rt->methods));
-		api_reply_error(req, 405, "method_not_allowed", "%s %s: use %s", reqcheck_method(m),
+		reply_error(req, 405, "method_not_allowed", "%s %s: use %s", reqcheck_method(m),
 		    rt->name, reqcheck_method(rt->methods));
 		status = 405;
 		goto out;
 	}
 	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > d->cfg.max_body) {
-		api_reply_error(req, 413, "too_large", "request body over %llu bytes",
+		reply_error(req, 413, "too_large", "request body over %llu bytes",
 		    (unsigned long long)d->cfg.max_body);
 		status = 413;
 		goto out;
@@ -678,14 +648,14 @@ static void conn_error(struct evhttp_request *req, int status)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 	if (status == 413)
-		api_reply_error(req, 413, "too_large", "request head or body too large");
+		reply_error(req, 413, "too_large", "request head or body too large");
 	else if (status == 417)
-		api_reply_error(req, 417, "expectation_failed", "only \"Expect: 100-continue\" is "
+		reply_error(req, 417, "expectation_failed", "only \"Expect: 100-continue\" is "
 		    "understood");
 	else if (status == 501)
-		api_reply_error(req, 501, "method_not_implemented", "unknown HTTP method");
+		reply_error(req, 501, "method_not_implemented", "unknown HTTP method");
 	else
-		api_reply_error(req, status, "bad_request", "malformed HTTP request");
+		reply_error(req, status, "bad_request", "malformed HTTP request");
 }
 
 void api_conn_opts(struct daemon *d)

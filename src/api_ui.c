@@ -9,7 +9,7 @@
  * inotify, one module-wide list (one daemon per process).
  */
 #include "api_ui.h"
-#include "api.h"
+#include "reply.h"
 #include "api_ui_assets.h"
 #include "daemon.h"
 #include "registry.h"
@@ -46,7 +46,7 @@ void api_ui_static(struct daemon *d, struct evhttp_request *req, const char *sub
 	while (a->name != NULL && strcmp(a->name, name) != 0)
 		a++;
 	if (a->name == NULL) {
-		api_reply_error(req, 404, "not_found", "no file /ui/%.100s", sub);
+		reply_error(req, 404, "not_found", "no file /ui/%.100s", sub);
 		return;
 	}
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -223,13 +223,13 @@ void api_ui_logs(struct daemon *d, struct evhttp_request *req, const char *id)
 	long long tail;
 	int follow;
 	if (log_query(req, &tail, &follow) < 0) {
-		api_reply_error(req, 400, "bad_request", "tail: bytes 0..%d; follow: 0 or 1",
+		reply_error(req, 400, "bad_request", "tail: bytes 0..%d; follow: 0 or 1",
 		    LOG_TAIL_MAX);
 		return;
 	}
 	json_t *m = id_ok(id) ? registry_model(d->reg, id) : NULL;
 	if (m == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no model with id '%.128s' (GET "
+		reply_error(req, 404, "model_not_found", "no model with id '%.128s' (GET "
 		    "/models lists them)", id);
 		return;
 	}
@@ -237,14 +237,14 @@ void api_ui_logs(struct daemon *d, struct evhttp_request *req, const char *id)
 	char *path = xasprintf("%s/llama-%s.log", d->cfg.state_dir, id);
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		api_reply_error(req, 404, "no_log", "%s has no llama-server log yet (it was never "
+		reply_error(req, 404, "no_log", "%s has no llama-server log yet (it was never "
 		    "loaded by this daemon)", id);
 		free(path);
 		return;
 	}
 	if (follow && n_followers >= API_UI_MAX_FOLLOW) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		api_reply_error(req, 503, "busy", "at most %d log followers", API_UI_MAX_FOLLOW);
+		reply_retry_after(req);
+		reply_error(req, 503, "busy", "at most %d log followers", API_UI_MAX_FOLLOW);
 		free(path);
 		return;
 	}

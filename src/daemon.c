@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "proxy.h"
 #include "registry.h"
+#include "reply.h"
 #include "scan.h"
 #include "scheduler.h"
 #include "util.h"
@@ -135,7 +136,7 @@ void daemon_refresh(struct daemon *d)
 static void scan_answer(struct daemon *d, int status, json_t *body)
 {
 	for (size_t i = 0; i < d->n_scan_waiters; i++)
-		api_reply_json(d->scan_waiters[i], status, json_incref(body));
+		reply_json(d->scan_waiters[i], status, json_incref(body));
 	d->n_scan_waiters = d->n_next_waiters;
 	memcpy(d->scan_waiters, d->next_waiters, d->n_next_waiters * sizeof *d->next_waiters);
 	d->n_next_waiters = 0;
@@ -155,8 +156,7 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 	if (registry_apply(d->reg, j->result, &c, err, sizeof err) < 0) {
 		d->scan_errors_total++;
 		log_error("storing the scan failed: %s", err);
-		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
-		    "message", err));
+		scan_answer(d, 500, reply_error_json(REPLY_OPENAI, 500, "internal", err));
 	} else {
 		d->scans_total++;
 		log_info("scan: %d added, %d updated, %d removed, %d unchanged, %d errors in %.1f ms",
@@ -212,8 +212,8 @@ void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
 	if (prc != 0) {
 		log_error("cannot start a scan thread: %s", strerror(prc));
 		scan_job_free(j);
-		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
-		    "message", "cannot start a scan thread"));
+		scan_answer(d, 500, reply_error_json(REPLY_OPENAI, 500, "internal",
+		    "cannot start a scan thread"));
 		return;
 	}
 	d->scanning = 1;

@@ -15,7 +15,7 @@
  * others (plus the requests already in flight).
  */
 #include "proxy_int.h"
-#include "api.h"
+#include "reply.h"
 #include "curlev.h"
 #include "daemon.h"
 #include "discover.h"
@@ -38,7 +38,6 @@
 #include <time.h>
 
 #define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
-#define RETRY_AFTER "2"
 #define INPUT_MAX (64 * 1024)
 #define QUEUE_TIMEOUT_MS (600 * 1000) /* a request waits this long at most: 504 */
 
@@ -250,9 +249,8 @@ static void fail_waiting(struct pmodel *m, int status, const char *code, const c
 		if (r->req != NULL) {
 			proxy_detach(r);
 			if (status == 503)
-				evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
-				    RETRY_AFTER);
-			api_reply_error(r->req, status, code, "%s", msg);
+				reply_retry_after(r->req);
+			reply_error(r->req, status, code, "%s", msg);
 			r->req = NULL;
 		}
 		proxy_finish(r);
@@ -379,7 +377,7 @@ static void tick_event(evutil_socket_t fd, short what, void *arg)
 		while (m->head != NULL && now - m->head->arrived_ms > QUEUE_TIMEOUT_MS) {
 			struct preq *r = m->head;
 			proxy_detach(r);
-			api_reply_error(r->req, 504, "queue_timeout", "waited %d s for %s",
+			reply_error(r->req, 504, "queue_timeout", "waited %d s for %s",
 			    QUEUE_TIMEOUT_MS / 1000, m->id);
 			r->req = NULL;
 			proxy_finish(r);
@@ -482,29 +480,29 @@ struct v1_body {
 };
 
 /* Checks a request before it waits: 0 with the model's id in id, or -1 answered (in
- * the route's error shape: api_reply_error reads it from the path). */
+ * the route's error shape: reply_error reads it from the path). */
 static int admit(struct proxy *p, struct evhttp_request *req, const struct proxy_route *rt,
     const struct v1_body *v, char *id, size_t idlen)
 {
 	enum proxy_kind kind = PK_ANY;
 	if (rt == NULL) {
-		api_reply_error(req, 404, "not_found", "no such route (GET / lists them)");
+		reply_error(req, 404, "not_found", "no such route (GET / lists them)");
 	} else if (rt->need == PK_NONE) {
-		api_reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
+		reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
 		    "transcribes only with an audio encoder, which mloffload cannot test yet",
 		    rt->path);
 	} else if (v->b == NULL) {
-		api_reply_error(req, 400, v->code, "%s", v->msg);
+		reply_error(req, 400, v->code, "%s", v->msg);
 	} else if (p->stopping) {
-		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+		reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (resolve(p, v->name, id, idlen, &kind) < 0) {
-		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
+		reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
 		    "lists them)", v->name);
 	} else if (strncmp(id, "ollama:", 7) == 0 && rt->ollama == NULL) {
-		api_reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
+		reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
 		    "does not serve %s", v->name, rt->path);
 	} else if (!proxy_route_serves(rt, kind)) {
-		api_reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
+		reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
 		    v->name, kind == PK_EMBEDDING ? "n" : "", proxy_route_kind_name(kind), rt->path,
 		    proxy_route_kind_needed(rt->need));
 	} else {
@@ -581,9 +579,8 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		if (r != NULL && p->n_wait > p->d->cfg.queue_max) {
 			p->n_refused++;
 			proxy_detach(r);
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-			    RETRY_AFTER);
-			api_reply_error(req, 503, "queue_full", "%u requests are waiting already",
+			reply_retry_after(req);
+			reply_error(req, 503, "queue_full", "%u requests are waiting already",
 			    p->n_wait - 1);
 			r->req = NULL;
 			proxy_finish(r);
@@ -653,7 +650,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 			    "name", json_object_get(v, "name"), "backend", "ollama")));
 	}
 	json_decref(ol);
-	api_reply_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+	reply_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
 json_t *proxy_queue_json(struct proxy *p)
@@ -715,15 +712,14 @@ int proxy_shutdown(struct proxy *p)
 		if (r->req != NULL) {
 			proxy_detach(r);
 			if (r->streaming) {
-				proxy_route_error_event(r->route, p->scratch, "shutting_down",
-				    "mloffloadd is stopping");
+				reply_error_event(r->route ? r->route->path : NULL, p->scratch,
+				    "shutting_down", "mloffloadd is stopping");
 				evhttp_send_reply_chunk(r->req, p->scratch);
 				evbuffer_drain(p->scratch, evbuffer_get_length(p->scratch));
 				evhttp_send_reply_end(r->req);
 			} else {
-				evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				    "Retry-After", RETRY_AFTER);
-				api_reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
+				reply_retry_after(r->req);
+				reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
 			}
 			r->req = NULL;
 		}
