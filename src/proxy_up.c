@@ -15,7 +15,6 @@
 #include "proxy_int.h"
 #include "reply.h"
 #include "curlev.h"
-#include "daemon.h"
 #include "util.h"
 
 #include <event2/buffer.h>
