@@ -390,11 +390,7 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	d->cfg.header_timeout_s = c.header_timeout_s;
 	d->cfg.body_timeout_s = c.body_timeout_s;
 	api_conn_opts(d->api);
-	for (size_t i = 0; i < d->cfg.n_aliases; i++)
-		free(d->cfg.aliases[i]);
-	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
-	d->cfg.n_aliases = c.n_aliases;
-	c.n_aliases = 0;
+	config_take_aliases(&d->cfg, &c);
 	take_list(d->cfg.allowed_hosts, &d->cfg.n_allowed_hosts, c.allowed_hosts,
 	    &c.n_allowed_hosts, sizeof c.allowed_hosts);
 	take_list(d->cfg.allowed_origins, &d->cfg.n_allowed_origins, c.allowed_origins,
@@ -512,25 +508,15 @@ static int start(struct daemon *d)
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
 		d->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	/* webhooks: "URL" or "URL type,type" */
+	/* webhooks: parsed by config.c, handed over as they are */
 	struct notify_hook hooks[CONFIG_MAX_URLS];
-	char *hook_urls[CONFIG_MAX_URLS], *hook_types[CONFIG_MAX_URLS][16];
 	memset(hooks, 0, sizeof hooks);
 	for (size_t i = 0; i < d->cfg.n_webhooks; i++) {
-		hook_urls[i] = xstrdup(d->cfg.webhooks[i]);
-		char *sp = strchr(hook_urls[i], ' '), *save = NULL;
-		hooks[i].url = hook_urls[i];
-		if (sp != NULL) {
-			*sp = '\0';
-			for (char *t = strtok_r(sp + 1, ", ", &save); t && hooks[i].n_events < 16;
-			    t = strtok_r(NULL, ", ", &save))
-				hook_types[i][hooks[i].n_events++] = t;
-			hooks[i].events = (const char *const *)hook_types[i];
-		}
+		hooks[i].url = d->cfg.webhooks[i].url;
+		hooks[i].events = (const char *const *)d->cfg.webhooks[i].events;
+		hooks[i].n_events = d->cfg.webhooks[i].n_events;
 	}
 	d->notify = notify_new(d->base, hooks, d->cfg.n_webhooks);
-	for (size_t i = 0; i < d->cfg.n_webhooks; i++)
-		free(hook_urls[i]);
 	if (d->notify == NULL) {
 		log_error("bad webhook configuration");
 		return -1;

@@ -127,10 +127,8 @@ static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t
 {
 	const struct config *c = p->env.cfg;
 	for (size_t i = 0; i < c->n_aliases; i++) {
-		const char *sp = strchr(c->aliases[i], ' ');
-		if (sp != NULL && (size_t)(sp - c->aliases[i]) == strlen(name) &&
-		    strncmp(c->aliases[i], name, strlen(name)) == 0) {
-			name = sp + 1;
+		if (strcmp(c->aliases[i].name, name) == 0) {
+			name = c->aliases[i].id;
 			break;
 		}
 	}
@@ -636,11 +634,9 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 	}
 	json_decref(all);
 	for (size_t k = 0; k < p->env.cfg->n_aliases; k++) {
-		const char *a = p->env.cfg->aliases[k], *sp = strchr(a, ' ');
-		char name[256];
-		snprintf(name, sizeof name, "%.*s", (int)(sp - a), a);
-		json_array_append_new(data, model_entry(name, "mloffload", created(p, NULL), json_pack("{s:s}",
-		    "alias_of", sp + 1)));
+		const struct config_alias *al = &p->env.cfg->aliases[k];
+		json_array_append_new(data, model_entry(al->name, "mloffload", created(p, NULL),
+		    json_pack("{s:s}", "alias_of", al->id)));
 	}
 	json_t *ol = p->env.disc ? discover_ollama_models(p->env.disc) : NULL;
 	json_array_foreach(ol, i, v) {
