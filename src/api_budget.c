@@ -37,13 +37,17 @@
 #define BUDGET_KEEP 16
 #define MAX_ID REQCHECK_MAX_ID
 
-/* A parsed header, for the file as it was (size, mtime). */
+/* A parsed header, for the file as it was (size, mtime), and the last answer made
+ * from it with what it was made of (the memo): a request with the same inputs (model,
+ * context, the scheduler's view of the device, what could be evicted) gets the same
+ * bytes without planning again. */
 struct kept {
 	char *path;
 	off_t size;
 	struct timespec mtime;
 	struct gguf *g;
 	uint64_t used;                  /* a tick of the last use (LRU) */
+	char *memo_key, *memo_body;     /* heap, or NULL */
 };
 
 /* A request waiting for its file's parse. */
@@ -79,6 +83,8 @@ struct api_budget {
 
 static void kept_drop(struct kept *k)
 {
+	free(k->memo_key);
+	free(k->memo_body);
 	free(k->path);
 	gguf_close(k->g);
 	memset(k, 0, sizeof *k);
@@ -94,7 +100,7 @@ void api_budget_forget(struct api *a)
 }
 
 /* The kept header of path as st says it is now, or NULL. */
-static struct gguf *kept_find(struct api_budget *b, const char *path, const struct stat *st)
+static struct kept *kept_find(struct api_budget *b, const char *path, const struct stat *st)
 {
 	for (size_t i = 0; i < BUDGET_KEEP; i++) {
 		struct kept *k = &b->kept[i];
@@ -106,13 +112,14 @@ static struct gguf *kept_find(struct api_budget *b, const char *path, const stru
 			return NULL;
 		}
 		k->used = ++b->tick;
-		return k->g;
+		return k;
 	}
 	return NULL;
 }
 
-/* Keeps j's header (taken from j), in a free slot or the least recently used one. */
-static void kept_add(struct api_budget *b, struct bjob *j)
+/* Keeps j's header (taken from j), in a free slot or the least recently used one.
+ * Returns its slot. */
+static struct kept *kept_add(struct api_budget *b, struct bjob *j)
 {
 	struct kept *k = &b->kept[0];
 	for (size_t i = 0; i < BUDGET_KEEP; i++) {
@@ -131,6 +138,7 @@ static void kept_add(struct api_budget *b, struct bjob *j)
 	k->g = j->g;
 	k->used = ++b->tick;
 	j->g = NULL;
+	return k;
 }
 
 /* The first accelerator with its live budget (free less the reserve), or NULL. */
@@ -191,7 +199,7 @@ static void budget_view(struct api *a, struct bview *v)
 
 /* The answer for model id: e planned as p on v. New object. */
 static json_t *budget_json(struct api *a, const char *id, const struct est *e,
-    const struct plan *p, const struct bview *v, int fits_empty)
+    const struct plan *p, const struct bview *v, int fits_empty, json_t *evict)
 {
 	json_t *args = json_array(), *layers = json_array();
 	for (size_t i = 0; i < p->n_args; i++)
@@ -219,52 +227,95 @@ static json_t *budget_json(struct api *a, const char *id, const struct est *e,
 	    model_usage_json("cpu", &p->cpu, 1)));
 	json_object_set_new(r, "fully_on_device_if_free", json_boolean(fits_empty));
 	json_object_set_new(r, "would_evict", p->fits && p->ngl == (int)e->a.n_layer + 1 ?
-	    json_array() : evictable(a, gpu));
+	    json_array() : json_incref(evict));
 	if (p->reason[0] != '\0')
 		json_object_set_new(r, "reason", json_string(p->reason));
 	return r;
 }
 
-/* Answers req for model id (its file at path, parsed as g) with context ctx (0: the
- * default, as a load gets: model.h). On the loop, no file read. */
-static void budget_answer(struct api *a, struct evhttp_request *req, const char *id,
-    const char *path, long long ctx, const struct gguf *g)
+/* The memo key of an answer: everything it is made of besides the header. New. */
+static char *memo_key(struct api *a, const char *id, long long ctx, const struct bview *v,
+    const char *evict)
+{
+	return xasprintf("%s|%lld|%d|%s|%llu|%llu|%s|%s|%llu|%llu|%s", id, ctx, v->has_dev,
+	    v->dev_id, (unsigned long long)v->total, (unsigned long long)v->budget, v->rpc,
+	    v->gpu ? v->gpu->name : "", (unsigned long long)(v->gpu ? v->gpu->now.free : 0),
+	    (unsigned long long)a->env.cfg->reserve, evict ? evict : "");
+}
+
+/* The answer for model id (its file at path, kept as k) with context ctx (0: the
+ * default, as a load gets: model.h) and v: a new object, or NULL after answering. */
+static json_t *budget_make(struct api *a, struct evhttp_request *req, const char *id,
+    const char *path, long long ctx, const struct kept *k, const struct bview *v,
+    json_t *evict)
 {
 	char err[GGUF_ERR_LEN + 4096], msg[1024];
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)ctx;
 	struct est e;
-	if (model_estimate_open(g, &eo, &e, msg, sizeof msg) < 0) {
+	if (model_estimate_open(k->g, &eo, &e, msg, sizeof msg) < 0) {
 		reply_error(req, 409, "model_unreadable", "%s: %s", path, msg);
-		return;
+		return NULL;
 	}
-	struct bview v;
-	budget_view(a, &v);
 	struct plan_opts po = { .ngl = -1 };
 	struct plan p;
-	if (plan_make(&e, v.has_dev ? &v.pd : NULL, &po, &p, err, sizeof err) < 0) {
+	if (plan_make(&e, v->has_dev ? &v->pd : NULL, &po, &p, err, sizeof err) < 0) {
 		reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
 		est_free(&e);
-		return;
+		return NULL;
 	}
 	/* with the whole device (nothing else on it), would it fit? */
 	struct plan full;
 	int fits_empty = 0;
-	if (v.has_dev) {
+	if (v->has_dev) {
 		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
-		uint64_t res = v.rpc[0] ? 0 : a->env.cfg->reserve; /* an RPC device keeps none */
-		struct plan_device whole = v.pd;
-		whole.budget = v.total > res ? v.total - res : 0;
+		uint64_t res = v->rpc[0] ? 0 : a->env.cfg->reserve; /* an RPC device keeps none */
+		struct plan_device whole = v->pd;
+		whole.budget = v->total > res ? v->total - res : 0;
 		if (plan_make(&e, &whole, &fo, &full, err, sizeof err) == 0) {
 			fits_empty = full.fits;
 			plan_free(&full);
 		}
 	}
-	json_t *r = budget_json(a, id, &e, &p, &v, fits_empty);
+	json_t *r = budget_json(a, id, &e, &p, v, fits_empty, evict);
 	plan_free(&p);
 	est_free(&e);
-	reply_json(req, 200, r);
+	return r;
+}
+
+/* Answers req for model id (its file at path, kept as k) with context ctx. On the
+ * loop, no file read; the same inputs as the last answer: the same bytes at once. */
+static void budget_answer(struct api *a, struct evhttp_request *req, const char *id,
+    const char *path, long long ctx, struct kept *k)
+{
+	struct bview v;
+	budget_view(a, &v);
+	json_t *evict = evictable(a, v.gpu);
+	char *ev = json_dumps(evict, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *key = memo_key(a, id, ctx, &v, ev);
+	free(ev);
+	if (k->memo_key != NULL && strcmp(k->memo_key, key) == 0) {
+		reply_json_text(req, 200, k->memo_body, strlen(k->memo_body));
+		free(key);
+		json_decref(evict);
+		return;
+	}
+	json_t *r = budget_make(a, req, id, path, ctx, k, &v, evict);
+	json_decref(evict);
+	char *body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (body == NULL) {
+		free(key);
+		if (r != NULL)
+			reply_json(req, 200, r); /* answers 500: it cannot be encoded */
+		return;
+	}
+	json_decref(r);
+	free(k->memo_key);
+	free(k->memo_body);
+	k->memo_key = key;
+	k->memo_body = body;
+	reply_json_text(req, 200, body, strlen(body));
 }
 
 /* ---- parses off the loop ---- */
@@ -314,18 +365,16 @@ static void parse_done(evutil_socket_t fd, short ev, void *arg)
 			*p = j->next;
 			break;
 		}
-	const struct gguf *g = j->g;
-	if (g != NULL)
-		kept_add(b, j);
+	struct kept *k = j->g != NULL ? kept_add(b, j) : NULL;
 	for (struct bwait *w = j->waiters; w != NULL; w = w->next) {
 		if (w->req == NULL)
 			continue;
 		httpconn_on_close(w->evcon, NULL, NULL);
 		w->evcon = NULL;
-		if (g == NULL)
+		if (k == NULL)
 			reply_error(w->req, 409, "model_unreadable", "%s", j->err);
 		else
-			budget_answer(b->a, w->req, w->id, j->path, w->ctx, g);
+			budget_answer(b->a, w->req, w->id, j->path, w->ctx, k);
 		w->req = NULL;
 	}
 	job_free(j);
@@ -389,7 +438,7 @@ void api_budget_route(struct api *a, struct evhttp_request *req, const char *arg
 	}
 	const char *path = json_string_value(json_object_get(m, "path"));
 	struct stat st;
-	const struct gguf *g = NULL;
+	struct kept *k = NULL;
 	if (path == NULL) {
 		reply_error(req, 409, "model_unreadable", "model has no path");
 	} else if (stat(path, &st) < 0) {
@@ -398,8 +447,8 @@ void api_budget_route(struct api *a, struct evhttp_request *req, const char *arg
 		struct gguf *none = gguf_open(path, err, sizeof err);
 		gguf_close(none);
 		reply_error(req, 409, "model_unreadable", "%s", none ? "the file changed" : err);
-	} else if ((g = kept_find(a->budget, path, &st)) != NULL) {
-		budget_answer(a, req, id, path, ctx, g);
+	} else if ((k = kept_find(a->budget, path, &st)) != NULL) {
+		budget_answer(a, req, id, path, ctx, k);
 	} else if (parse_wait(a->budget, req, id, ctx, path, &st) < 0) {
 		reply_error(req, 500, "internal", "cannot start a thread");
 	}

@@ -76,10 +76,15 @@ void reply_json(struct evhttp_request *req, int status, json_t *j)
 		s = xstrdup(fallback);
 		status = 500;
 	}
-	struct evbuffer *b = evbuffer_new();
-	evbuffer_add(b, s, strlen(s));
-	evbuffer_add(b, "\n", 1);
+	reply_json_text(req, status, s, strlen(s));
 	free(s);
+}
+
+void reply_json_text(struct evhttp_request *req, int status, const char *text, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, text, len);
+	evbuffer_add(b, "\n", 1);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "application/json");
 	evhttp_send_reply(req, status, NULL, b);

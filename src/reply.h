@@ -40,6 +40,8 @@ void reply_error_event(const char *path, struct evbuffer *b, const char *code,
 /* Sends j (stolen) with status, as application/json; a body that cannot be encoded
  * is answered 500 with the envelope. */
 void reply_json(struct evhttp_request *req, int status, json_t *j);
+/* Sends text (len bytes of JSON, borrowed) with status, as reply_json does. */
+void reply_json_text(struct evhttp_request *req, int status, const char *text, size_t len);
 /* Sends the error envelope of req's route with status and code. */
 void reply_error(struct evhttp_request *req, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
