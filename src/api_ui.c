@@ -10,8 +10,9 @@
  */
 #include "api_ui.h"
 #include "api.h"
+#include "reply.h"
 #include "api_ui_assets.h"
-#include "daemon.h"
+#include "config.h"
 #include "registry.h"
 #include "util.h"
 
@@ -39,14 +40,14 @@
 
 /* ---- the dashboard ---- */
 
-void api_ui_static(struct daemon *d, struct evhttp_request *req, const char *sub)
+void api_ui_static(struct api *api, struct evhttp_request *req, const char *sub)
 {
 	const char *name = *sub ? sub : "index.html";
 	const struct ui_asset *a = ui_assets;
 	while (a->name != NULL && strcmp(a->name, name) != 0)
 		a++;
 	if (a->name == NULL) {
-		api_reply_error(req, 404, "not_found", "no file /ui/%.100s", sub);
+		reply_error(req, 404, "not_found", "no file /ui/%.100s", sub);
 		return;
 	}
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -63,7 +64,7 @@ void api_ui_static(struct daemon *d, struct evhttp_request *req, const char *sub
 	evbuffer_free(b);
 }
 
-void api_ui_redirect(struct daemon *d, struct evhttp_request *req, const char *sub)
+void api_ui_redirect(struct api *a, struct evhttp_request *req, const char *sub)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", "/ui/");
 	evhttp_send_reply(req, 301, "Moved Permanently", NULL);
@@ -72,7 +73,7 @@ void api_ui_redirect(struct daemon *d, struct evhttp_request *req, const char *s
 /* ---- llama-server logs ---- */
 
 struct follower {
-	struct daemon *d;
+	struct api *a;
 	struct evhttp_request *req;        /* NULL once libevent freed it */
 	struct evhttp_connection *evcon;   /* NULL once closed */
 	struct event *timer;
@@ -218,33 +219,33 @@ static int log_query(struct evhttp_request *req, long long *tail, int *follow)
 	return rc;
 }
 
-void api_ui_logs(struct daemon *d, struct evhttp_request *req, const char *id)
+void api_ui_logs(struct api *a, struct evhttp_request *req, const char *id)
 {
 	long long tail;
 	int follow;
 	if (log_query(req, &tail, &follow) < 0) {
-		api_reply_error(req, 400, "bad_request", "tail: bytes 0..%d; follow: 0 or 1",
+		reply_error(req, 400, "bad_request", "tail: bytes 0..%d; follow: 0 or 1",
 		    LOG_TAIL_MAX);
 		return;
 	}
-	json_t *m = id_ok(id) ? registry_model(d->reg, id) : NULL;
+	json_t *m = id_ok(id) ? registry_model(a->env.reg, id) : NULL;
 	if (m == NULL) {
-		api_reply_error(req, 404, "model_not_found", "no model with id '%.128s' (GET "
+		reply_error(req, 404, "model_not_found", "no model with id '%.128s' (GET "
 		    "/models lists them)", id);
 		return;
 	}
 	json_decref(m);
-	char *path = xasprintf("%s/llama-%s.log", d->cfg.state_dir, id);
+	char *path = xasprintf("%s/llama-%s.log", a->env.cfg->state_dir, id);
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		api_reply_error(req, 404, "no_log", "%s has no llama-server log yet (it was never "
+		reply_error(req, 404, "no_log", "%s has no llama-server log yet (it was never "
 		    "loaded by this daemon)", id);
 		free(path);
 		return;
 	}
 	if (follow && n_followers >= API_UI_MAX_FOLLOW) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		api_reply_error(req, 503, "busy", "at most %d log followers", API_UI_MAX_FOLLOW);
+		reply_retry_after(req);
+		reply_error(req, 503, "busy", "at most %d log followers", API_UI_MAX_FOLLOW);
 		free(path);
 		return;
 	}
@@ -278,13 +279,13 @@ void api_ui_logs(struct daemon *d, struct evhttp_request *req, const char *id)
 	struct timeval wtv = { LOG_WRITE_TIMEOUT_S, 0 };
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon), NULL, &wtv);
 	struct follower *f = xcalloc(1, sizeof *f);
-	f->d = d;
+	f->a = a;
 	f->req = req;
 	f->evcon = evcon;
 	f->path = path;
 	f->off = off;
 	f->ino = ino;
-	f->timer = evtimer_new(d->base, follow_tick, f);
+	f->timer = evtimer_new(a->env.base, follow_tick, f);
 	f->next = followers;
 	followers = f;
 	n_followers++;

@@ -12,17 +12,17 @@
 #ifndef MLO_API_UI_H
 #define MLO_API_UI_H
 
-struct daemon;
+struct api;
 struct evhttp_request;
 
 #define API_UI_MAX_FOLLOW 16
 
 /* GET /ui/ (sub "") and /ui/FILE. */
-void api_ui_static(struct daemon *d, struct evhttp_request *req, const char *sub);
+void api_ui_static(struct api *a, struct evhttp_request *req, const char *sub);
 /* GET /ui: redirects to /ui/. */
-void api_ui_redirect(struct daemon *d, struct evhttp_request *req, const char *sub);
+void api_ui_redirect(struct api *a, struct evhttp_request *req, const char *sub);
 /* GET /logs/ID. */
-void api_ui_logs(struct daemon *d, struct evhttp_request *req, const char *id);
+void api_ui_logs(struct api *a, struct evhttp_request *req, const char *id);
 /* Ends every log follower (daemon shutdown, before evhttp_free). */
 void api_ui_free(void);
 

@@ -166,21 +166,6 @@ static int cmd_inspect(int argc, char **argv)
 	return rc;
 }
 
-static json_t *usage_json(const char *name, const struct plan_usage *u)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "name", json_string(name));
-	json_object_set_new(o, "model_bytes", json_integer((json_int_t)u->model));
-	json_object_set_new(o, "kv_bytes", json_integer((json_int_t)u->kv));
-	json_object_set_new(o, "compute_bytes", json_integer((json_int_t)u->compute));
-	json_object_set_new(o, "total_bytes", json_integer((json_int_t)u->total));
-	if (strcmp(name, "CPU") == 0) {
-		json_object_set_new(o, "repack_bytes", json_integer((json_int_t)u->repack));
-		json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)u->mapped));
-	}
-	return o;
-}
-
 /* Colour when the terminal shows it: stdout a terminal, TERM not "dumb", no NO_COLOR. */
 static int use_color(void)
 {
@@ -311,7 +296,7 @@ static json_t *multi_json(const char *path, const struct est *e, const struct cl
 	for (size_t i = 0; i < ds->n; i++) {
 		const struct plan_dev_use *u = used(p, &ds->d[i]);
 		struct plan_usage none = { 0 };
-		json_t *o = usage_json(ds->d[i].name, u ? &u->use : &none);
+		json_t *o = model_usage_json(ds->d[i].name, u ? &u->use : &none, 0);
 		json_object_set_new(o, "budget_bytes", json_integer((json_int_t)ds->d[i].budget));
 		json_object_set_new(o, "used", json_boolean(u != NULL));
 		if (u != NULL) {
@@ -325,7 +310,7 @@ static json_t *multi_json(const char *path, const struct est *e, const struct cl
 		json_array_append_new(devs, o);
 		sum += ds->d[i].budget;
 	}
-	json_array_append_new(devs, usage_json("CPU", &p->cpu));
+	json_array_append_new(devs, model_usage_json("CPU", &p->cpu, 1));
 	json_object_set_new(j, "devices", devs);
 	json_object_set_new(j, "budget_bytes", json_integer((json_int_t)sum));
 	if (p->reason[0])
@@ -557,8 +542,8 @@ static int cmd_plan(int argc, char **argv)
 		json_object_set_new(j, "ctx", json_integer(e.n_ctx));
 		json_object_set_new(j, "estimate", json_string(e.generic ? "generic" : "checked"));
 		json_object_set_new(j, "args", args);
-		json_array_append_new(devs, usage_json(p.dev_name, &p.dev));
-		json_array_append_new(devs, usage_json("CPU", &p.cpu));
+		json_array_append_new(devs, model_usage_json(p.dev_name, &p.dev, 0));
+		json_array_append_new(devs, model_usage_json("CPU", &p.cpu, 1));
 		json_object_set_new(j, "devices", devs);
 		json_object_set_new(j, "budget_bytes", json_integer((json_int_t)vram));
 		if (p.reason[0])

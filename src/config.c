@@ -71,6 +71,39 @@ static void free_list(char **l, size_t *n)
 	*n = 0;
 }
 
+static void free_groups(struct config_group *g, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free_list(g[i].ids, &g[i].n_ids);
+	*n = 0;
+}
+
+static void free_hooks(struct config_webhook *h, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free(h[i].url);
+		free_list(h[i].events, &h[i].n_events);
+	}
+	*n = 0;
+}
+
+static void free_aliases(struct config_alias *a, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free(a[i].name);
+		free(a[i].id);
+	}
+	*n = 0;
+}
+
+void config_take_aliases(struct config *to, struct config *from)
+{
+	free_aliases(to->aliases, &to->n_aliases);
+	memcpy(to->aliases, from->aliases, from->n_aliases * sizeof *from->aliases);
+	to->n_aliases = from->n_aliases;
+	from->n_aliases = 0;
+}
+
 void config_free(struct config *c)
 {
 	free(c->config_path);
@@ -82,9 +115,9 @@ void config_free(struct config *c)
 	free(c->sysfs_root);
 	free_list(c->llama_urls, &c->n_llama_urls);
 	free(c->ollama_url);
-	free_list(c->webhooks, &c->n_webhooks);
-	free_list(c->exclusive, &c->n_exclusive);
-	free_list(c->aliases, &c->n_aliases);
+	free_hooks(c->webhooks, &c->n_webhooks);
+	free_groups(c->exclusive, &c->n_exclusive);
+	free_aliases(c->aliases, &c->n_aliases);
 	free_list(c->allowed_hosts, &c->n_allowed_hosts);
 	free_list(c->allowed_origins, &c->n_allowed_origins);
 	free(c->api_key_file);
@@ -222,6 +255,115 @@ static int add_list(char **l, size_t *n, size_t max, int *seen, const char *key,
 	return 0;
 }
 
+/* Splits v at spaces and commas into words (heap) in out[0..max). Returns the count,
+ * or -1 when there are more than max. */
+static int split_words(const char *v, char **out, size_t max)
+{
+	char *buf = xstrdup(v), *save = NULL;
+	size_t n = 0;
+	int rc = 0;
+	for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+		if (n == max) {
+			rc = -1;
+			break;
+		}
+		out[n++] = xstrdup(t);
+	}
+	free(buf);
+	if (rc < 0)
+		free_list(out, &n);
+	return rc < 0 ? -1 : (int)n;
+}
+
+/* The slot for one more value of a typed list (the first value from a source clears
+ * the values of an earlier one, as add_list does), or NULL with err when full. */
+static size_t typed_slot(size_t *n, size_t max, int *seen, void (*clear)(void *, size_t *),
+    void *list, const char *key, char *err, size_t errlen)
+{
+	if (!*seen) {
+		clear(list, n);
+		*seen = 1;
+	}
+	if (*n == max) {
+		snprintf(err, errlen, "%s: at most %zu values", key, max);
+		return (size_t)-1;
+	}
+	return (*n)++;
+}
+
+static void clear_groups(void *l, size_t *n) { free_groups(l, n); }
+static void clear_hooks(void *l, size_t *n) { free_hooks(l, n); }
+static void clear_aliases(void *l, size_t *n) { free_aliases(l, n); }
+
+/* exclusive = "ID ID ...". */
+static int add_group(struct config *c, struct lists_seen *ls, const char *v, char *err,
+    size_t errlen)
+{
+	char *ids[CONFIG_MAX_GROUP];
+	int n = split_words(v, ids, CONFIG_MAX_GROUP);
+	if (n < 0) {
+		snprintf(err, errlen, "exclusive: at most %d model ids in a group", CONFIG_MAX_GROUP);
+		return -1;
+	}
+	size_t i = typed_slot(&c->n_exclusive, CONFIG_MAX_URLS, &ls->groups, clear_groups,
+	    c->exclusive, "exclusive", err, errlen);
+	if (i == (size_t)-1) {
+		size_t nn = (size_t)n;
+		free_list(ids, &nn);
+		return -1;
+	}
+	memcpy(c->exclusive[i].ids, ids, (size_t)n * sizeof *ids);
+	c->exclusive[i].n_ids = (size_t)n;
+	return 0;
+}
+
+/* webhook = "URL" or "URL type,type,...". */
+static int add_hook(struct config *c, struct lists_seen *ls, const char *v, char *err,
+    size_t errlen)
+{
+	if (strncmp(v, "http://", 7) != 0) {
+		snprintf(err, errlen, "webhook: '%s' is not an http:// URL", v);
+		return -1;
+	}
+	const char *sp = strchr(v, ' ');
+	char *events[CONFIG_MAX_HOOK_EVENTS];
+	int n = sp ? split_words(sp + 1, events, CONFIG_MAX_HOOK_EVENTS) : 0;
+	if (n < 0) {
+		snprintf(err, errlen, "webhook: at most %d event types", CONFIG_MAX_HOOK_EVENTS);
+		return -1;
+	}
+	size_t i = typed_slot(&c->n_webhooks, CONFIG_MAX_URLS, &ls->hooks, clear_hooks,
+	    c->webhooks, "webhook", err, errlen);
+	if (i == (size_t)-1) {
+		size_t nn = (size_t)n;
+		free_list(events, &nn);
+		return -1;
+	}
+	struct config_webhook *h = &c->webhooks[i];
+	h->url = sp ? xstrndup(v, (size_t)(sp - v)) : xstrdup(v);
+	memcpy(h->events, events, (size_t)n * sizeof *events);
+	h->n_events = (size_t)n;
+	return 0;
+}
+
+/* alias = "NAME MODEL_ID". */
+static int add_alias(struct config *c, struct lists_seen *ls, const char *v, char *err,
+    size_t errlen)
+{
+	const char *sp = strchr(v, ' ');
+	if (sp == NULL || sp == v || sp[1] == '\0' || strchr(sp + 1, ' ') != NULL) {
+		snprintf(err, errlen, "alias: '%s' is not 'NAME MODEL_ID'", v);
+		return -1;
+	}
+	size_t i = typed_slot(&c->n_aliases, CONFIG_MAX_ALIASES, &ls->aliases, clear_aliases,
+	    c->aliases, "alias", err, errlen);
+	if (i == (size_t)-1)
+		return -1;
+	c->aliases[i].name = xstrndup(v, (size_t)(sp - v));
+	c->aliases[i].id = xstrdup(sp + 1);
+	return 0;
+}
+
 /* Sets one key (section-qualified names accepted without section too). */
 static int set_key(struct config *c, struct lists_seen *ls, const char *key, const char *v,
     char *err, size_t errlen)
@@ -282,8 +424,7 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		return -1;
 	}
 	if (strcmp(key, "exclusive") == 0)
-		return add_list(c->exclusive, &c->n_exclusive, CONFIG_MAX_URLS, &ls->groups, key,
-		    v, err, errlen);
+		return add_group(c, ls, v, err, errlen);
 	if (strcmp(key, "pressure_high") == 0)
 		return parse_uint(key, v, 1, 100, &c->pressure_high, err, errlen);
 	if (strcmp(key, "pressure_low") == 0)
@@ -308,15 +449,8 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		return parse_uint(key, v, 1, 100000, &c->queue_max, err, errlen);
 	if (strcmp(key, "max_overtake") == 0)
 		return parse_uint(key, v, 0, 100000, &c->max_overtake, err, errlen);
-	if (strcmp(key, "alias") == 0) {
-		const char *sp = strchr(v, ' ');
-		if (sp == NULL || sp == v || sp[1] == '\0' || strchr(sp + 1, ' ') != NULL) {
-			snprintf(err, errlen, "alias: '%s' is not 'NAME MODEL_ID'", v);
-			return -1;
-		}
-		return add_list(c->aliases, &c->n_aliases, CONFIG_MAX_ALIASES, &ls->aliases, key,
-		    v, err, errlen);
-	}
+	if (strcmp(key, "alias") == 0)
+		return add_alias(c, ls, v, err, errlen);
 	if (strcmp(key, "allowed_hosts") == 0)
 		return add_list(c->allowed_hosts, &c->n_allowed_hosts, CONFIG_MAX_URLS, &ls->hosts,
 		    key, v, err, errlen);
@@ -328,14 +462,8 @@ static int set_key(struct config *c, struct lists_seen *ls, const char *key, con
 		c->api_key_file = absolute(v);
 		return 0;
 	}
-	if (strcmp(key, "webhook") == 0) {
-		if (strncmp(v, "http://", 7) != 0) {
-			snprintf(err, errlen, "webhook: '%s' is not an http:// URL", v);
-			return -1;
-		}
-		return add_list(c->webhooks, &c->n_webhooks, CONFIG_MAX_URLS, &ls->hooks, key, v,
-		    err, errlen);
-	}
+	if (strcmp(key, "webhook") == 0)
+		return add_hook(c, ls, v, err, errlen);
 	snprintf(err, errlen, "unknown key '%s'", key);
 	return -1;
 }

@@ -24,6 +24,30 @@ struct config_rpc {
 /* split: whether one model may be split over several devices (auto: only when no
  * device holds it alone). */
 enum config_split { CONFIG_SPLIT_AUTO, CONFIG_SPLIT_NEVER };
+#define CONFIG_MAX_GROUP 64        /* model ids in one exclusive group */
+#define CONFIG_MAX_HOOK_EVENTS 16  /* event types of one webhook */
+
+/* The list-valued keys whose values have a structure are parsed once, when the
+ * configuration is read (at start and at SIGHUP), into these; nobody parses their
+ * strings again where they are used. */
+
+/* exclusive = "ID ID ..." (spaces or commas between): model ids never resident
+ * together (the scheduler, scheduler_budget.c). */
+struct config_group {
+	char *ids[CONFIG_MAX_GROUP];
+	size_t n_ids;
+};
+/* webhook = "URL" or "URL type,type,...": where events go, and which (notify.h). */
+struct config_webhook {
+	char *url;
+	char *events[CONFIG_MAX_HOOK_EVENTS];  /* n_events 0: every type */
+	size_t n_events;
+};
+/* alias = "NAME MODEL_ID": another name for a model on the /v1 routes (proxy.c). */
+struct config_alias {
+	char *name;
+	char *id;
+};
 
 struct config {
 	char *config_path;         /* NULL when no file was read */
@@ -51,9 +75,9 @@ struct config {
 	size_t n_llama_urls;
 	char *ollama_url;          /* "" disables Ollama discovery */
 	unsigned idle_ttl_s;       /* loaded models idle this long are unloaded (0: never) */
-	char *webhooks[CONFIG_MAX_URLS]; /* "URL" or "URL type,type,..." */
+	struct config_webhook webhooks[CONFIG_MAX_URLS];
 	size_t n_webhooks;
-	char *exclusive[CONFIG_MAX_URLS]; /* each a group: model ids never resident together */
+	struct config_group exclusive[CONFIG_MAX_URLS];
 	size_t n_exclusive;
 	struct config_rpc rpc_devices[CONFIG_MAX_RPC]; /* rpc_device lines, parsed once */
 	size_t n_rpc_devices;
@@ -71,7 +95,7 @@ struct config {
 	unsigned parallel;
 	unsigned queue_max;
 	unsigned max_overtake;
-	char *aliases[CONFIG_MAX_ALIASES]; /* "NAME ID" */
+	struct config_alias aliases[CONFIG_MAX_ALIASES];
 	size_t n_aliases;
 	/* who may talk to the daemon (guard.h, README "Security") */
 	char *allowed_hosts[CONFIG_MAX_URLS];   /* more names for Host: "NAME[:PORT]" */
@@ -102,5 +126,8 @@ void config_free(struct config *c);
 int config_parse_split(const char *v, enum config_split *out);
 /* Prints the usage of mloffloadd to f. */
 void config_usage(void *f);
+
+/* Moves from's aliases into to (to's freed; from has none after): SIGHUP. */
+void config_take_aliases(struct config *to, struct config *from);
 
 #endif

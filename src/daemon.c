@@ -10,7 +10,6 @@
 #include "api.h"
 #include "api_ui.h"
 #include "config.h"
-#include "daemon.h"
 #include "device.h"
 #include "discover.h"
 #include "guard.h"
@@ -19,11 +18,14 @@
 #include "notify.h"
 #include "proxy.h"
 #include "registry.h"
+#include "reply.h"
 #include "scan.h"
 #include "scheduler.h"
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <fcntl.h>
@@ -38,6 +40,48 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+/* ---- the daemon's state ----
+ * One struct, owned by main and the one libevent loop; nothing in it is touched from
+ * another thread (the scan worker hands its result back through a pipe). This file is
+ * the composition root: it makes every part and hands each the narrow handles it
+ * reads (struct api_env, proxy_env, sched_env, metrics_env); no other file sees it. */
+
+#define DAEMON_MAX_SCAN_WAITERS 64
+
+struct daemon {
+	struct config cfg;
+	struct event_base *base;
+	struct evhttp *http;
+	struct devmon *dev;
+	struct registry *reg;
+	struct discover *disc;
+	struct notify *notify;
+	struct sched *sched;
+	struct proxy *proxy;
+	struct guard *guard;         /* Host, Origin and API key checks (guard.h) */
+	struct event *tick_ev;
+	time_t started;
+	uint64_t started_ms;
+	/* scans: one at a time, in a worker thread (view.scanning says one runs) */
+	int scan_rescan;             /* another scan was asked for while one ran */
+	pthread_t scan_thread;
+	int scan_pipe[2];
+	struct event *scan_ev;
+	struct evhttp_request *scan_waiters[DAEMON_MAX_SCAN_WAITERS];  /* the running scan's */
+	size_t n_scan_waiters;
+	struct evhttp_request *next_waiters[DAEMON_MAX_SCAN_WAITERS];  /* the next scan's */
+	size_t n_next_waiters;
+	int argc;                    /* the command line, for SIGHUP (flags override the file) */
+	char **argv;
+	struct event *sample_ev, *rescan_ev, *discover_ev, *watchdog_ev;
+	struct event *sig_term, *sig_int, *sig_hup;
+	int stopping;
+	/* the catalog as the routes show it, rebuilt when a scan is stored, and the scan
+	 * counters (registry.h) */
+	struct registry_view view;
+	struct api *api;             /* the routes (api.h): owns the connection layer */
+};
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
 static void sd_notify_msg(const char *msg)
@@ -64,7 +108,7 @@ static void notify_status(struct daemon *d)
 {
 	char msg[256];
 	snprintf(msg, sizeof msg, "STATUS=%lld models, %zu devices, listening on %s:%d",
-	    (long long)json_integer_value(json_object_get(d->model_counts, "available")),
+	    (long long)json_integer_value(json_object_get(d->view.model_counts, "available")),
 	    devmon_count(d->dev), d->cfg.listen_host, d->cfg.listen_port);
 	sd_notify_msg(msg);
 }
@@ -103,31 +147,12 @@ static void scan_job_free(struct scan_job *j)
 	free(j);
 }
 
-void daemon_refresh(struct daemon *d)
+/* Rebuilds the routes' view of the catalog; names may mean other models now. */
+static void daemon_refresh(struct daemon *d)
 {
-	proxy_forget(d->proxy); /* names may mean other models now */
-	json_t *all = registry_models(d->reg), *v;
-	size_t i, len = 0, cap = 4096;
-	char *buf = xmalloc(cap);
-	json_array_foreach(all, i, v) {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		size_t n = s ? strlen(s) : 0;
-		while (len + n + 2 > cap)
-			buf = xrealloc(buf, cap *= 2);
-		if (len > 0)
-			buf[len++] = ',';
-		memcpy(buf + len, s, n);
-		len += n;
-		free(s);
-	}
-	buf[len] = '\0';
-	json_decref(all);
-	free(d->models_json);
-	d->models_json = buf;
-	json_decref(d->model_counts);
-	d->model_counts = registry_state_counts(d->reg);
-	json_decref(d->last_scan);
-	d->last_scan = registry_last_scan(d->reg);
+	proxy_forget(d->proxy);
+	api_budget_forget(d->api);
+	registry_view_refresh(&d->view, d->reg);
 }
 
 /* Answers the requests that waited for the scan that just ended; those that came
@@ -135,12 +160,14 @@ void daemon_refresh(struct daemon *d)
 static void scan_answer(struct daemon *d, int status, json_t *body)
 {
 	for (size_t i = 0; i < d->n_scan_waiters; i++)
-		api_reply_json(d->scan_waiters[i], status, json_incref(body));
+		reply_json(d->scan_waiters[i], status, json_incref(body));
 	d->n_scan_waiters = d->n_next_waiters;
 	memcpy(d->scan_waiters, d->next_waiters, d->n_next_waiters * sizeof *d->next_waiters);
 	d->n_next_waiters = 0;
 	json_decref(body);
 }
+
+static void daemon_scan(struct daemon *d, struct evhttp_request *waiter);
 
 static void scan_done(evutil_socket_t fd, short ev, void *arg)
 {
@@ -149,16 +176,15 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 	if (read(fd, &j, sizeof j) != (ssize_t)sizeof j)
 		return;
 	pthread_join(d->scan_thread, NULL);
-	d->scanning = 0;
+	d->view.scanning = 0;
 	struct reg_counts c;
 	char err[512];
 	if (registry_apply(d->reg, j->result, &c, err, sizeof err) < 0) {
-		d->scan_errors_total++;
+		d->view.scan_errors_total++;
 		log_error("storing the scan failed: %s", err);
-		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
-		    "message", err));
+		scan_answer(d, 500, reply_error_json(REPLY_OPENAI, 500, "internal", err));
 	} else {
-		d->scans_total++;
+		d->view.scans_total++;
 		log_info("scan: %d added, %d updated, %d removed, %d unchanged, %d errors in %.1f ms",
 		    c.added, c.updated, c.removed, c.unchanged, c.errors, j->result->ms);
 		json_t *body = json_pack("{s:i,s:i,s:i,s:i,s:i,s:f}", "added", c.added, "updated",
@@ -179,9 +205,11 @@ static void scan_done(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
+/* Starts a scan of the model folders unless one runs (then one more follows it). When
+ * waiter is not NULL, it is answered with the counts when the scan is stored. */
+static void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
 {
-	if (d->scanning) {
+	if (d->view.scanning) {
 		if (waiter != NULL)
 			d->next_waiters[d->n_next_waiters++] = waiter;
 		d->scan_rescan = 1;
@@ -212,11 +240,22 @@ void daemon_scan(struct daemon *d, struct evhttp_request *waiter)
 	if (prc != 0) {
 		log_error("cannot start a scan thread: %s", strerror(prc));
 		scan_job_free(j);
-		scan_answer(d, 500, json_pack("{s:{s:s,s:s}}", "error", "code", "internal",
-		    "message", "cannot start a scan thread"));
+		scan_answer(d, 500, reply_error_json(REPLY_OPENAI, 500, "internal",
+		    "cannot start a scan thread"));
 		return;
 	}
-	d->scanning = 1;
+	d->view.scanning = 1;
+}
+
+/* POST /models/scan (api_env.scan): -1 when too many requests wait already. */
+static int scan_for(void *arg, struct evhttp_request *waiter)
+{
+	struct daemon *d = arg;
+	if (d->n_scan_waiters >= DAEMON_MAX_SCAN_WAITERS ||
+	    d->n_next_waiters >= DAEMON_MAX_SCAN_WAITERS)
+		return -1;
+	daemon_scan(d, waiter);
+	return 0;
 }
 
 /* ---- timers and signals ---- */
@@ -354,12 +393,8 @@ static void on_reload(evutil_socket_t sig, short ev, void *arg)
 	memcpy(d->cfg.rpc_devices, c.rpc_devices, sizeof c.rpc_devices);
 	d->cfg.n_rpc_devices = c.n_rpc_devices;
 	d->cfg.split = c.split;
-	api_conn_opts(d);
-	for (size_t i = 0; i < d->cfg.n_aliases; i++)
-		free(d->cfg.aliases[i]);
-	memcpy(d->cfg.aliases, c.aliases, sizeof c.aliases);
-	d->cfg.n_aliases = c.n_aliases;
-	c.n_aliases = 0;
+	api_conn_opts(d->api);
+	config_take_aliases(&d->cfg, &c);
 	take_list(d->cfg.allowed_hosts, &d->cfg.n_allowed_hosts, c.allowed_hosts,
 	    &c.n_allowed_hosts, sizeof c.allowed_hosts);
 	take_list(d->cfg.allowed_origins, &d->cfg.n_allowed_origins, c.allowed_origins,
@@ -457,7 +492,7 @@ static int start(struct daemon *d)
 		log_info("no GPU found: models will be planned for the CPU");
 	d->base = event_base_new();
 	d->http = evhttp_new(d->base);
-	if (d->base == NULL || d->http == NULL || api_init(d) < 0)
+	if (d->base == NULL || d->http == NULL)
 		return -1;
 	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(d->http,
 	    d->cfg.listen_host, (ev_uint16_t)d->cfg.listen_port);
@@ -472,32 +507,20 @@ static int start(struct daemon *d)
 	/* libevent listens with a backlog of 128: a burst of clients (tools opening many
 	 * requests at once) would see SYNs dropped and a second's delay */
 	listen(lfd, 1024);
-	if (httpconn_listen(d->conn, bs) < 0)
-		return -1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (d->cfg.listen_port == 0 && getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
 		d->cfg.listen_port = ntohs(ss.ss_family == AF_INET6 ?
 		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	/* webhooks: "URL" or "URL type,type" */
+	/* webhooks: parsed by config.c, handed over as they are */
 	struct notify_hook hooks[CONFIG_MAX_URLS];
-	char *hook_urls[CONFIG_MAX_URLS], *hook_types[CONFIG_MAX_URLS][16];
 	memset(hooks, 0, sizeof hooks);
 	for (size_t i = 0; i < d->cfg.n_webhooks; i++) {
-		hook_urls[i] = xstrdup(d->cfg.webhooks[i]);
-		char *sp = strchr(hook_urls[i], ' '), *save = NULL;
-		hooks[i].url = hook_urls[i];
-		if (sp != NULL) {
-			*sp = '\0';
-			for (char *t = strtok_r(sp + 1, ", ", &save); t && hooks[i].n_events < 16;
-			    t = strtok_r(NULL, ", ", &save))
-				hook_types[i][hooks[i].n_events++] = t;
-			hooks[i].events = (const char *const *)hook_types[i];
-		}
+		hooks[i].url = d->cfg.webhooks[i].url;
+		hooks[i].events = (const char *const *)d->cfg.webhooks[i].events;
+		hooks[i].n_events = d->cfg.webhooks[i].n_events;
 	}
 	d->notify = notify_new(d->base, hooks, d->cfg.n_webhooks);
-	for (size_t i = 0; i < d->cfg.n_webhooks; i++)
-		free(hook_urls[i]);
 	if (d->notify == NULL) {
 		log_error("bad webhook configuration");
 		return -1;
@@ -509,11 +532,16 @@ static int start(struct daemon *d)
 		on_sched_changed, d, NULL, NULL };
 	d->sched = sched_new(&se);
 	sched_reap_orphans(d->sched);
-	d->proxy = proxy_new(d);
+	struct proxy_env pe = { d->base, d->reg, d->disc, d->sched, &d->cfg, d->started };
+	d->proxy = proxy_new(&pe);
 	if (d->proxy == NULL) {
 		log_error("cannot set up the /v1 routes (curl)");
 		return -1;
 	}
+	struct api_env ae = { d->base, d->http, d->dev, d->reg, d->disc, d->notify, d->sched,
+		d->proxy, d->guard, &d->cfg, &d->view, d->started_ms, scan_for, d };
+	if ((d->api = api_new(&ae)) == NULL || httpconn_listen(d->api->conn, bs) < 0)
+		return -1;
 	d->tick_ev = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	every(d->tick_ev, 1000);
 	if (pipe2(d->scan_pipe, O_CLOEXEC) < 0)
@@ -547,7 +575,7 @@ static int start(struct daemon *d)
 
 static void stop(struct daemon *d)
 {
-	if (d->scanning) {
+	if (d->view.scanning) {
 		pthread_join(d->scan_thread, NULL);
 		struct scan_job *j;
 		if (read(d->scan_pipe[0], &j, sizeof j) == (ssize_t)sizeof j)
@@ -574,17 +602,14 @@ static void stop(struct daemon *d)
 	api_ui_free();   /* log followers */
 	if (d->http != NULL)
 		evhttp_free(d->http);
-	httpconn_free(d->conn); /* after evhttp_free: its connections close through it */
+	api_free(d->api); /* after evhttp_free: its connections close through api->conn */
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->scan_pipe[0] > 0) {
 		close(d->scan_pipe[0]);
 		close(d->scan_pipe[1]);
 	}
-	metrics_free(d->metrics);
-	free(d->models_json);
-	json_decref(d->model_counts);
-	json_decref(d->last_scan);
+	registry_view_free(&d->view);
 	devmon_free(d->dev);
 	registry_close(d->reg);
 	guard_free(d->guard);

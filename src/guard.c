@@ -15,7 +15,6 @@
  *    and Vary: Origin; a preflight needs no key (browsers send none with it).
  */
 #include "guard.h"
-#include "api.h"
 #include "apikey.h"
 #include "config.h"
 #include "util.h"
@@ -276,29 +275,34 @@ void guard_free(struct guard *g)
 
 /* ---- requests ---- */
 
-static int answer(struct evhttp_request *req, int status, const char *code, const char *what,
+/* Fills v with a refusal; returns its status. */
+static int refuse(struct guard_verdict *v, int status, const char *code, const char *what,
     const char *value, const char *hint)
 {
-	api_reply_error(req, status, code, "%s '%.200s' %s", what, value ? value : "", hint);
+	v->status = status;
+	v->code = code;
+	if (what != NULL)
+		snprintf(v->message, sizeof v->message, "%s '%.200s' %s", what, value ? value : "",
+		    hint);
+	else
+		snprintf(v->message, sizeof v->message, "%s", hint);
 	return status;
 }
 
-/* The Host check: 0, or the status answered. */
+/* The Host check: 0, or the status of the refusal in v. */
 static int check_host(const struct config *c, struct evhttp_request *req, const char *host,
-    int n_host)
+    int n_host, struct guard_verdict *v)
 {
 	char h[HOST_LEN];
 	int port;
 	if (n_host > 1)
-		return answer(req, 400, "bad_request", "Host", host, "comes more than once");
-	if (n_host == 0 && req->major == 1 && req->minor >= 1) {
-		api_reply_error(req, 400, "bad_request", "the Host header is missing (HTTP/1.1 "
-		    "needs it)");
-		return 400;
-	}
+		return refuse(v, 400, "bad_request", "Host", host, "comes more than once");
+	if (n_host == 0 && req->major == 1 && req->minor >= 1)
+		return refuse(v, 400, "bad_request", NULL, NULL, "the Host header is missing "
+		    "(HTTP/1.1 needs it)");
 	if (host != NULL && (split_authority(host, h, sizeof h, &port) < 0 ||
 	    !host_ok(c, h, port)))
-		return answer(req, 403, "forbidden_host", "Host", host, "does not name this daemon "
+		return refuse(v, 403, "forbidden_host", "Host", host, "does not name this daemon "
 		    "(allowed_hosts lists more names)");
 	/* an absolute request target ("GET http://name/ HTTP/1.1") names a host too */
 	const char *uh = evhttp_uri_get_host(evhttp_request_get_evhttp_uri(req));
@@ -306,7 +310,7 @@ static int check_host(const struct config *c, struct evhttp_request *req, const 
 	if (uh != NULL) {
 		bare_host(uh, h, sizeof h);
 		if (!host_ok(c, h, up > 0 ? up : 0))
-			return answer(req, 403, "forbidden_host", "host", uh, "does not name this "
+			return refuse(v, 403, "forbidden_host", "host", uh, "does not name this "
 			    "daemon (allowed_hosts lists more names)");
 	}
 	return 0;
@@ -320,8 +324,10 @@ static void cors_headers(struct evhttp_request *req, const char *origin)
 	evhttp_add_header(out, "Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
 }
 
-/* Answers a CORS preflight for a route serving methods. */
-static int preflight(struct evhttp_request *req, int methods, const char *asked)
+/* The headers of the answer to a CORS preflight for a route serving methods (the
+ * caller sends the 204). */
+static int preflight(struct evhttp_request *req, int methods, const char *asked,
+    struct guard_verdict *v)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	char m[64] = "", hdrs[512] = "Authorization, Content-Type, X-Api-Key, Last-Event-ID";
@@ -338,8 +344,7 @@ static int preflight(struct evhttp_request *req, int methods, const char *asked)
 	evhttp_add_header(out, "Access-Control-Allow-Methods", m);
 	evhttp_add_header(out, "Access-Control-Allow-Headers", hdrs);
 	evhttp_add_header(out, "Access-Control-Max-Age", "600");
-	evhttp_send_reply(req, 204, "No Content", NULL);
-	return 204;
+	return refuse(v, 204, NULL, NULL, NULL, "");
 }
 
 /* 1 when the request carries one of the keys. Both headers are compared, each in
@@ -363,7 +368,8 @@ static int key_ok(const struct guard *g, struct evkeyvalq *in)
 	return ok;
 }
 
-int guard_request(struct guard *g, struct evhttp_request *req, int methods, int open)
+int guard_request(struct guard *g, struct evhttp_request *req, int methods, int open,
+    struct guard_verdict *v)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	const char *host = NULL, *origin = NULL;
@@ -375,17 +381,18 @@ int guard_request(struct guard *g, struct evhttp_request *req, int methods, int 
 		else if (strcasecmp(h->key, "Origin") == 0 && n_origin++ == 0)
 			origin = h->value;
 	}
-	if ((st = check_host(g->cfg, req, host, n_host)) != 0)
+	memset(v, 0, sizeof *v);
+	if ((st = check_host(g->cfg, req, host, n_host, v)) != 0)
 		return st;
 	if (n_origin > 0) {
 		if (n_origin > 1 || !origin_ok(g->cfg, origin, host))
-			return answer(req, 403, "forbidden_origin", "Origin", origin, "may not use "
+			return refuse(v, 403, "forbidden_origin", "Origin", origin, "may not use "
 			    "this daemon (allowed_origins lists the web pages that may)");
 		cors_headers(req, origin);
 		const char *asked = evhttp_find_header(in, "Access-Control-Request-Method");
 		if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS && asked != NULL)
 			return methods == 0 ? 0 : preflight(req, methods,
-			    evhttp_find_header(in, "Access-Control-Request-Headers"));
+			    evhttp_find_header(in, "Access-Control-Request-Headers"), v);
 	}
 	if (open || apikey_count(g->keys) == 0 || key_ok(g, in))
 		return 0;
@@ -393,7 +400,6 @@ int guard_request(struct guard *g, struct evhttp_request *req, int methods, int 
 	    evhttp_find_header(in, "X-Api-Key") != NULL;
 	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 	    "Bearer realm=\"mloffloadd\"");
-	api_reply_error(req, 401, "invalid_api_key", sent ? "the API key is not valid" :
+	return refuse(v, 401, "invalid_api_key", NULL, NULL, sent ? "the API key is not valid" :
 	    "an API key is needed: send \"Authorization: Bearer KEY\" or \"x-api-key: KEY\"");
-	return 401;
 }

@@ -11,6 +11,8 @@
  * The configuration side (guard_check_config) refuses what would be unsafe: listening
  * beyond loopback without a key, allowed_origins "*" without a key, a key file other
  * users can read. README's "Security" section says the same for users.
+ * The guard answers nothing itself: it returns a verdict and adds the headers that go
+ * with it (CORS, WWW-Authenticate); the caller sends the answer (reply.h).
  */
 #ifndef MLO_GUARD_H
 #define MLO_GUARD_H
@@ -37,11 +39,19 @@ int guard_reload(struct guard *g, char *err, size_t errlen);
 /* Keys in force (0: no key needed). */
 size_t guard_key_count(const struct guard *g);
 void guard_free(struct guard *g);
+/* A refusal: what the caller answers (code and message for the error envelope). */
+struct guard_verdict {
+	int status;            /* 0: go on */
+	const char *code;      /* static; NULL for 204 */
+	char message[512];
+};
 /* Checks req. methods: its route's EVHTTP_REQ_* (0 for no route), open: 1 for a route
  * served without a key (/health). Returns 0 when the request may go on (with the CORS
- * headers for its origin added to the answer), else the status it was answered with:
- * 400 (no or several Host headers on HTTP/1.1), 403 (Host or Origin refused), 401
- * (key missing or wrong), 204 (a CORS preflight, answered). */
-int guard_request(struct guard *g, struct evhttp_request *req, int methods, int open);
+ * headers for its origin added to the answer), else v->status, the answer the caller
+ * owes: 400 (no or several Host headers on HTTP/1.1), 403 (Host or Origin refused),
+ * 401 (key missing or wrong, WWW-Authenticate added), 204 (a CORS preflight: its
+ * headers added, the caller sends it with no body). */
+int guard_request(struct guard *g, struct evhttp_request *req, int methods, int open,
+    struct guard_verdict *v);
 
 #endif

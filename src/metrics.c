@@ -3,7 +3,6 @@
  * template, not per raw path, so a client cannot grow the label set.
  */
 #include "metrics.h"
-#include "daemon.h"
 #include "proxy.h"
 #include "device.h"
 #include "notify.h"
@@ -83,7 +82,7 @@ static void head(struct evbuffer *out, const char *name, const char *type, const
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void devices(struct daemon *d, struct evbuffer *out)
+static void devices(const struct metrics_env *e, struct evbuffer *out)
 {
 	static const struct { const char *name, *help; } g[] = {
 		{ "mloffload_device_memory_total_bytes", "Memory of the device." },
@@ -93,11 +92,11 @@ static void devices(struct daemon *d, struct evbuffer *out)
 		{ "mloffload_device_utilization_ratio", "Compute utilisation 0..1, where known." },
 		{ "mloffload_device_up", "1 when the last reading of the device succeeded." },
 	};
-	size_t n = devmon_count(d->dev);
+	size_t n = devmon_count(e->dev);
 	for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
 		head(out, g[k].name, "gauge", g[k].help);
 		for (size_t i = 0; i < n; i++) {
-			const struct device_info *di = devmon_get(d->dev, i);
+			const struct device_info *di = devmon_get(e->dev, i);
 			double v;
 			switch (k) {
 			case 0: v = (double)di->now.total; break;
@@ -116,21 +115,21 @@ static void devices(struct daemon *d, struct evbuffer *out)
 	}
 }
 
-static void models(struct daemon *d, struct evbuffer *out)
+static void models(const struct metrics_env *e, struct evbuffer *out)
 {
 	head(out, "mloffload_models", "gauge", "Models in the registry by state.");
 	const char *k;
 	json_t *v;
-	json_object_foreach(d->model_counts, k, v)
+	json_object_foreach(e->view->model_counts, k, v)
 		evbuffer_add_printf(out, "mloffload_models{state=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
 	head(out, "mloffload_models_loaded", "gauge", "This daemon's models by lifecycle state.");
-	json_t *lc = sched_state_counts(d->sched);
+	json_t *lc = sched_state_counts(e->sched);
 	json_object_foreach(lc, k, v)
 		evbuffer_add_printf(out, "mloffload_models_loaded{state=\"%s\"} %lld\n", k,
 		    (long long)json_integer_value(v));
 	json_decref(lc);
-	json_t *ns = notify_stats_json(d->notify);
+	json_t *ns = notify_stats_json(e->notify);
 	head(out, "mloffload_events_total", "counter", "Events emitted.");
 	evbuffer_add_printf(out, "mloffload_events_total %lld\n",
 	    (long long)json_integer_value(json_object_get(ns, "events")));
@@ -149,11 +148,11 @@ static void models(struct daemon *d, struct evbuffer *out)
 	json_decref(ns);
 	head(out, "mloffload_scans_total", "counter", "Scans of the model folders done.");
 	evbuffer_add_printf(out, "mloffload_scans_total %llu\n",
-	    (unsigned long long)d->scans_total);
+	    (unsigned long long)e->view->scans_total);
 	head(out, "mloffload_scan_errors_total", "counter", "Scans that could not be stored.");
 	evbuffer_add_printf(out, "mloffload_scan_errors_total %llu\n",
-	    (unsigned long long)d->scan_errors_total);
-	json_t *ls = d->last_scan;
+	    (unsigned long long)e->view->scan_errors_total);
+	json_t *ls = e->view->last_scan;
 	if (ls != NULL) {
 		head(out, "mloffload_last_scan_seconds", "gauge", "Duration of the last scan.");
 		evbuffer_add_printf(out, "mloffload_last_scan_seconds %.6f\n",
@@ -163,9 +162,9 @@ static void models(struct daemon *d, struct evbuffer *out)
 
 /* The scheduler's devices (GPUs and RPC servers): what its models are planned to hold
  * there, what a new model may use, and each model's share. */
-static void accelerators(struct daemon *d, struct evbuffer *out)
+static void accelerators(const struct metrics_env *e, struct evbuffer *out)
 {
-	json_t *all = sched_devices_json(d->sched), *v, *mv;
+	json_t *all = sched_devices_json(e->sched), *v, *mv;
 	size_t i, j;
 	static const char *const g[2][2] = {
 		{ "mloffload_device_planned_bytes", "Bytes this daemon's models are planned to "
@@ -228,16 +227,16 @@ static void requests(const struct metrics *m, struct evbuffer *out)
 }
 
 /* The /v1 routes: their duration above counts the handler only, these the outcome. */
-static void proxied(struct daemon *d, struct evbuffer *out)
+static void proxied(const struct metrics_env *e, struct evbuffer *out)
 {
-	if (d->proxy == NULL)
+	if (e->proxy == NULL)
 		return;
 	head(out, "mloffload_model_loads_total", "counter", "llama-server children started "
 	    "(loads, reloads and switches).");
 	evbuffer_add_printf(out, "mloffload_model_loads_total %llu\n",
-	    (unsigned long long)sched_loads_total(d->sched));
+	    (unsigned long long)sched_loads_total(e->sched));
 	uint64_t ladder[3];
-	sched_pressure_totals(d->sched, &ladder[0], &ladder[1], &ladder[2]);
+	sched_pressure_totals(e->sched, &ladder[0], &ladder[1], &ladder[2]);
 	static const char *const lname[3][2] = {
 		{ "mloffload_pressure_shrinks_total", "Models restarted with less on the GPU "
 		  "because of outside memory pressure." },
@@ -250,7 +249,7 @@ static void proxied(struct daemon *d, struct evbuffer *out)
 		head(out, lname[i][0], "counter", lname[i][1]);
 		evbuffer_add_printf(out, "%s %llu\n", lname[i][0], (unsigned long long)ladder[i]);
 	}
-	json_t *st = proxy_stats_json(d->proxy);
+	json_t *st = proxy_stats_json(e->proxy);
 	static const struct { const char *key, *name, *type, *help; } k[] = {
 		{ "requests", "mloffload_v1_requests_total", "counter", "Requests to the /v1 "
 		  "routes that named a model." },
@@ -275,14 +274,15 @@ static void proxied(struct daemon *d, struct evbuffer *out)
 	json_decref(st);
 }
 
-void metrics_render(const struct metrics *m, struct daemon *d, struct evbuffer *out)
+void metrics_render(const struct metrics *m, const struct metrics_env *e,
+    struct evbuffer *out)
 {
 	head(out, "mloffload_uptime_seconds", "gauge", "Seconds since the daemon started.");
 	evbuffer_add_printf(out, "mloffload_uptime_seconds %.3f\n",
-	    (double)(util_mono_ms() - d->started_ms) / 1000.0);
-	devices(d, out);
-	models(d, out);
-	accelerators(d, out);
+	    (double)(util_mono_ms() - e->started_ms) / 1000.0);
+	devices(e, out);
+	models(e, out);
+	accelerators(e, out);
 	requests(m, out);
-	proxied(d, out);
+	proxied(e, out);
 }

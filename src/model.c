@@ -1,5 +1,6 @@
 /*
- * model: the one way a model file becomes an estimate (see model.h).
+ * model: the one way a model file becomes an estimate, and the one way a plan's use
+ * of a device is written as JSON (see model.h).
  */
 #include "model.h"
 
@@ -33,4 +34,15 @@ int model_estimate(const char *path, const struct est_opts *o, struct gguf **g,
 		return -1;
 	}
 	return 0;
+}
+
+json_t *model_usage_json(const char *name, const struct plan_usage *u, int cpu)
+{
+	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "name", name, "model_bytes",
+	    (json_int_t)u->model, "kv_bytes", (json_int_t)u->kv, "compute_bytes",
+	    (json_int_t)u->compute, "repack_bytes", (json_int_t)u->repack, "total_bytes",
+	    (json_int_t)u->total);
+	if (cpu)
+		json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)u->mapped));
+	return o;
 }

@@ -14,8 +14,11 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "estimate.h"
 #include "gguf.h"
+#include "plan.h"
 
 #define MODEL_DEFAULT_CTX 8192
 /* The largest context anyone may ask for (llama.cpp's own limits are far below). */
@@ -31,5 +34,11 @@ int model_estimate(const char *path, const struct est_opts *o, struct gguf **g,
 /* Estimates the open model g with o, applying the default context the same way. */
 int model_estimate_open(const struct gguf *g, const struct est_opts *o, struct est *e,
     char *err, size_t errlen);
+
+/* The one serialisation of a plan's use of a device (mloffload plan --json, GET
+ * /vram/budget): a new {"name", "model_bytes", "kv_bytes", "compute_bytes",
+ * "repack_bytes", "total_bytes"} object; the CPU's (cpu 1) adds "mapped_bytes" (the
+ * span of the file llama.cpp maps for it, docs/estimator.md). */
+json_t *model_usage_json(const char *name, const struct plan_usage *u, int cpu);
 
 #endif

@@ -17,6 +17,7 @@
  */
 #include "httpconn.h"
 #include "notify_int.h"
+#include "reply.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -150,19 +151,11 @@ void notify_sse_broadcast(struct notify *n, const struct nev *e)
 }
 
 /* 503 with the daemon's error envelope and a Retry-After. */
-static void reply_busy(struct notify *n, struct evhttp_request *req)
+static void refuse_busy(struct notify *n, struct evhttp_request *req)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "Retry-After", "5");
-	if (b != NULL)
-		evbuffer_add_printf(b, "{\"error\":{\"code\":\"too_many_subscribers\","
-		    "\"message\":\"at most %zu clients on /events\"}}\n", n->max_subs);
-	evhttp_send_reply(req, 503, "Service Unavailable", b);
-	if (b != NULL)
-		evbuffer_free(b);
+	reply_retry_after(req);
+	reply_error(req, 503, "too_many_subscribers", "at most %zu clients on /events",
+	    n->max_subs);
 }
 
 int notify_sse_attach(struct notify *n, struct evhttp_request *req)
@@ -187,7 +180,7 @@ int notify_sse_attach(struct notify *n, struct evhttp_request *req)
 	}
 	if (n->n_subs >= n->max_subs) {
 		log_warnx("notify: /events refused: %zu clients already", n->n_subs);
-		reply_busy(n, req);
+		refuse_busy(n, req);
 		return -1;
 	}
 	v = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");

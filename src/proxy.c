@@ -15,9 +15,9 @@
  * others (plus the requests already in flight).
  */
 #include "proxy_int.h"
-#include "api.h"
+#include "reply.h"
+#include "config.h"
 #include "curlev.h"
-#include "daemon.h"
 #include "discover.h"
 #include "httpconn.h"
 #include "registry.h"
@@ -38,7 +38,6 @@
 #include <time.h>
 
 #define WRITE_TIMEOUT_S 300  /* a client that takes nothing for this long is dropped */
-#define RETRY_AFTER "2"
 #define INPUT_MAX (64 * 1024)
 #define QUEUE_TIMEOUT_MS (600 * 1000) /* a request waits this long at most: 504 */
 
@@ -60,7 +59,7 @@ static struct pmodel *pmodel_get(struct proxy *p, const char *id)
 /* 1 if Ollama lists a model named name. */
 static int ollama_has(struct proxy *p, const char *name)
 {
-	json_t *l = p->d->disc ? discover_ollama_models(p->d->disc) : NULL, *v;
+	json_t *l = p->env.disc ? discover_ollama_models(p->env.disc) : NULL, *v;
 	size_t i;
 	int found = 0;
 	json_array_foreach(l, i, v) {
@@ -105,7 +104,7 @@ static int resolve(struct proxy *p, const char *name, char *out, size_t outlen,
 		return -1;
 	*kind = PK_ANY;
 	if (strncmp(out, "ollama:", 7) != 0) {
-		json_t *m = registry_model(p->d->reg, out);
+		json_t *m = registry_model(p->env.reg, out);
 		*kind = proxy_route_kind(m);
 		json_decref(m);
 		if (p->n_names >= NAMES_MAX)
@@ -126,12 +125,10 @@ static int resolve(struct proxy *p, const char *name, char *out, size_t outlen,
  * Writes the id to out; returns 0, or -1 when nothing has that name. */
 static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t outlen)
 {
-	const struct config *c = &p->d->cfg;
+	const struct config *c = p->env.cfg;
 	for (size_t i = 0; i < c->n_aliases; i++) {
-		const char *sp = strchr(c->aliases[i], ' ');
-		if (sp != NULL && (size_t)(sp - c->aliases[i]) == strlen(name) &&
-		    strncmp(c->aliases[i], name, strlen(name)) == 0) {
-			name = sp + 1;
+		if (strcmp(c->aliases[i].name, name) == 0) {
+			name = c->aliases[i].id;
 			break;
 		}
 	}
@@ -139,13 +136,13 @@ static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t
 		snprintf(out, outlen, "%s", name);
 		return ollama_has(p, name + 7) ? 0 : -1;
 	}
-	json_t *m = registry_model(p->d->reg, name);
+	json_t *m = registry_model(p->env.reg, name);
 	if (m != NULL) {
 		json_decref(m);
 		snprintf(out, outlen, "%s", name);
 		return 0;
 	}
-	json_t *all = registry_models(p->d->reg), *v;
+	json_t *all = registry_models(p->env.reg), *v;
 	size_t i, hits = 0;
 	json_array_foreach(all, i, v) {
 		const char *n = json_string_value(json_object_get(v, "name"));
@@ -226,7 +223,7 @@ static void release(struct preq *r)
 		r->pm->inflight--;
 		p->n_inflight--;
 		if (!r->pm->ollama)
-			sched_hold(p->d->sched, r->pm->id, -1);
+			sched_hold(p->env.sched, r->pm->id, -1);
 		if (!r->pm->ollama && r->pm->inflight == 0)
 			p->gen++;
 	} else {
@@ -250,9 +247,8 @@ static void fail_waiting(struct pmodel *m, int status, const char *code, const c
 		if (r->req != NULL) {
 			proxy_detach(r);
 			if (status == 503)
-				evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After",
-				    RETRY_AFTER);
-			api_reply_error(r->req, status, code, "%s", msg);
+				reply_retry_after(r->req);
+			reply_error(r->req, status, code, "%s", msg);
 			r->req = NULL;
 		}
 		proxy_finish(r);
@@ -268,18 +264,18 @@ static void send_upstream(struct proxy *p, struct pmodel *m, int port)
 	p->n_inflight++;
 	char base[256];
 	if (m->ollama)
-		snprintf(base, sizeof base, "%s", p->d->cfg.ollama_url);
+		snprintf(base, sizeof base, "%s", p->env.cfg->ollama_url);
 	else
 		snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
 	if (!m->ollama)
-		sched_hold(p->d->sched, m->id, 1);
+		sched_hold(p->env.sched, m->id, 1);
 	/* each local request sent counts against the older ones that wait blocked (an
 	 * Ollama request takes nothing from our budget) */
 	for (struct pmodel *o = p->models; o != NULL && !m->ollama; o = o->next)
 		if (o != m && o->blocked && o->head != NULL && o->head->seq < r->seq)
 			o->head->overtaken++;
 	/* our own children want their key; Ollama gets none */
-	if (proxy_up_start(r, base, m->ollama ? NULL : sched_ready_key(p->d->sched, m->id)) < 0) {
+	if (proxy_up_start(r, base, m->ollama ? NULL : sched_ready_key(p->env.sched, m->id)) < 0) {
 		proxy_detach(r);
 		r->req = NULL; /* answered */
 		proxy_finish(r);
@@ -289,7 +285,7 @@ static void send_upstream(struct proxy *p, struct pmodel *m, int port)
 /* One model's turn in a pass. */
 static void serve(struct proxy *p, struct pmodel *m)
 {
-	unsigned par = p->d->cfg.parallel;
+	unsigned par = p->env.cfg->parallel;
 	if (m->ollama) {
 		while (m->head != NULL && m->inflight < par)
 			send_upstream(p, m, 0);
@@ -303,7 +299,7 @@ static void serve(struct proxy *p, struct pmodel *m)
 	o.keep_failed = m->head->tried; /* a load this request asked for failed: say so */
 	struct sched_use u;
 	memset(&u, 0, sizeof u);
-	enum sched_avail a = sched_acquire(p->d->sched, m->id, &o, &u);
+	enum sched_avail a = sched_acquire(p->env.sched, m->id, &o, &u);
 	m->blocked = a == SA_BUSY;
 	if (a == SA_ERROR) {
 		fail_waiting(m, u.status, u.code, u.msg);
@@ -329,7 +325,7 @@ static struct pmodel *starving_model(struct proxy *p)
 {
 	struct pmodel *starving = NULL;
 	for (struct pmodel *m = p->models; m != NULL; m = m->next)
-		if (m->head != NULL && m->blocked && m->head->overtaken >= p->d->cfg.max_overtake &&
+		if (m->head != NULL && m->blocked && m->head->overtaken >= p->env.cfg->max_overtake &&
 		    (starving == NULL || m->head->seq < starving->head->seq))
 			starving = m;
 	return starving;
@@ -379,7 +375,7 @@ static void tick_event(evutil_socket_t fd, short what, void *arg)
 		while (m->head != NULL && now - m->head->arrived_ms > QUEUE_TIMEOUT_MS) {
 			struct preq *r = m->head;
 			proxy_detach(r);
-			api_reply_error(r->req, 504, "queue_timeout", "waited %d s for %s",
+			reply_error(r->req, 504, "queue_timeout", "waited %d s for %s",
 			    QUEUE_TIMEOUT_MS / 1000, m->id);
 			r->req = NULL;
 			proxy_finish(r);
@@ -400,10 +396,10 @@ void proxy_kick(struct proxy *p)
  * starting it) that no starving model holds back, or an Ollama model. */
 static void take_free_slot(struct proxy *p, struct pmodel *pm, struct preq *r)
 {
-	if (pm->head != r || pm->inflight >= p->d->cfg.parallel)
+	if (pm->head != r || pm->inflight >= p->env.cfg->parallel)
 		return;
 	struct pmodel *starving = starving_model(p);
-	int port = pm->ollama ? 0 : sched_ready_port(p->d->sched, pm->id);
+	int port = pm->ollama ? 0 : sched_ready_port(p->env.sched, pm->id);
 	if (pm->ollama || (port > 0 && (starving == NULL || starving == pm)))
 		send_upstream(p, pm, port);
 }
@@ -482,29 +478,29 @@ struct v1_body {
 };
 
 /* Checks a request before it waits: 0 with the model's id in id, or -1 answered (in
- * the route's error shape: api_reply_error reads it from the path). */
+ * the route's error shape: reply_error reads it from the path). */
 static int admit(struct proxy *p, struct evhttp_request *req, const struct proxy_route *rt,
     const struct v1_body *v, char *id, size_t idlen)
 {
 	enum proxy_kind kind = PK_ANY;
 	if (rt == NULL) {
-		api_reply_error(req, 404, "not_found", "no such route (GET / lists them)");
+		reply_error(req, 404, "not_found", "no such route (GET / lists them)");
 	} else if (rt->need == PK_NONE) {
-		api_reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
+		reply_error(req, 501, "not_implemented", "%s is not forwarded: llama-server "
 		    "transcribes only with an audio encoder, which mloffload cannot test yet",
 		    rt->path);
 	} else if (v->b == NULL) {
-		api_reply_error(req, 400, v->code, "%s", v->msg);
+		reply_error(req, 400, v->code, "%s", v->msg);
 	} else if (p->stopping) {
-		api_reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
+		reply_error(req, 503, "shutting_down", "mloffloadd is stopping");
 	} else if (resolve(p, v->name, id, idlen, &kind) < 0) {
-		api_reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
+		reply_error(req, 404, "model_not_found", "no model named '%s' (GET /v1/models "
 		    "lists them)", v->name);
 	} else if (strncmp(id, "ollama:", 7) == 0 && rt->ollama == NULL) {
-		api_reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
+		reply_error(req, 400, "unsupported_route", "'%s' is an Ollama model: Ollama "
 		    "does not serve %s", v->name, rt->path);
 	} else if (!proxy_route_serves(rt, kind)) {
-		api_reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
+		reply_error(req, 400, "wrong_model_kind", "'%s' is a%s %s model: %s needs %s",
 		    v->name, kind == PK_EMBEDDING ? "n" : "", proxy_route_kind_name(kind), rt->path,
 		    proxy_route_kind_needed(rt->need));
 	} else {
@@ -558,7 +554,7 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		bufferevent_set_timeouts(bev, NULL, &wtv);
 		bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
 		httpconn_on_close(r->evcon, on_client_close, r);
-		r->watch = event_new(p->d->base, bufferevent_getfd(evhttp_connection_get_bufferevent(
+		r->watch = event_new(p->env.base, bufferevent_getfd(evhttp_connection_get_bufferevent(
 		    r->evcon)), EV_READ, on_peek, r);
 		if (r->watch != NULL)
 			event_add(r->watch, NULL);
@@ -571,19 +567,18 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 		p->n_wait++;
 		struct pmodel *pm = r->pm;
 		uint64_t seq = r->seq;
-		if (p->n_wait <= p->d->cfg.queue_max)
+		if (p->n_wait <= p->env.cfg->queue_max)
 			pass(p); /* a ready model with a free slot takes it now */
 		else
 			take_free_slot(p, pm, r); /* the queue is full: only a free slot helps */
 		/* r may be answered and freed by now: look for it among the waiting */
 		for (r = pm->head; r != NULL && r->seq != seq; r = r->next)
 			;
-		if (r != NULL && p->n_wait > p->d->cfg.queue_max) {
+		if (r != NULL && p->n_wait > p->env.cfg->queue_max) {
 			p->n_refused++;
 			proxy_detach(r);
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-			    RETRY_AFTER);
-			api_reply_error(req, 503, "queue_full", "%u requests are waiting already",
+			reply_retry_after(req);
+			reply_error(req, 503, "queue_full", "%u requests are waiting already",
 			    p->n_wait - 1);
 			r->req = NULL;
 			proxy_finish(r);
@@ -603,7 +598,7 @@ static json_int_t created(struct proxy *p, json_t *model)
 	memset(&tm, 0, sizeof tm);
 	if (at != NULL && strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
 		return (json_int_t)timegm(&tm);
-	return (json_int_t)p->d->started;
+	return (json_int_t)p->env.started;
 }
 
 static json_t *model_entry(const char *id, const char *owner, json_int_t when, json_t *extra)
@@ -617,14 +612,14 @@ static json_t *model_entry(const char *id, const char *owner, json_int_t when, j
 
 void proxy_models(struct proxy *p, struct evhttp_request *req)
 {
-	json_t *data = json_array(), *all = registry_models(p->d->reg), *v;
+	json_t *data = json_array(), *all = registry_models(p->env.reg), *v;
 	size_t i;
 	json_array_foreach(all, i, v) {
 		const char *st = json_string_value(json_object_get(v, "state"));
 		if (st == NULL || strcmp(st, "available") != 0)
 			continue;
 		const char *id = json_string_value(json_object_get(v, "id"));
-		json_t *rt = sched_model_json(p->d->sched, id);
+		json_t *rt = sched_model_json(p->env.sched, id);
 		const char *state = json_string_value(json_object_get(rt, "state"));
 		json_t *ctx = json_object_get(json_object_get(rt, "plan"), "ctx");
 		/* the kind in a field of its own; "ctx": the context it runs with, once loaded */
@@ -638,14 +633,12 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 		json_decref(rt);
 	}
 	json_decref(all);
-	for (size_t k = 0; k < p->d->cfg.n_aliases; k++) {
-		const char *a = p->d->cfg.aliases[k], *sp = strchr(a, ' ');
-		char name[256];
-		snprintf(name, sizeof name, "%.*s", (int)(sp - a), a);
-		json_array_append_new(data, model_entry(name, "mloffload", created(p, NULL), json_pack("{s:s}",
-		    "alias_of", sp + 1)));
+	for (size_t k = 0; k < p->env.cfg->n_aliases; k++) {
+		const struct config_alias *al = &p->env.cfg->aliases[k];
+		json_array_append_new(data, model_entry(al->name, "mloffload", created(p, NULL),
+		    json_pack("{s:s}", "alias_of", al->id)));
 	}
-	json_t *ol = p->d->disc ? discover_ollama_models(p->d->disc) : NULL;
+	json_t *ol = p->env.disc ? discover_ollama_models(p->env.disc) : NULL;
 	json_array_foreach(ol, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		if (id != NULL)
@@ -653,7 +646,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 			    "name", json_object_get(v, "name"), "backend", "ollama")));
 	}
 	json_decref(ol);
-	api_reply_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+	reply_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
 json_t *proxy_queue_json(struct proxy *p)
@@ -681,14 +674,14 @@ json_t *proxy_stats_json(struct proxy *p)
 
 /* ---- life ---- */
 
-struct proxy *proxy_new(struct daemon *d)
+struct proxy *proxy_new(const struct proxy_env *env)
 {
 	struct proxy *p = xcalloc(1, sizeof *p);
-	p->d = d;
-	p->cev = curlev_new(d->base, proxy_up_done, p);
-	p->kick_ev = event_new(d->base, -1, 0, kick_event, p);
-	p->reap_ev = event_new(d->base, -1, 0, reap_event, p);
-	p->tick_ev = event_new(d->base, -1, EV_PERSIST, tick_event, p);
+	p->env = *env;
+	p->cev = curlev_new(env->base, proxy_up_done, p);
+	p->kick_ev = event_new(env->base, -1, 0, kick_event, p);
+	p->reap_ev = event_new(env->base, -1, 0, reap_event, p);
+	p->tick_ev = event_new(env->base, -1, EV_PERSIST, tick_event, p);
 	struct timeval sec = { 1, 0 };
 	if (p->tick_ev != NULL)
 		event_add(p->tick_ev, &sec);
@@ -715,15 +708,14 @@ int proxy_shutdown(struct proxy *p)
 		if (r->req != NULL) {
 			proxy_detach(r);
 			if (r->streaming) {
-				proxy_route_error_event(r->route, p->scratch, "shutting_down",
-				    "mloffloadd is stopping");
+				reply_error_event(r->route ? r->route->path : NULL, p->scratch,
+				    "shutting_down", "mloffloadd is stopping");
 				evhttp_send_reply_chunk(r->req, p->scratch);
 				evbuffer_drain(p->scratch, evbuffer_get_length(p->scratch));
 				evhttp_send_reply_end(r->req);
 			} else {
-				evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				    "Retry-After", RETRY_AFTER);
-				api_reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
+				reply_retry_after(r->req);
+				reply_error(r->req, 503, "shutting_down", "mloffloadd is stopping");
 			}
 			r->req = NULL;
 		}

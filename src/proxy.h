@@ -13,13 +13,30 @@
 #define MLO_PROXY_H
 
 #include <jansson.h>
+#include <time.h>
 
-struct daemon;
+struct config;
+struct discover;
+struct event_base;
 struct evhttp_request;
 struct proxy;
+struct registry;
+struct sched;
+
+/* What the proxy reaches (borrowed: each outlives the proxy). */
+struct proxy_env {
+	struct event_base *base;
+	struct registry *reg;          /* names to model ids, /v1/models */
+	struct discover *disc;         /* Ollama's models; may be NULL */
+	struct sched *sched;           /* residency: acquire, hold, the ready port */
+	/* parallel, queue_max, max_overtake, ollama_url, aliases: read at each use (SIGHUP
+	 * replaces them in place) */
+	const struct config *cfg;
+	time_t started;                /* the daemon's start: /v1/models "created" */
+};
 
 /* NULL (logged) when curl cannot be set up. */
-struct proxy *proxy_new(struct daemon *d);
+struct proxy *proxy_new(const struct proxy_env *env);
 /* Answers waiting requests with 503 and ends those in flight (daemon shutdown);
  * returns how many were answered (their bytes still to be written by the loop). */
 int proxy_shutdown(struct proxy *p);

@@ -67,7 +67,7 @@ struct pname {
 };
 
 struct proxy {
-	struct daemon *d;
+	struct proxy_env env;          /* what it reaches (proxy.h), copied */
 	struct pname *names;           /* forgotten after each scan and reload */
 	size_t n_names;
 	struct curlev *cev;

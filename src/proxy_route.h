@@ -2,14 +2,13 @@
  * proxy_route: the table of routes the proxy forwards to a model (docs/proxy.md lists
  * them): OpenAI's /v1 routes, Anthropic's /v1/messages, and llama-server's rerank,
  * infill, tokenize, detokenize and apply-template; for each, the path upstream, the
- * kind of model that serves it, and the error envelope (OpenAI's or Anthropic's).
+ * kind of model that serves it (the error envelope is reply.c's).
  */
 #ifndef MLO_PROXY_ROUTE_H
 #define MLO_PROXY_ROUTE_H
 
 #include <jansson.h>
 
-struct evbuffer;
 struct evhttp_request;
 
 /* What a model serves (from its GGUF's pooling type), or what a route needs. */
@@ -21,14 +20,11 @@ enum proxy_kind {
 	PK_ANY,         /* a route any model serves; a model of unknown kind */
 };
 
-enum proxy_shape { PS_OPENAI, PS_ANTHROPIC };
-
 struct proxy_route {
 	const char *path;      /* what clients call */
 	const char *upstream;  /* llama-server's path */
 	const char *ollama;    /* Ollama's path; NULL: not for Ollama's models */
 	enum proxy_kind need;
-	enum proxy_shape shape;
 };
 
 /* The row of path (exact), or NULL. Static. */
@@ -45,13 +41,5 @@ void proxy_route_query_model(struct evhttp_request *req, char *out, size_t outle
 const char *proxy_route_kind_needed(enum proxy_kind k);
 /* 1 if a model of kind k serves route r. */
 int proxy_route_serves(const struct proxy_route *r, enum proxy_kind k);
-/* The error body for req (new): Anthropic's {"type":"error","error":{"type","message"}}
- * on its routes, else OpenAI's {"error":{"code","message","type","param"}}. */
-json_t *proxy_route_error_json(struct evhttp_request *req, int status, const char *code,
-    const char *msg);
-/* Appends the error that ends a stream of route r (NULL: OpenAI's) as one server-sent
- * event: "event: error" with Anthropic's body, or a data line with OpenAI's. */
-void proxy_route_error_event(const struct proxy_route *r, struct evbuffer *b,
-    const char *code, const char *msg);
 
 #endif

@@ -13,9 +13,8 @@
  * is closed.
  */
 #include "proxy_int.h"
-#include "api.h"
+#include "reply.h"
 #include "curlev.h"
-#include "daemon.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -122,7 +121,7 @@ int proxy_up_start(struct preq *r, const char *base, const char *key)
 	r->out = evbuffer_new();
 	r->easy = curl_easy_init();
 	if (r->easy == NULL || r->out == NULL) {
-		api_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
+		reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
 		return -1;
 	}
 	r->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
@@ -154,7 +153,7 @@ int proxy_up_start(struct preq *r, const char *base, const char *key)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)UPSTREAM_SILENCE_S);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
 	if (curlev_add(r->p->cev, e) != CURLM_OK) {
-		api_reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
+		reply_error(r->req, 502, "backend_failed", "cannot start a transfer");
 		return -1;
 	}
 	return 0;
@@ -188,7 +187,7 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 		/* nobody to answer */
 	} else if (r->streaming) {
 		if (rc != CURLE_OK) {
-			proxy_route_error_event(r->route, r->p->scratch, "backend_failed", msg);
+			reply_error_event(r->route ? r->route->path : NULL, r->p->scratch, "backend_failed", msg);
 			evhttp_send_reply_chunk(r->req, r->p->scratch);
 			evbuffer_drain(r->p->scratch, evbuffer_get_length(r->p->scratch));
 		}
@@ -197,7 +196,7 @@ void proxy_up_done(void *arg, CURL *easy, CURLcode rc)
 		r->req = NULL;
 	} else if (rc != CURLE_OK || r->status < 100) {
 		proxy_detach(r);
-		api_reply_error(r->req, 502, "backend_failed", "%s", rc != CURLE_OK ? msg :
+		reply_error(r->req, 502, "backend_failed", "%s", rc != CURLE_OK ? msg :
 		    "the backend sent no answer");
 		r->req = NULL;
 	} else {

@@ -81,5 +81,19 @@ json_t *registry_overheads(struct registry *r);
  * (borrowed JSON array). Returns 0 or -1. */
 int registry_overhead_save(struct registry *r, const char *device, const char *name,
     uint64_t bytes, long long loads, json_t *samples);
+/* The view (registry_view.c): what the routes show of the catalog, rebuilt when a scan
+ * is stored, so that a request reads it without asking the database. Owned by the
+ * daemon (daemon.c), read by api and metrics; its pointers change at each rebuild. */
+struct registry_view {
+	char *models_json;           /* the model objects serialized and comma-joined */
+	json_t *model_counts;        /* registry_state_counts */
+	json_t *last_scan;           /* registry_last_scan, or NULL */
+	int scanning;                /* a scan runs (set by the daemon) */
+	uint64_t scans_total, scan_errors_total;  /* scans stored, scans that failed */
+};
+/* Rebuilds v's answers from r (frees the old ones; leaves the scan fields). */
+void registry_view_refresh(struct registry_view *v, struct registry *r);
+/* Frees v's answers. */
+void registry_view_free(struct registry_view *v);
 
 #endif

@@ -37,7 +37,9 @@
 #define PENDING_TIMEOUT_MS (60 * 1000)
 #define STOP_GRACE_MS 10000
 #define MEMORY_WAIT_MS 10000
-#define SCHED_RETRY_AFTER_S 5  /* a refused load's Retry-After */ /* how long to wait for a driver to show evicted memory free */
+/* a refused load is worth asking again after this long: the HTTP layer's one
+ * Retry-After (REPLY_RETRY_AFTER_S in reply.h, which api.c sends) */
+#define SCHED_RETRY_AFTER_S 5
 
 static const struct sched_reply NOBODY = { NULL, NULL };
 

@@ -184,12 +184,11 @@ size_t sched_evictable(struct sched *s, const struct rt *m, struct rt **out, siz
 static int exclusive(struct sched *s, const char *a, const char *b)
 {
 	for (size_t g = 0; g < s->cfg->n_exclusive; g++) {
-		char buf[1024], *save = NULL;
+		const struct config_group *grp = &s->cfg->exclusive[g];
 		int has_a = 0, has_b = 0;
-		snprintf(buf, sizeof buf, "%s", s->cfg->exclusive[g]);
-		for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-			has_a |= strcmp(t, a) == 0;
-			has_b |= strcmp(t, b) == 0;
+		for (size_t i = 0; i < grp->n_ids; i++) {
+			has_a |= strcmp(grp->ids[i], a) == 0;
+			has_b |= strcmp(grp->ids[i], b) == 0;
 		}
 		if (has_a && has_b)
 			return 1;

@@ -342,6 +342,43 @@ static void bad_input_changes_nothing(void **st)
 	json_decref(after);
 }
 
+/* /vram/budget keeps a model's parsed header between requests (api_budget.c): the
+ * same answer from the kept header, and a file rewritten in place (another shape, no
+ * rescan yet) is read again rather than answered from the old header. */
+static void budget_follows_the_file(void **st)
+{
+	char *p = xasprintf("%s/budget-x.gguf", models);
+	gen("tiny", p);
+	int status;
+	json_t *j = req("POST", "/models/scan", NULL, &status);
+	assert_int_equal(status, 200);
+	json_decref(j);
+	json_t *all = get_ok("/models");
+	json_t *m = model_by_name(all, "budget-x");
+	assert_non_null(m);
+	char path[400];
+	snprintf(path, sizeof path, "/vram/budget?model=%s&ctx=2048",
+	    json_string_value(json_object_get(m, "id")));
+	json_decref(all);
+	for (int i = 0; i < 3; i++) { /* parsed once, then from the kept header */
+		j = get_ok(path);
+		assert_int_equal(json_integer_value(json_object_get(j, "ctx")), 2048);
+		assert_int_equal(json_array_size(json_object_get(json_object_get(j, "components"),
+		    "layers")), 2);
+		json_decref(j);
+	}
+	gen("small-llama", p); /* 8 layers, same path */
+	j = get_ok(path);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(j, "components"),
+	    "layers")), 8);
+	json_decref(j);
+	unlink(p);
+	j = req("POST", "/models/scan", NULL, &status);
+	assert_int_equal(status, 200);
+	json_decref(j);
+	free(p);
+}
+
 static void scan_notices_changes(void **st)
 {
 	char *p = xasprintf("%s/tiny.gguf", models);
@@ -696,6 +733,7 @@ int main(void)
 		cmocka_unit_test(vram_live),
 		cmocka_unit_test(metrics_text),
 		cmocka_unit_test(budget_plans),
+		cmocka_unit_test(budget_follows_the_file),
 		cmocka_unit_test(bad_input_changes_nothing),
 		cmocka_unit_test(scan_notices_changes),
 		cmocka_unit_test(vanished_folder_keeps_registry),

@@ -124,8 +124,9 @@ static void pinned_and_busy_stay_then_offload(void **state)
 static void exclusive_group_leaves_first(void **state)
 {
 	struct sw_world *w = *state;
-	char *g = xasprintf("%s %s", w->ids[0], w->ids[1]);
-	w->cfg.exclusive[0] = g;
+	/* exclusive = "ID0 ID1", as config.c parses it */
+	w->cfg.exclusive[0] = (struct config_group){ .ids = { w->ids[0], w->ids[1] },
+		.n_ids = 2 };
 	w->cfg.n_exclusive = 1;
 	struct sched_opts o = sw_opts();
 	o.pin = 1; /* a pin does not keep a model beside its group's mate */
@@ -140,8 +141,6 @@ static void exclusive_group_leaves_first(void **state)
 	fake_llama_ready(fake_llama_find(w->ids[1]));
 	assert_int_equal(t.status, 200);
 	w->cfg.n_exclusive = 0;
-	w->cfg.exclusive[0] = NULL;
-	free(g);
 	sw_unload_all(w);
 }
 
