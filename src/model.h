@@ -32,4 +32,10 @@ int model_estimate(const char *path, const struct est_opts *o, struct gguf **g,
 int model_estimate_open(const struct gguf *g, const struct est_opts *o, struct est *e,
     char *err, size_t errlen);
 
+/* Reads the projector at path (its encoder: estimate_clip.c) with o->flash_attn and puts
+ * its weights and buffers into o; c (may be NULL) gets the details. Returns 0, or -1
+ * with err (with the path). */
+int model_mmproj(const char *path, struct est_opts *o, struct est_clip *c, char *err,
+    size_t errlen);
+
 #endif
