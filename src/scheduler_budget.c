@@ -139,7 +139,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 {
 	struct target tg;
 	const struct target *g = o->offload != PLAN_CPU && sched_target(s, &tg) == 0 ? &tg : NULL;
-	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1 };
+	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1, .mmproj = m->mmproj };
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
 	struct plan_device pd;
