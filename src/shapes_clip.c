@@ -18,6 +18,9 @@ const struct shape_mmproj shapes_mmproj_all[] = {
 	  "per image; random F32 weights", "gemma3", 64, 8, 2, 64, 128, 4, 2, 64, 1, "F32" },
 	{ "small-mmproj", "gemma3 projector for small-llama: 224x224 images, patch 14, "
 	  "4 ViT layers of n_embd 768", "gemma3", 224, 14, 4, 768, 3072, 12, 4, 256, 0, "F16" },
+	{ "mid-mmproj", "gemma3 projector for small-qwen2: 448x448 images, patch 16, 6 ViT "
+	  "layers of n_embd 512 (held out: never measured while the rule was written)",
+	  "gemma3", 448, 16, 6, 512, 1536, 8, 4, 256, 0, "F16" },
 	{ "gemma3-mmproj", "Gemma-3's SigLIP-400M projector (896x896, 27 layers) for gemma3-4b",
 	  "gemma3", 896, 14, 27, 1152, 4304, 16, 4, 2560, 0, "F16" },
 	{ NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },

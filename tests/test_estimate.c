@@ -475,7 +475,7 @@ static void accuracy_doc_is_current(void **state)
 	assert_non_null(doc);
 	doc = xrealloc(doc, len + 1);
 	doc[len] = '\0';
-	size_t rows = 0, stale = 0;
+	size_t rows = 0, stale = 0, rows_want = ACC_N_CASES * ACC_N_PARTS;
 	for (const char *l = doc; l != NULL && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
 		rows += strncmp(l, "| ", 2) == 0 && strncmp(l, "| model | plan |", 16) != 0;
 	for (size_t i = 0; i < ACC_N_CASES; i++) {
@@ -486,10 +486,19 @@ static void accuracy_doc_is_current(void **state)
 		struct shapes_opts so = { c->quant, vocab, 0, 1, 1 };
 		if (shapes_write(shapes_find(c->shape), &so, path, err, sizeof err) < 0)
 			fail_msg("%s", err);
+		char *mm = NULL;
+		if (c->mmproj != NULL) {
+			snprintf(name, sizeof name, "%s.gguf", c->mmproj);
+			mm = tu_path(name);
+			if (shapes_mmproj_write(shapes_mmproj_find(c->mmproj), 0, 1, mm, err,
+			    sizeof err) < 0)
+				fail_msg("%s", err);
+			rows_want += ACC_N_ENC;
+		}
 		struct gguf *g;
 		struct est e;
 		struct plan p;
-		if (acc_plan(c, path, 50052, &g, &e, &p, err, sizeof err) < 0)
+		if (acc_plan(c, path, mm, 50052, &g, &e, &p, err, sizeof err) < 0)
 			fail_msg("%s: %s", c->shape, err);
 		acc_label(&p, label, sizeof label);
 		snprintf(model, sizeof model, "%s %s", c->shape, e.a.quant);
@@ -503,18 +512,31 @@ static void accuracy_doc_is_current(void **state)
 				stale++;
 			}
 		}
+		double enc[ACC_N_ENC];
+		acc_enc_planned(&e, enc);
+		for (int k = 0; mm != NULL && k < ACC_N_ENC; k++) {
+			snprintf(row, sizeof row, "\n| %s | %s | %s | %s | %.2f |", model, label,
+			    acc_enc_dev(&p), acc_enc_name[k], enc[k]);
+			if (strstr(doc, row) == NULL) {
+				fprintf(stderr, "docs/accuracy.md lacks %s (run tools/accuracy.sh)\n", row + 1);
+				stale++;
+			}
+		}
 		plan_free(&p);
 		est_free(&e);
 		gguf_close(g);
 		unlink(path);
+		if (mm != NULL)
+			unlink(mm);
+		free(mm);
 		free(vocab);
 		free(path);
 	}
-	if (rows != ACC_N_CASES * ACC_N_PARTS)
+	if (rows != rows_want)
 		fprintf(stderr, "docs/accuracy.md has %zu rows, the cases make %zu\n", rows,
-		    ACC_N_CASES * ACC_N_PARTS);
+		    rows_want);
 	assert_int_equal(stale, 0);
-	assert_int_equal(rows, ACC_N_CASES * ACC_N_PARTS);
+	assert_int_equal(rows, rows_want);
 	free(doc);
 	free(docp);
 }
