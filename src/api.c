@@ -425,13 +425,16 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		return;
 	}
 	const char *path = json_string_value(json_object_get(m, "path"));
+	const char *mm = json_string_value(json_object_get(m, "mmproj"));
 	char err[GGUF_ERR_LEN + 4096];
 	struct gguf *g;
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)ctx; /* 0: the default context, as a load gets (model.h) */
 	struct est e;
-	if (path == NULL || model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
+	/* a load takes the linked projector along (the scheduler's plan) */
+	if (path == NULL || (mm != NULL && model_mmproj(mm, &eo, NULL, err, sizeof err) < 0) ||
+	    model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
 		api_reply_error(req, 409, "model_unreadable", "%s", path ? err : "model has no path");
 		json_decref(m);
 		return;
@@ -449,7 +452,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 		snprintf(pd.rpc, sizeof pd.rpc, "%s", rpc);
 		pd.budget = budget;
 	}
-	struct plan_opts po = { .ngl = -1 };
+	struct plan_opts po = { .ngl = -1, .mmproj = mm };
 	struct plan p;
 	if (plan_make(&e, has_dev ? &pd : NULL, &po, &p, err, sizeof err) < 0) {
 		api_reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
@@ -462,7 +465,7 @@ static void h_budget(struct daemon *d, struct evhttp_request *req, const char *a
 	struct plan full;
 	int fits_empty = 0;
 	if (has_dev) {
-		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
+		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1, .mmproj = mm };
 		uint64_t res = rpc[0] ? 0 : d->cfg.reserve; /* an RPC device keeps no reserve */
 		pd.budget = total > res ? total - res : 0;
 		if (plan_make(&e, &pd, &fo, &full, err, sizeof err) == 0) {

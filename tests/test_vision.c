@@ -51,7 +51,8 @@ static size_t chunk(uint8_t *out, const char *t, const uint8_t *d, size_t n)
 {
 	size_t k = be32(out, (uint32_t)n);
 	memcpy(out + k, t, 4);
-	memcpy(out + k + 4, d, n);
+	if (n > 0)
+		memcpy(out + k + 4, d, n);
 	k += 4 + n;
 	return k + be32(out + k, crc32_of(out + 4, n + 4));
 }
