@@ -515,6 +515,10 @@ static void split_plans_match_llama_server(void **state)
 	const char *only = getenv("MLO_ACCURACY_ONLY");
 	int all = only == NULL || *only == '\0' || strcmp(only, "split") == 0;
 	int bad = 0;
+	/* no rows in docs/accuracy.md: their --rpc ports change every run, so the staleness
+	 * check (test_estimate) could not match them; docs/estimator.md shows splits */
+	FILE *saved = table;
+	table = NULL;
 	/* every layer split: pipeline parallelism (4 copies of each device's inputs) */
 	if (all || strcmp(only, "small-llama") == 0) {
 		bad += !run_multi_case("small-llama", 1024, 18, 9, 0);
@@ -524,6 +528,7 @@ static void split_plans_match_llama_server(void **state)
 		bad += !run_multi_case("small-moe", 1024, 50, 25, 0);
 		bad += !run_multi_case("small-moe", 4096, 54, 27, 1);
 	}
+	table = saved;
 	assert_int_equal(bad, 0);
 }
 
