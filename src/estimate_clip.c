@@ -43,6 +43,43 @@ static uint32_t u32(const struct gguf *g, const char *key, uint32_t dflt)
 	return gguf_get_int(g, key, &v) == 0 && v >= 0 && v <= UINT32_MAX ? (uint32_t)v : dflt;
 }
 
+/* x clamped to 2^62: hostile sizes give a plan that does not fit, never a wrap */
+static uint64_t sat(double x)
+{
+	return x < 0x1p62 ? (uint64_t)x : (1ull << 62);
+}
+
+/* The shape and buffers of the vision (or audio) encoder of g into c, by the rule at
+ * the top of this file. */
+static void encoder(const struct gguf *g, int vision, int flash_attn, struct est_clip *c)
+{
+	const char *pre = vision ? "clip.vision." : "clip.audio.";
+	char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s%s", pre, s), k)
+	c->n_embd = u32(g, KEY("embedding_length"), 0);
+	c->n_ff = u32(g, KEY("feed_forward_length"), 4 * c->n_embd);
+	c->n_head = u32(g, KEY("attention.head_count"), 1);
+#undef KEY
+	double P;
+	if (vision) {
+		uint32_t patch = u32(g, "clip.vision.patch_size", 1);
+		c->warmup = u32(g, "clip.vision.image_size", 0);
+		double side = patch ? (double)(c->warmup / patch) : 0;
+		P = side * side + (gguf_find_tensor(g, "v.class_embd") >= 0);
+		c->input = sat(3.0 * c->warmup * c->warmup * 4);
+	} else {
+		c->warmup = CLIP_WARMUP_AUDIO;
+		P = CLIP_WARMUP_AUDIO / 2;
+		c->input = sat(4.0 * CLIP_WARMUP_AUDIO * u32(g, "clip.audio.num_mel_bins", 128));
+	}
+	c->n_pos = P < 4e9 ? (uint32_t)P : UINT32_MAX;
+	double E = c->n_embd, F = c->n_ff, H = c->n_head;
+	double ffn = 3 * P * E + P * F, attn = 6 * P * E + (flash_attn == 0 ? H * P * P : 0);
+	c->compute = sat(4 * (ffn > attn ? ffn : attn));
+	if (c->compute < c->input)
+		c->compute = c->input;
+}
+
 int est_clip_read(const struct gguf *g, int flash_attn, struct est_clip *c, char *err,
     size_t errlen)
 {
@@ -58,36 +95,25 @@ int est_clip_read(const struct gguf *g, int flash_attn, struct est_clip *c, char
 		c->weights += est_tensor_bytes(&g->tensors[t]);
 	int64_t v = 0;
 	int vision = gguf_get_int(g, "clip.has_vision_encoder", &v) == 0 && v != 0;
+	int audio = gguf_get_int(g, "clip.has_audio_encoder", &v) == 0 && v != 0;
 	c->audio = !vision;
 	if (gguf_get_str(g, vision ? "clip.vision.projector_type" : "clip.audio.projector_type",
 	    c->proj_type, sizeof c->proj_type) < 0)
 		gguf_get_str(g, "clip.projector_type", c->proj_type, sizeof c->proj_type);
-	const char *pre = vision ? "clip.vision." : "clip.audio.";
-	char k[96];
-#define KEY(s) (snprintf(k, sizeof k, "%s%s", pre, s), k)
-	c->n_embd = u32(g, KEY("embedding_length"), 0);
-	c->n_ff = u32(g, KEY("feed_forward_length"), 4 * c->n_embd);
-	c->n_head = u32(g, KEY("attention.head_count"), 1);
-#undef KEY
-	if (vision) {
-		uint32_t patch = u32(g, "clip.vision.patch_size", 1);
-		c->warmup = u32(g, "clip.vision.image_size", 0);
-		uint32_t side = patch ? c->warmup / patch : 0;
-		c->n_pos = side * side + (gguf_find_tensor(g, "v.class_embd") >= 0);
-		c->input = 3ull * c->warmup * c->warmup * 4;
-	} else {
-		c->warmup = CLIP_WARMUP_AUDIO;
-		c->n_pos = CLIP_WARMUP_AUDIO / 2;
-		c->input = (uint64_t)CLIP_WARMUP_AUDIO * u32(g, "clip.audio.num_mel_bins", 128) * 4;
-	}
 	c->generic = !vision || !vit_checked(c->proj_type);
-	uint64_t P = c->n_pos, E = c->n_embd, F = c->n_ff, H = c->n_head;
-	uint64_t ffn = 3 * P * E + P * F, attn = 6 * P * E + (flash_attn == 0 ? H * P * P : 0);
-	c->compute = 4 * (ffn > attn ? ffn : attn);
-	if (c->compute < c->input)
-		c->compute = c->input;
+	encoder(g, vision, flash_attn, c);
 	if (c->generic)
 		c->compute += c->compute / EST_GENERIC_MARGIN;
+	if (vision && audio) {
+		/* a model of both (an Omni projector): clip.cpp makes a second context for
+		 * the audio encoder on the same backend, with its own weights' share and
+		 * compute buffer; planned with the generic margin */
+		struct est_clip a = *c;
+		encoder(g, 0, flash_attn, &a);
+		c->compute += a.compute + a.compute / EST_GENERIC_MARGIN;
+		c->input += a.input;
+		c->generic = 1;
+	}
 	return 0;
 }
 
