@@ -127,6 +127,13 @@ static void exercise_model(const struct gguf *g)
 		check(a.n_layer >= 1 && a.n_layer <= ARCH_MAX_LAYERS, "layer count");
 		arch_free(&a);
 	}
+	/* any file read as a projector: refused unless it is one, sizes never UB */
+	struct est_clip clip;
+	char arch[16] = "";
+	gguf_get_str(g, "general.architecture", arch, sizeof arch);
+	for (int fa = -1; fa <= 0; fa++)
+		check((est_clip_read(g, fa, &clip, err, sizeof err) == 0) ==
+		    (strcmp(arch, "clip") == 0), "est_clip_read takes clip files alone");
 	est_defaults(&o);
 	if (est_build(g, &o, &e, err, sizeof err) < 0)
 		return;

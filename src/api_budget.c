@@ -244,30 +244,40 @@ static json_t *budget_json(struct api *a, const char *id, const struct est *e,
 
 /* The memo key of an answer: everything it is made of besides the header. New. */
 static char *memo_key(struct api *a, const char *id, long long ctx, const struct bview *v,
-    const char *evict, const char *live)
+    const char *evict, const char *live, const char *mmproj)
 {
-	return xasprintf("%s|%lld|%d|%s|%llu|%llu|%s|%s|%llu|%llu|%s|%s", id, ctx, v->has_dev,
+	return xasprintf("%s|%lld|%d|%s|%llu|%llu|%s|%s|%llu|%llu|%s|%s|%s", id, ctx, v->has_dev,
 	    v->dev_id, (unsigned long long)v->total, (unsigned long long)v->budget, v->rpc,
 	    v->gpu ? v->gpu->name : "", (unsigned long long)(v->gpu ? v->gpu->now.free : 0),
-	    (unsigned long long)a->env.cfg->reserve, evict ? evict : "", live ? live : "");
+	    (unsigned long long)a->env.cfg->reserve, evict ? evict : "", live ? live : "",
+	    mmproj ? mmproj : "");
 }
 
 /* The answer for model id (its file at path, kept as k) with context ctx (0: the
  * default, as a load gets: model.h) and v: a new object, or NULL after answering. */
 static json_t *budget_make(struct api *a, struct evhttp_request *req, const char *id,
-    const char *path, long long ctx, const struct kept *k, const struct bview *v,
-    json_t *evict, json_t *live)
+    const char *path, long long ctx, const struct kept *k, const struct kept *mk,
+    const struct bview *v, json_t *evict, json_t *live)
 {
 	char err[GGUF_ERR_LEN + 4096], msg[1024];
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)ctx;
+	/* a load takes the linked projector along (the scheduler's plan) */
+	struct est_clip clip;
+	if (mk != NULL && est_clip_read(mk->g, eo.flash_attn, &clip, msg, sizeof msg) < 0) {
+		reply_error(req, 409, "model_unreadable", "%s: %s", mk->path, msg);
+		return NULL;
+	}
+	if (mk != NULL)
+		est_clip_apply(&clip, &eo);
 	struct est e;
 	if (model_estimate_open(k->g, &eo, &e, msg, sizeof msg) < 0) {
 		reply_error(req, 409, "model_unreadable", "%s: %s", path, msg);
 		return NULL;
 	}
-	struct plan_opts po = { .ngl = -1 };
+	const char *mm = mk != NULL ? mk->path : NULL;
+	struct plan_opts po = { .ngl = -1, .mmproj = mm };
 	struct plan p;
 	if (plan_make(&e, v->has_dev ? &v->pd : NULL, &po, &p, err, sizeof err) < 0) {
 		reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
@@ -278,7 +288,7 @@ static json_t *budget_make(struct api *a, struct evhttp_request *req, const char
 	struct plan full;
 	int fits_empty = 0;
 	if (v->has_dev) {
-		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1 };
+		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1, .mmproj = mm };
 		/* an RPC device keeps no reserve; a child's learned overhead stays */
 		uint64_t res = (v->rpc[0] ? 0 : a->env.cfg->reserve) + v->ovh;
 		struct plan_device whole = v->pd;
@@ -294,10 +304,11 @@ static json_t *budget_make(struct api *a, struct evhttp_request *req, const char
 	return r;
 }
 
-/* Answers req for model id (its file at path, kept as k) with context ctx. On the
- * loop, no file read; the same inputs as the last answer: the same bytes at once. */
+/* Answers req for model id (its file at path, kept as k; its projector kept as mk, or
+ * NULL) with context ctx. On the loop, no file read; the same inputs as the last
+ * answer: the same bytes at once. */
 static void budget_answer(struct api *a, struct evhttp_request *req, const char *id,
-    const char *path, long long ctx, struct kept *k)
+    const char *path, long long ctx, struct kept *k, const struct kept *mk)
 {
 	struct bview v;
 	budget_view(a, &v);
@@ -309,9 +320,12 @@ static void budget_answer(struct api *a, struct evhttp_request *req, const char 
 	    "accelerators", sched_devices_json(a->env.sched));
 	char *ev = json_dumps(evict, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	char *lv = json_dumps(live, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char *key = memo_key(a, id, ctx, &v, ev, lv);
+	char *mkey = mk != NULL ? xasprintf("%s|%lld|%lld.%ld", mk->path, (long long)mk->size,
+	    (long long)mk->mtime.tv_sec, mk->mtime.tv_nsec) : NULL;
+	char *key = memo_key(a, id, ctx, &v, ev, lv, mkey);
 	free(ev);
 	free(lv);
+	free(mkey);
 	if (k->memo_key != NULL && strcmp(k->memo_key, key) == 0) {
 		reply_json_text(req, 200, k->memo_body, strlen(k->memo_body));
 		free(key);
@@ -319,7 +333,7 @@ static void budget_answer(struct api *a, struct evhttp_request *req, const char 
 		json_decref(live);
 		return;
 	}
-	json_t *r = budget_make(a, req, id, path, ctx, k, &v, evict, live);
+	json_t *r = budget_make(a, req, id, path, ctx, k, mk, &v, evict, live);
 	json_decref(evict);
 	json_decref(live);
 	char *body = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -338,6 +352,9 @@ static void budget_answer(struct api *a, struct evhttp_request *req, const char 
 }
 
 /* ---- parses off the loop ---- */
+
+static void budget_try(struct api *a, struct evhttp_request *req, const char *id,
+    long long ctx);
 
 static void *parse_worker(void *arg)
 {
@@ -393,7 +410,7 @@ static void parse_done(evutil_socket_t fd, short ev, void *arg)
 		if (k == NULL)
 			reply_error(w->req, 409, "model_unreadable", "%s", j->err);
 		else
-			budget_answer(b->a, w->req, w->id, j->path, w->ctx, k);
+			budget_try(b->a, w->req, w->id, w->ctx); /* its projector may be next */
 		w->req = NULL;
 	}
 	job_free(j);
@@ -433,6 +450,51 @@ static int parse_wait(struct api_budget *b, struct evhttp_request *req, const ch
 	return 0;
 }
 
+/* The kept header of path, or NULL after req was answered (an error) or set to wait
+ * for its parse (*waits 1). */
+static struct kept *kept_or_wait(struct api *a, struct evhttp_request *req, const char *id,
+    long long ctx, const char *path, int *waits)
+{
+	struct stat st;
+	struct kept *k;
+	if (stat(path, &st) < 0) {
+		/* gguf_open's words for a file that is gone */
+		char err[GGUF_ERR_LEN + 4096];
+		struct gguf *none = gguf_open(path, err, sizeof err);
+		gguf_close(none);
+		reply_error(req, 409, "model_unreadable", "%s", none ? "the file changed" : err);
+	} else if ((k = kept_find(a->budget, path, &st)) != NULL) {
+		return k;
+	} else if (parse_wait(a->budget, req, id, ctx, path, &st) < 0) {
+		reply_error(req, 500, "internal", "cannot start a thread");
+	} else {
+		*waits = 1;
+	}
+	return NULL;
+}
+
+/* Answers req for model id with context ctx once its header and its linked projector's
+ * are kept; until then req waits for the parse of the one missing (and comes back). */
+static void budget_try(struct api *a, struct evhttp_request *req, const char *id,
+    long long ctx)
+{
+	json_t *m = registry_model(a->env.reg, id);
+	if (m == NULL) {
+		reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
+		return;
+	}
+	const char *path = json_string_value(json_object_get(m, "path"));
+	const char *mm = json_string_value(json_object_get(m, "mmproj"));
+	int waits = 0;
+	struct kept *k = NULL, *mk = NULL;
+	if (path == NULL)
+		reply_error(req, 409, "model_unreadable", "model has no path");
+	else if ((k = kept_or_wait(a, req, id, ctx, path, &waits)) != NULL &&
+	    (mm == NULL || (mk = kept_or_wait(a, req, id, ctx, mm, &waits)) != NULL))
+		budget_answer(a, req, id, path, ctx, k, mk);
+	json_decref(m);
+}
+
 /* ---- the route ---- */
 
 void api_budget_route(struct api *a, struct evhttp_request *req, const char *arg)
@@ -450,28 +512,7 @@ void api_budget_route(struct api *a, struct evhttp_request *req, const char *arg
 		reply_error(req, 400, "bad_request", "ctx: a context size in 1..16777216");
 		return;
 	}
-	json_t *m = registry_model(a->env.reg, id);
-	if (m == NULL) {
-		reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
-		return;
-	}
-	const char *path = json_string_value(json_object_get(m, "path"));
-	struct stat st;
-	struct kept *k = NULL;
-	if (path == NULL) {
-		reply_error(req, 409, "model_unreadable", "model has no path");
-	} else if (stat(path, &st) < 0) {
-		/* gguf_open's words for a file that is gone */
-		char err[GGUF_ERR_LEN + 4096];
-		struct gguf *none = gguf_open(path, err, sizeof err);
-		gguf_close(none);
-		reply_error(req, 409, "model_unreadable", "%s", none ? "the file changed" : err);
-	} else if ((k = kept_find(a->budget, path, &st)) != NULL) {
-		budget_answer(a, req, id, path, ctx, k);
-	} else if (parse_wait(a->budget, req, id, ctx, path, &st) < 0) {
-		reply_error(req, 500, "internal", "cannot start a thread");
-	}
-	json_decref(m);
+	budget_try(a, req, id, ctx);
 }
 
 struct api_budget *api_budget_new(struct api *a)

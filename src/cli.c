@@ -380,12 +380,42 @@ static int plan_several(const char *path, const struct est *e, const struct plan
 	return rc;
 }
 
+/* Where the projector's encoder runs under plan p and what it takes (plan --json). */
+static json_t *mmproj_json(const struct plan *p, const struct est *e, const struct est_clip *c)
+{
+	json_t *m = json_object();
+	json_object_set_new(m, "projector_type", json_string(c->proj_type));
+	json_object_set_new(m, "modality", json_string(c->audio ? "audio" : "vision"));
+	json_object_set_new(m, "device", json_string(p->mmproj_cpu ? "CPU" : p->dev_name));
+	json_object_set_new(m, "weights_bytes", json_integer((json_int_t)c->weights));
+	json_object_set_new(m, "compute_bytes", json_integer((json_int_t)c->compute));
+	json_object_set_new(m, "input_bytes", json_integer((json_int_t)c->input));
+	json_object_set_new(m, "warmup", json_integer(c->warmup));
+	/* what keeping it on the CPU frees on the device (0 when it stays there) */
+	json_object_set_new(m, "device_saving_bytes", json_integer(p->mmproj_cpu && p->ngl > 0 ?
+	    (json_int_t)plan_mmproj_saving(e) : 0));
+	json_object_set_new(m, "estimate", json_string(c->generic ? "generic" : "checked"));
+	return m;
+}
+
+static void mmproj_text(const struct plan *p, const struct est *e, const struct est_clip *c)
+{
+	char w[32], cb[32], sv[32];
+	printf("encoder: %s %s, weights %s + compute %s (warmup %u%s) on %s", c->proj_type,
+	    c->audio ? "audio" : "vision", util_fmt_size(c->weights, w, sizeof w),
+	    util_fmt_size(c->compute, cb, sizeof cb), c->warmup, c->audio ? " frames" : " px",
+	    p->mmproj_cpu ? "CPU" : p->dev_name);
+	if (p->mmproj_cpu && p->ngl > 0)
+		printf(" (--no-mmproj-offload saves %s on %s)",
+		    util_fmt_size(plan_mmproj_saving(e), sv, sizeof sv), p->dev_name);
+	printf("%s\n", c->generic ? "; generic estimate (+25%)" : "");
+}
+
 static int cmd_plan(int argc, char **argv)
 {
 	const char *path = NULL, *rpc = NULL, *vram_arg = NULL, *backend = "CUDA";
 	int json = 0, have_vram = 0;
 	enum plan_split split = PLAN_SPLIT_AUTO;
-	struct gguf *mm = NULL;
 	uint64_t vram = 0;
 	struct est_opts eo;
 	struct plan_opts po;
@@ -471,16 +501,7 @@ static int cmd_plan(int argc, char **argv)
 				po.n_cpu_moe = (int)n;
 			i++;
 		} else if (strcmp(a, "--mmproj") == 0 && v) {
-			char merr[GGUF_ERR_LEN + 4096];
-			gguf_close(mm);
-			if ((mm = gguf_open(v, merr, sizeof merr)) == NULL) {
-				fprintf(stderr, "mloffload: --mmproj: %s\n", merr);
-				return 1;
-			}
-			eo.mmproj_bytes = 0;
-			for (uint64_t t = 0; t < mm->n_tensors; t++)
-				eo.mmproj_bytes += est_tensor_bytes(&mm->tensors[t]);
-			po.mmproj = v;
+			po.mmproj = v; /* read once every option is known (flash attention) */
 			i++;
 		} else if (strcmp(a, "--rpc") == 0 && v) {
 			rpc = v;
@@ -491,7 +512,12 @@ static int cmd_plan(int argc, char **argv)
 			return usage(stderr), 2;
 		}
 	}
-	gguf_close(mm); /* only its size is needed */
+	char merr[GGUF_ERR_LEN + 4096];
+	struct est_clip clip;
+	if (po.mmproj != NULL && model_mmproj(po.mmproj, &eo, &clip, merr, sizeof merr) < 0) {
+		fprintf(stderr, "mloffload: --mmproj: %s\n", merr);
+		return 1;
+	}
 	if (path == NULL || !have_vram) {
 		fprintf(stderr, "mloffload: plan needs a FILE and --vram SIZE\n");
 		return usage(stderr), 2;
@@ -548,6 +574,8 @@ static int cmd_plan(int argc, char **argv)
 		json_object_set_new(j, "budget_bytes", json_integer((json_int_t)vram));
 		if (p.reason[0])
 			json_object_set_new(j, "reason", json_string(p.reason));
+		if (po.mmproj != NULL)
+			json_object_set_new(j, "mmproj", mmproj_json(&p, &e, &clip));
 		rc = json_print(j);
 	} else {
 		char b[5][32];
@@ -569,6 +597,8 @@ static int cmd_plan(int argc, char **argv)
 		draw_maps(mn, mu, &vram, 1, &p.cpu);
 		if (p.reason[0])
 			printf("%s\n", p.reason);
+		if (po.mmproj != NULL)
+			mmproj_text(&p, &e, &clip);
 		if (e.generic)
 			printf("estimate: generic (no checked rules for architecture '%s': transformer "
 			    "rules, compute buffers +%d%%)\n", e.a.arch, 100 / EST_GENERIC_MARGIN);

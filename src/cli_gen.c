@@ -31,6 +31,8 @@ int cli_gen(int argc, char **argv)
 		if (strcmp(a, "--list") == 0) {
 			for (const struct shape *s = shapes_all; s->name; s++)
 				printf("%-14s %-9s %-7s %s\n", s->name, s->arch, s->quant, s->about);
+			for (const struct shape_mmproj *s = shapes_mmproj_all; s->name; s++)
+				printf("%-14s %-9s %-7s %s\n", s->name, "clip", s->quant, s->about);
 			return 0;
 		} else if (strcmp(a, "--quant") == 0 && i + 1 < argc) {
 			o.quant = argv[++i];
@@ -60,13 +62,22 @@ int cli_gen(int argc, char **argv)
 		return 2;
 	}
 	const struct shape *s = shapes_find(pos[0]);
+	const struct shape_mmproj *mp = shapes_mmproj_find(pos[0]);
+	char err[GGUF_ERR_LEN + 4096];
+	if (s == NULL && mp != NULL) {
+		/* a projector: no tokenizer, no quantization mix */
+		if (shapes_mmproj_write(mp, o.fill, o.seed, pos[1], err, sizeof err) < 0) {
+			fprintf(stderr, "mloffload: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
 	if (s == NULL) {
 		fprintf(stderr, "mloffload: unknown shape '%s' (see mloffload gen --list)\n", pos[0]);
 		return 2;
 	}
 	if (o.vocab_path == NULL)
 		o.vocab_path = vocab = shapes_vocab_path(s->vocab);
-	char err[GGUF_ERR_LEN + 4096];
 	int rc = shapes_write(s, &o, pos[1], err, sizeof err);
 	free(vocab);
 	if (rc < 0) {

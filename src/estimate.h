@@ -26,6 +26,10 @@ struct est_opts {
 	uint32_t n_seq;       /* llama-server slots sharing one unified cache (4) */
 	int flash_attn;       /* -1 auto, 0 off, 1 on */
 	uint64_t mmproj_bytes; /* projector weights, when the model has one */
+	uint64_t mmproj_compute; /* its encoder's compute buffer on the backend that runs
+	                          * it (est_clip_read) */
+	uint64_t mmproj_input;   /* the input image the CPU holds beside it when that
+	                          * backend is a device (0 when the encoder runs on the CPU) */
 };
 
 struct est_layer {
@@ -70,5 +74,30 @@ int est_cache_type(const char *name, uint32_t *type);
 int est_output_tensor(const char *arch, const char *n);
 /* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */
 uint64_t est_tensor_bytes(const struct gguf_tensor *t);
+
+/*
+ * The encoder of a multimodal projector (estimate_clip.c), as tools/mtmd/clip.cpp
+ * reserves it at load: weights in one buffer on the backend that runs it, and the
+ * compute buffer of its graph for the warmup image (or audio) size.
+ */
+struct est_clip {
+	char proj_type[32];       /* clip.projector_type */
+	int audio;                /* an audio encoder (else vision) */
+	int generic;              /* a projector type whose graph was not checked: the
+	                           * ViT rule with the generic margin (EST_GENERIC_MARGIN) */
+	uint32_t warmup;          /* warmup image side in pixels (audio: mel frames) */
+	uint32_t n_pos, n_embd, n_ff, n_head;
+	uint64_t weights;         /* all tensors, padded as in a backend buffer */
+	uint64_t compute;         /* the compute buffer where the encoder runs */
+	uint64_t input;           /* the raw input batch, on the CPU when it runs on a device */
+};
+
+/* Reads projector g (general.architecture "clip"); flash_attn as in est_opts (-1 auto:
+ * on, as clip.cpp's warmup finds it supported on the CPU, CUDA and RPC). Returns 0, or
+ * -1 with err when g is not a projector. */
+int est_clip_read(const struct gguf *g, int flash_attn, struct est_clip *c, char *err,
+    size_t errlen);
+/* Copies the projector's weights and buffers into o. */
+void est_clip_apply(const struct est_clip *c, struct est_opts *o);
 
 #endif

@@ -114,6 +114,14 @@ void ggufw_arr_i32(struct ggufw *w, const char *key, const int32_t *v, size_t n)
 	put(w, v, n * 4);
 }
 
+void ggufw_arr_f32(struct ggufw *w, const char *key, const float *v, size_t n)
+{
+	put_key(w, key, GGUF_T_ARRAY);
+	put_u32(w, GGUF_T_FLOAT32);
+	put_u64(w, n);
+	put(w, v, n * 4);
+}
+
 void ggufw_copy(struct ggufw *w, const struct gguf_kv *kv)
 {
 	put_u64(w, kv->key.len);

@@ -26,6 +26,7 @@ void ggufw_u64(struct ggufw *w, const char *key, uint64_t val);
 void ggufw_f32(struct ggufw *w, const char *key, float val);
 void ggufw_bool(struct ggufw *w, const char *key, int val);
 void ggufw_arr_i32(struct ggufw *w, const char *key, const int32_t *v, size_t n);
+void ggufw_arr_f32(struct ggufw *w, const char *key, const float *v, size_t n);
 /* Appends kv (borrowed from a reader) with its raw value bytes, under its own key. */
 void ggufw_copy(struct ggufw *w, const struct gguf_kv *kv);
 /* Appends raw bytes verbatim to the metadata section and counts n_kv keys in them:

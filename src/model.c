@@ -46,3 +46,25 @@ json_t *model_usage_json(const char *name, const struct plan_usage *u, int cpu)
 		json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)u->mapped));
 	return o;
 }
+
+int model_mmproj(const char *path, struct est_opts *o, struct est_clip *c, char *err,
+    size_t errlen)
+{
+	struct est_clip tmp;
+	if (c == NULL)
+		c = &tmp;
+	char msg[GGUF_ERR_LEN + 256];
+	struct gguf *g = gguf_open(path, msg, sizeof msg);
+	if (g == NULL) {
+		snprintf(err, errlen, "%s", msg);
+		return -1;
+	}
+	int rc = est_clip_read(g, o->flash_attn, c, msg, sizeof msg);
+	gguf_close(g);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		return -1;
+	}
+	est_clip_apply(c, o);
+	return 0;
+}

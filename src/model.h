@@ -40,5 +40,10 @@ int model_estimate_open(const struct gguf *g, const struct est_opts *o, struct e
  * "repack_bytes", "total_bytes"} object; the CPU's (cpu 1) adds "mapped_bytes" (the
  * span of the file llama.cpp maps for it, docs/estimator.md). */
 json_t *model_usage_json(const char *name, const struct plan_usage *u, int cpu);
+/* Reads the projector at path (its encoder: estimate_clip.c) with o->flash_attn and puts
+ * its weights and buffers into o; c (may be NULL) gets the details. Returns 0, or -1
+ * with err (with the path). */
+int model_mmproj(const char *path, struct est_opts *o, struct est_clip *c, char *err,
+    size_t errlen);
 
 #endif

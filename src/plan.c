@@ -353,10 +353,16 @@ static void usage(const struct ctx *c, int has_dev, int ngl, int n_cpu_moe,
 		if (hi[i] > lo[i])
 			cpu->mapped += hi[i] - lo[i];
 	if (e->o.mmproj_bytes > 0) {
-		if (ngl > 0 && !mmproj_on_cpu(c))
+		/* clip.cpp: weights and compute buffer on the device, the raw image on
+		 * the CPU; or all of it on the CPU (--no-mmproj-offload) */
+		if (ngl > 0 && !mmproj_on_cpu(c)) {
 			dev->model += e->o.mmproj_bytes;
-		else
+			dev->compute += e->o.mmproj_compute;
+			cpu->compute += e->o.mmproj_input;
+		} else {
 			cpu->model += e->o.mmproj_bytes;
+			cpu->compute += e->o.mmproj_compute;
+		}
 	}
 	dev->total = dev->model + dev->kv + dev->compute;
 	cpu->total = cpu->model + cpu->kv + cpu->compute + cpu->repack;
@@ -481,7 +487,7 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 			char saved[32];
 			snprintf(p->reason, sizeof p->reason, "projector on the CPU "
 			    "(--no-mmproj-offload), saving %s on %s; every layer stays there",
-			    util_fmt_size(e->o.mmproj_bytes, saved, sizeof saved), p->dev_name);
+			    util_fmt_size(plan_mmproj_saving(e), saved, sizeof saved), p->dev_name);
 		}
 	}
 	if (!p->fits && o->offload == PLAN_AUTO && o->ngl < 0) {
@@ -514,6 +520,11 @@ int plan_make(const struct est *e, const struct plan_device *dev, const struct p
 	for (size_t j = 0; j < c.n_re; j++)
 		regfree(&c.re[j]);
 	return 0;
+}
+
+uint64_t plan_mmproj_saving(const struct est *e)
+{
+	return e->o.mmproj_bytes + e->o.mmproj_compute;
 }
 
 int plan_check_pattern(const char *glob)

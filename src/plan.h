@@ -64,6 +64,9 @@ struct plan {
 int plan_make(const struct est *e, const struct plan_device *dev, const struct plan_opts *o,
     struct plan *p, char *err, size_t errlen);
 void plan_free(struct plan *p);
+/* Device memory the projector's encoder takes there (weights and compute buffer): what
+ * --no-mmproj-offload saves on the device. */
+uint64_t plan_mmproj_saving(const struct est *e);
 /* 0 if glob is a usable CPU pattern (it compiles to a regex), else -1. */
 int plan_check_pattern(const char *glob);
 /* Memory on the device and the CPU for a given placement (ngl, n_cpu_moe). */

@@ -44,12 +44,21 @@ static const char *strip_path(const char *msg, const char *path)
 	return msg;
 }
 
-static uint64_t proj_bytes(const struct gguf *g)
+/* A projector's weights and encoder buffers; a file named mmproj* that is not a clip
+ * GGUF counts its tensors as weights. */
+static void proj_sizes(const struct gguf *g, struct cand *c)
 {
-	uint64_t b = 0;
+	struct est_clip clip;
+	char err[256];
+	if (est_clip_read(g, -1, &clip, err, sizeof err) == 0) {
+		c->proj_bytes = clip.weights;
+		c->proj_compute = clip.compute;
+		c->proj_input = clip.input;
+		return;
+	}
+	c->proj_bytes = 0;
 	for (uint64_t t = 0; t < g->n_tensors; t++)
-		b += est_tensor_bytes(&g->tensors[t]);
-	return b;
+		c->proj_bytes += est_tensor_bytes(&g->tensors[t]);
 }
 
 static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
@@ -81,7 +90,7 @@ void scan_classify(struct walk *w, struct cand *c)
 	gguf_get_str(g, "general.architecture", arch, sizeof arch);
 	if (by_name || strcmp(arch, "clip") == 0) {
 		c->kind = C_PROJ;
-		c->proj_bytes = proj_bytes(g);
+		proj_sizes(g, c);
 	} else {
 		c->described = 1;
 		c->info = describe_open(w->o, c, g, err, sizeof err);
@@ -173,8 +182,11 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 	char msg[512];
 	est_defaults(&eo);
 	eo.n_ctx = o->ctx; /* 0: the default context (model.h) */
-	if (c->proj != NULL)
+	if (c->proj != NULL) {
 		eo.mmproj_bytes = c->proj->proj_bytes;
+		eo.mmproj_compute = c->proj->proj_compute;
+		eo.mmproj_input = c->proj->proj_input;
+	}
 	if (model_estimate_open(g, &eo, &e, msg, sizeof msg) < 0) {
 		snprintf(err, errlen, "%s", msg);
 		return NULL;
@@ -193,7 +205,7 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 		expert_bytes += e.layer[l].exps;
 	}
 	uint64_t total = e.input_bytes + e.output_bytes + layer_bytes + expert_bytes +
-	    e.kv_total + ud.compute + eo.mmproj_bytes;
+	    e.kv_total + ud.compute + eo.mmproj_bytes + eo.mmproj_compute;
 
 	json_t *j = json_object(), *est = json_object(), *fit = json_array();
 	char label[32];
@@ -225,6 +237,7 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 	json_object_set_new(est, "kv_bytes", jint(e.kv_total));
 	json_object_set_new(est, "compute_bytes", jint(ud.compute));
 	json_object_set_new(est, "mmproj_bytes", jint(eo.mmproj_bytes));
+	json_object_set_new(est, "mmproj_compute_bytes", jint(eo.mmproj_compute));
 	json_object_set_new(est, "total_bytes", jint(total));
 	json_object_set_new(j, "estimate", est);
 	for (size_t i = 0; i < o->n_devs; i++)

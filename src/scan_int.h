@@ -32,6 +32,8 @@ struct cand {
 	char *error;
 	int unchanged;            /* known with the same size and mtime: not read */
 	uint64_t proj_bytes;      /* projectors: weights on the device */
+	uint64_t proj_compute;    /* projectors: the encoder's compute buffer and its */
+	uint64_t proj_input;      /* input image on the CPU (estimate_clip.c) */
 	const struct cand *proj;  /* models: the projector linked */
 	/* models: described while classified, as if without a projector (the header is
 	 * parsed once); used unless a projector is linked afterwards. info or error, owned */

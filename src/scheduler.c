@@ -94,8 +94,12 @@ struct rt *sched_find(struct sched *s, const char *id)
 	return NULL;
 }
 
-static struct rt *get(struct sched *s, const char *id, const char *path)
+/* The runtime of id, made when new; info (the registry's entry) updates its file and
+ * its projector. */
+static struct rt *get(struct sched *s, const char *id, const json_t *info)
 {
+	const char *path = json_string_value(json_object_get(info, "path"));
+	const char *mm = json_string_value(json_object_get(info, "mmproj"));
 	struct rt *m = sched_find(s, id);
 	if (m == NULL) {
 		m = xcalloc(1, sizeof *m);
@@ -108,6 +112,8 @@ static struct rt *get(struct sched *s, const char *id, const char *path)
 	if (path != NULL) {
 		free(m->path);
 		m->path = xstrdup(path);
+		free(m->mmproj);
+		m->mmproj = mm != NULL ? xstrdup(mm) : NULL;
 	}
 	return m;
 }
@@ -342,7 +348,8 @@ static enum sched_avail try_load(struct sched *s, struct rt *m, const struct sch
 	est_defaults(&eo);
 	eo.n_ctx = o->ctx; /* 0: the default context (model.h) */
 	struct est e;
-	if (model_estimate(m->path, &eo, &g, &e, err, sizeof err) < 0) {
+	if ((m->mmproj != NULL && model_mmproj(m->mmproj, &eo, NULL, err, sizeof err) < 0) ||
+	    model_estimate(m->path, &eo, &g, &e, err, sizeof err) < 0) {
 		settle(r, u, 409, "model_unreadable", "%s", err);
 		return SA_ERROR;
 	}
@@ -531,7 +538,7 @@ void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
 	json_t *info = usable(s, id, r, NULL);
 	if (info == NULL)
 		return;
-	struct rt *m = get(s, id, json_string_value(json_object_get(info, "path")));
+	struct rt *m = get(s, id, info);
 	json_decref(info);
 	load_rt(s, m, o, r);
 }
@@ -592,7 +599,7 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 	json_t *info = usable(s, to, r, NULL);
 	if (info == NULL)
 		return;
-	struct rt *b = get(s, to, json_string_value(json_object_get(info, "path")));
+	struct rt *b = get(s, to, info);
 	json_decref(info);
 	if (b->state != ST_UNLOADED && b->state != ST_FAILED) {
 		/* B is resident or on its way: A leaves, B answers as its state allows */
@@ -632,7 +639,7 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 		json_t *info = usable(s, id, NOBODY, u);
 		if (info == NULL)
 			return SA_ERROR;
-		m = get(s, id, json_string_value(json_object_get(info, "path")));
+		m = get(s, id, info);
 		json_decref(info);
 	}
 	m->last_used_ms = util_mono_ms();
@@ -778,6 +785,7 @@ void sched_free(struct sched *s)
 		sched_pressure_forget(m);
 		free(m->id);
 		free(m->path);
+		free(m->mmproj);
 		free(m);
 	}
 	sched_learn_free(s->learn);

@@ -352,7 +352,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
     size_t whylen)
 {
 	memset(p, 0, sizeof *p);
-	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1 };
+	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1, .mmproj = m->mmproj };
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
 	enum plan_split sp = o->split > 0 ? PLAN_SPLIT_AUTO : o->split < 0 ? PLAN_SPLIT_NEVER :

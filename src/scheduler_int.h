@@ -33,6 +33,7 @@ extern const char *const sched_state_names[];
 
 struct rt {
 	char *id, *path;
+	char *mmproj;                /* the projector the registry links, or NULL */
 	enum state state;
 	struct llama *l;
 	struct sched *s;

@@ -111,9 +111,10 @@ static int replan(struct sched *s, struct rt *m, const struct target *t, uint64_
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)m->ctx; /* the context it runs with */
-	if (model_estimate(m->path, &eo, &r->g, &r->e, err, errlen) < 0)
+	if ((m->mmproj != NULL && model_mmproj(m->mmproj, &eo, NULL, err, errlen) < 0) ||
+	    model_estimate(m->path, &eo, &r->g, &r->e, err, errlen) < 0)
 		return -1;
-	struct plan_opts po = { .offload = PLAN_AUTO, .ngl = -1 };
+	struct plan_opts po = { .offload = PLAN_AUTO, .ngl = -1, .mmproj = m->mmproj };
 	for (size_t i = 0; i < m->lo.n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = m->lo.cpu_patterns[i];
 	if (sched_plan_on(&r->e, t, budget, &po, &r->p, err, errlen) < 0) {

@@ -71,4 +71,27 @@ int shapes_write(const struct shape *s, const struct shapes_opts *o, const char 
  * ($MLOFFLOAD_LLAMA_DIR, else the setup script's cache). Heap string; free(). */
 char *shapes_vocab_path(const char *name);
 
+/*
+ * Multimodal projectors (shapes_clip.c): a vision encoder and its projector in one GGUF
+ * of architecture "clip", as llama.cpp's convert script writes them and tools/mtmd's
+ * clip.cpp loads them with --mmproj. Gemma-3's projector (SigLIP ViT, average pool by
+ * n_merge per side, RMS norm, a linear projection into the text model's n_embd).
+ */
+struct shape_mmproj {
+	const char *name;
+	const char *about;
+	const char *proj_type;     /* clip.projector_type */
+	uint32_t image_size, patch_size, n_layer, n_embd, n_ff, n_head, n_merge;
+	uint32_t n_embd_text;      /* the text model's n_embd (mm.input_projection's rows) */
+	int random;
+	const char *quant;         /* F32 or F16 for the 2-D weights */
+};
+
+extern const struct shape_mmproj shapes_mmproj_all[];
+/* The projector shape named name, or NULL. */
+const struct shape_mmproj *shapes_mmproj_find(const char *name);
+/* Writes projector s to path; fill -1: the shape's default. Returns 0 or -1 with err. */
+int shapes_mmproj_write(const struct shape_mmproj *s, int fill, uint64_t seed, const char *path,
+    char *err, size_t errlen);
+
 #endif

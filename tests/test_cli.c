@@ -113,6 +113,56 @@ static void plan_json_for_scripts(void **state)
 	free(args);
 }
 
+/* plan --mmproj: the encoder of a generated projector (small-mmproj: 55.78 MiB of
+ * weights, 5.25 MiB of compute) on the GPU when there is room, else on the CPU with
+ * every layer kept and the saving said, in text and in JSON; a file that is not a
+ * projector is one clear line. */
+static void plan_places_the_encoder(void **state)
+{
+	char *mm = tu_path("mmproj-m.gguf"), *out;
+	char *args = xasprintf("gen small-mmproj %s", mm);
+	assert_int_equal(run(&out, args), 0);
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --mmproj %s --vram 1G --ctx 4096", model, mm);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "encoder: gemma3 vision, weights 55.78 MiB + compute 5.25 MiB "
+	    "(warmup 224 px) on GPU0\n"));
+	assert_null(strstr(out, "--no-mmproj-offload"));
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --mmproj %s --vram 50M --ctx 4096", model, mm);
+	assert_int_equal(run(&out, args), 0);
+	assert_non_null(strstr(out, "9 of 9 layers on GPU0"));
+	assert_non_null(strstr(out, "(--no-mmproj-offload saves 61.03 MiB on GPU0)"));
+	assert_non_null(strstr(out, " --no-mmproj-offload --fit off\n"));
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --mmproj %s --vram 50M --ctx 4096 --json", model, mm);
+	assert_int_equal(run(&out, args), 0);
+	json_error_t je;
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	json_t *e = json_object_get(j, "mmproj");
+	assert_string_equal(json_string_value(json_object_get(e, "device")), "CPU");
+	assert_string_equal(json_string_value(json_object_get(e, "estimate")), "checked");
+	json_int_t w = json_integer_value(json_object_get(e, "weights_bytes"));
+	json_int_t c = json_integer_value(json_object_get(e, "compute_bytes"));
+	assert_int_equal(c, 4 * (3 * 256 * 768 + 256 * 3072));
+	assert_int_equal(json_integer_value(json_object_get(e, "device_saving_bytes")), w + c);
+	assert_int_equal(json_integer_value(json_object_get(j, "gpu_layers")), 9);
+	json_decref(j);
+	free(out);
+	free(args);
+	args = xasprintf("plan %s --mmproj %s --vram 1G", model, model);
+	assert_int_equal(run(&out, args), 1);
+	assert_non_null(strstr(out, "not a multimodal projector"));
+	free(out);
+	free(args);
+	unlink(mm);
+	free(mm);
+}
+
 /* The memory map: a bar per device, 50 cells, the GPU's filled to its share of the
  * budget; without a terminal, letters and no colour codes. */
 static void plan_draws_a_memory_map(void **state)
@@ -401,6 +451,7 @@ int main(void)
 		cmocka_unit_test(plan_default_context),
 		cmocka_unit_test(offline_binary_has_no_libcurl),
 		cmocka_unit_test(unknown_architecture_flagged_generic),
+		cmocka_unit_test(plan_places_the_encoder),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -31,6 +31,9 @@ grep -h MISMATCH "$table.log" >&2 || true
     echo "\`test_estimate\` fails when the plans or planned figures below are not what the"
     echo "planner says now: rerun this script after changing the estimator. One held-out"
     echo "load is allowed a larger over-prediction explicitly (\`known_over\`; docs/estimator.md)."
+    echo "Loads with \`--mmproj\` add the encoder's rows on the backend clip.cpp ran it on: its"
+    echo "weights against its \`load_hparams: model size\` and its compute buffer against its"
+    echo "\`reserve_compute_meta\` lines (both also inside that device's model and compute rows)."
     echo
     cat "$table"
 } > docs/accuracy.md
