@@ -8,6 +8,10 @@ layout moves to), an include resolved by its file name, so "gguf.h" and
 "model/gguf.h" are the same file. A circle (a strongly connected component of more
 than one module) is printed with the includes that make it, and the exit status is 1.
 
+It also checks that the layers (the folders of src/) depend one way: a file in a
+folder may include headers of its own folder and of the folders LAYERS lets it see,
+nothing else (docs/daemon.md has the picture). A folder not in LAYERS is refused.
+
     python3 tests/check_layers.py [SRC_DIR]    # check (default: src/ beside tests/)
     python3 tests/check_layers.py --graph      # also print the module graph
     python3 tests/check_layers.py --self-test  # the checker finds a circle it is given
@@ -18,6 +22,19 @@ import sys
 import tempfile
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+# Each layer (folder of src/) and the layers below it that it may include.
+LAYERS = {
+    'base': [],
+    'model': ['base'],
+    'host': ['base'],
+    'net': ['base'],
+    'core': ['base', 'model', 'host', 'net'],
+    'http': ['base', 'model', 'host', 'net', 'core'],
+    'app': ['base', 'model', 'host', 'net', 'core', 'http'],
+    'cli': ['base', 'model'],
+}
 
 
 def module_of(name):
@@ -88,7 +105,33 @@ def circles(g):
     return out
 
 
+def layer_errors(src):
+    """Includes that go against LAYERS (upward or sideways), and unknown folders."""
+    files = source_files(src)
+    where = {os.path.basename(f): os.path.basename(os.path.dirname(f))
+             for f in files if os.path.dirname(f) != src}
+    bad = []
+    for layer in sorted(set(where.values())):
+        if layer not in LAYERS:
+            bad.append('src/%s/ is no layer (tests/check_layers.py LAYERS)' % layer)
+    for f in files:
+        if os.path.dirname(f) == src:
+            continue
+        layer = os.path.basename(os.path.dirname(f))
+        with open(f, encoding='utf-8', errors='replace') as fh:
+            for inc in INCLUDE.findall(fh.read()):
+                t = where.get(os.path.basename(inc))
+                if t is None or t == layer or t in LAYERS.get(layer, []):
+                    continue
+                bad.append('%s (layer %s) includes "%s" of layer %s' %
+                           (os.path.relpath(f, src), layer, inc, t))
+    return bad
+
+
 def check(src, show_graph=False):
+    for e in layer_errors(src):
+        print('check_layers: ' + e)
+    bad_layers = 1 if layer_errors(src) else 0
     g = graph(src)
     if show_graph:
         for m in sorted(g):
@@ -102,7 +145,7 @@ def check(src, show_graph=False):
                     print('  %s -> %s: %s includes "%s"' % (a, b, f, inc))
     if not found:
         print('check_layers: %d modules, no include circle' % len(g))
-    return 1 if found else 0
+    return 1 if found or bad_layers else 0
 
 
 def self_test():
@@ -125,6 +168,15 @@ def self_test():
         if check(d) != 0:
             print('self-test: a tree without a circle was refused')
             return 1
+        with open(os.path.join(d, 'http/z.h'), 'w') as fh:
+            fh.write('')
+        with open(os.path.join(d, 'model/c_x.h'), 'w') as fh:
+            fh.write('#include "z.h"\n')   # model includes http: upward, no circle
+        if check(d) != 1:
+            print('self-test: model including http was not refused')
+            return 1
+        with open(os.path.join(d, 'model/c_x.h'), 'w') as fh:
+            fh.write('')
     print('check_layers: self-test passed')
     return 0
 
