@@ -489,7 +489,7 @@ static void budget_try(struct api *a, struct evhttp_request *req, const char *id
 	if ((k = kept_or_wait(a, req, id, ctx, path, &waits)) != NULL &&
 	    (mm == NULL || (mk = kept_or_wait(a, req, id, ctx, mm, &waits)) != NULL))
 		budget_answer(a, req, id, path, ctx, k, mk);
-	reg_model_free(&m);
+	registry_model_free(&m);
 }
 
 /* ---- the route ---- */

@@ -234,7 +234,7 @@ void api_ui_logs(struct api *a, struct evhttp_request *req, const char *id)
 		    "/models lists them)", id);
 		return;
 	}
-	reg_model_free(&m);
+	registry_model_free(&m);
 	char *path = xasprintf("%s/llama-%s.log", a->env.cfg->state_dir, id);
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {

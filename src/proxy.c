@@ -107,7 +107,7 @@ static int resolve(struct proxy *p, const char *name, char *out, size_t outlen,
 		struct reg_model m;
 		registry_model_get(p->env.reg, out, &m);
 		*kind = proxy_route_kind(m.kind);
-		reg_model_free(&m);
+		registry_model_free(&m);
 		if (p->n_names >= NAMES_MAX)
 			proxy_forget(p);
 		struct pname *n = xcalloc(1, sizeof *n);
@@ -139,7 +139,7 @@ static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t
 	}
 	struct reg_model m;
 	if (registry_model_get(p->env.reg, name, &m) == 0) {
-		reg_model_free(&m);
+		registry_model_free(&m);
 		snprintf(out, outlen, "%s", name);
 		return 0;
 	}
@@ -148,7 +148,7 @@ static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(all[i].name, name) == 0 && all[i].state == REG_AVAILABLE && hits++ == 0)
 			snprintf(out, outlen, "%s", all[i].id);
-	reg_model_list_free(all, n);
+	registry_model_list_free(all, n);
 	if (hits == 1)
 		return 0;
 	if (hits == 0 && ollama_has(p, name)) {
@@ -625,7 +625,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 		    strcmp(state, "ready") == 0, "ctx", ctx ? ctx : json_null())));
 		json_decref(rt);
 	}
-	reg_model_list_free(all, n);
+	registry_model_list_free(all, n);
 	for (size_t k = 0; k < p->env.cfg->n_aliases; k++) {
 		const struct config_alias *al = &p->env.cfg->aliases[k];
 		json_array_append_new(data, model_entry(al->name, "mloffload", created(p, NULL),

@@ -69,17 +69,17 @@ struct reg_model {
 	int64_t mtime_ns;      /* the file's mtime as scanned */
 	long long scanned_at;  /* Unix time of the scan that read it; 0 when unknown */
 };
-/* Fills *out (its strings heap, owned by it: reg_model_free) with the row of id.
+/* Fills *out (its strings heap, owned by it: registry_model_free) with the row of id.
  * Returns 0, or -1 (out zeroed) when no model has that id. */
 int registry_model_get(struct registry *r, const char *id, struct reg_model *out);
 /* Every model's row, ordered by id: a heap array of *n (NULL when none); free with
- * reg_model_list_free. */
+ * registry_model_list_free. */
 struct reg_model *registry_model_list(struct registry *r, size_t *n);
 /* Frees m's strings (not m) and zeroes it; a zeroed row is fine. */
-void reg_model_free(struct reg_model *m);
-void reg_model_list_free(struct reg_model *l, size_t n);
+void registry_model_free(struct reg_model *m);
+void registry_model_list_free(struct reg_model *l, size_t n);
 /* "available" or "error". Static. */
-const char *reg_state_name(enum reg_state s);
+const char *registry_state_name(enum reg_state s);
 /* Counts of models by state ("available", "error"), for /metrics: new JSON object. */
 json_t *registry_state_counts(struct registry *r);
 /* Last scan: new JSON object {at, ms, added, updated, removed, unchanged, errors} or NULL. */

@@ -132,7 +132,7 @@ struct reg_model *registry_model_list(struct registry *r, size_t *n)
 	return l;
 }
 
-void reg_model_free(struct reg_model *m)
+void registry_model_free(struct reg_model *m)
 {
 	free(m->id);
 	free(m->name);
@@ -142,14 +142,14 @@ void reg_model_free(struct reg_model *m)
 	memset(m, 0, sizeof *m);
 }
 
-void reg_model_list_free(struct reg_model *l, size_t n)
+void registry_model_list_free(struct reg_model *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		reg_model_free(&l[i]);
+		registry_model_free(&l[i]);
 	free(l);
 }
 
-const char *reg_state_name(enum reg_state s)
+const char *registry_state_name(enum reg_state s)
 {
 	return s == REG_AVAILABLE ? "available" : "error";
 }

@@ -512,10 +512,10 @@ static struct rt *usable(struct sched *s, const char *id, struct sched_reply r,
 		settle(r, u, 404, "model_not_found", "no local model with id '%s'", id);
 	else if (info.state != REG_AVAILABLE)
 		settle(r, u, 409, "model_unusable", "%s: %s", id, info.error ? info.error :
-		    reg_state_name(info.state));
+		    registry_state_name(info.state));
 	else
 		m = get(s, id, &info);
-	reg_model_free(&info);
+	registry_model_free(&info);
 	return m;
 }
 
@@ -561,7 +561,7 @@ void sched_unload(struct sched *s, const char *id, struct sched_reply r)
 		else
 			sched_tell(r, 200, state_body(id, m && m->state == ST_FAILED ? "failed" :
 			    "unloaded"));
-		reg_model_free(&info);
+		registry_model_free(&info);
 		return;
 	}
 	/* an explicit unload ends what POST /load set: a later load starts afresh */

@@ -79,7 +79,7 @@ static void sw_id_of(struct sw_world *w, const char *file, char *out, size_t len
 		if (slash != NULL && strcmp(slash + 1, file) == 0)
 			snprintf(out, len, "%s", all[i].id);
 	}
-	reg_model_list_free(all, n);
+	registry_model_list_free(all, n);
 	assert_true(out[0] != '\0');
 }
 

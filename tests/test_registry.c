@@ -498,22 +498,22 @@ static void typed_rows(void **state)
 	assert_int_equal(m.context_length, json_integer_value(json_object_get(j,
 	    "context_length")));
 	json_decref(j);
-	reg_model_free(&m);
+	registry_model_free(&m);
 	assert_null(m.id);
-	reg_model_free(&m); /* a freed row is zeroed: freeing it again is harmless */
+	registry_model_free(&m); /* a freed row is zeroed: freeing it again is harmless */
 
 	assert_int_equal(registry_model_get(r, "plain", &m), 0);
 	assert_null(m.mmproj);
 	assert_int_equal(m.state, REG_AVAILABLE);
 	assert_row_file(&m, plain, t0);
-	reg_model_free(&m);
+	registry_model_free(&m);
 
 	/* a missing id: -1 and a zeroed row */
 	memset(&m, 0x5a, sizeof m);
 	assert_int_equal(registry_model_get(r, "no-such-model", &m), -1);
 	assert_null(m.id);
 	assert_null(m.path);
-	reg_model_free(&m);
+	registry_model_free(&m);
 
 	/* the file breaks: the rescan turns the row to an error, with its reason */
 	assert_int_equal(tu_write_file(plain, "GGUF\3\0\0\0", 8), 0);
@@ -521,12 +521,12 @@ static void typed_rows(void **state)
 	assert_int_equal(c.updated, 1);
 	assert_int_equal(registry_model_get(r, "plain", &m), 0);
 	assert_int_equal(m.state, REG_ERROR);
-	assert_string_equal(reg_state_name(m.state), "error");
+	assert_string_equal(registry_state_name(m.state), "error");
 	assert_non_null(m.error);
 	assert_string_equal(m.name, "plain");
 	assert_int_equal(m.context_length, -1);
 	assert_int_equal(m.size, 8);
-	reg_model_free(&m);
+	registry_model_free(&m);
 
 	size_t n;
 	struct reg_model *all = registry_model_list(r, &n);
@@ -535,7 +535,7 @@ static void typed_rows(void **state)
 	assert_int_equal(all[0].state, REG_ERROR);
 	assert_string_equal(all[1].id, "vis");
 	assert_string_equal(all[1].mmproj, mm);
-	reg_model_list_free(all, n);
+	registry_model_list_free(all, n);
 	registry_close(r);
 	free(vis);
 	free(mm);
