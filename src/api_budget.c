@@ -478,21 +478,18 @@ static struct kept *kept_or_wait(struct api *a, struct evhttp_request *req, cons
 static void budget_try(struct api *a, struct evhttp_request *req, const char *id,
     long long ctx)
 {
-	json_t *m = registry_model(a->env.reg, id);
-	if (m == NULL) {
+	struct reg_model m;
+	if (registry_model_get(a->env.reg, id, &m) < 0) {
 		reply_error(req, 404, "model_not_found", "no local model with id '%s'", id);
 		return;
 	}
-	const char *path = json_string_value(json_object_get(m, "path"));
-	const char *mm = json_string_value(json_object_get(m, "mmproj"));
+	const char *path = m.path, *mm = m.mmproj;
 	int waits = 0;
 	struct kept *k = NULL, *mk = NULL;
-	if (path == NULL)
-		reply_error(req, 409, "model_unreadable", "model has no path");
-	else if ((k = kept_or_wait(a, req, id, ctx, path, &waits)) != NULL &&
+	if ((k = kept_or_wait(a, req, id, ctx, path, &waits)) != NULL &&
 	    (mm == NULL || (mk = kept_or_wait(a, req, id, ctx, mm, &waits)) != NULL))
 		budget_answer(a, req, id, path, ctx, k, mk);
-	json_decref(m);
+	registry_model_free(&m);
 }
 
 /* ---- the route ---- */

@@ -228,13 +228,13 @@ void api_ui_logs(struct api *a, struct evhttp_request *req, const char *id)
 		    LOG_TAIL_MAX);
 		return;
 	}
-	json_t *m = id_ok(id) ? registry_model(a->env.reg, id) : NULL;
-	if (m == NULL) {
+	struct reg_model m;
+	if (!id_ok(id) || registry_model_get(a->env.reg, id, &m) < 0) {
 		reply_error(req, 404, "model_not_found", "no model with id '%.128s' (GET "
 		    "/models lists them)", id);
 		return;
 	}
-	json_decref(m);
+	registry_model_free(&m);
 	char *path = xasprintf("%s/llama-%s.log", a->env.cfg->state_dir, id);
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -104,9 +104,10 @@ static int resolve(struct proxy *p, const char *name, char *out, size_t outlen,
 		return -1;
 	*kind = PK_ANY;
 	if (strncmp(out, "ollama:", 7) != 0) {
-		json_t *m = registry_model(p->env.reg, out);
-		*kind = proxy_route_kind(m);
-		json_decref(m);
+		struct reg_model m;
+		registry_model_get(p->env.reg, out, &m);
+		*kind = proxy_route_kind(m.kind);
+		registry_model_free(&m);
 		if (p->n_names >= NAMES_MAX)
 			proxy_forget(p);
 		struct pname *n = xcalloc(1, sizeof *n);
@@ -136,22 +137,18 @@ static int resolve_uncached(struct proxy *p, const char *name, char *out, size_t
 		snprintf(out, outlen, "%s", name);
 		return ollama_has(p, name + 7) ? 0 : -1;
 	}
-	json_t *m = registry_model(p->env.reg, name);
-	if (m != NULL) {
-		json_decref(m);
+	struct reg_model m;
+	if (registry_model_get(p->env.reg, name, &m) == 0) {
+		registry_model_free(&m);
 		snprintf(out, outlen, "%s", name);
 		return 0;
 	}
-	json_t *all = registry_models(p->env.reg), *v;
-	size_t i, hits = 0;
-	json_array_foreach(all, i, v) {
-		const char *n = json_string_value(json_object_get(v, "name"));
-		const char *st = json_string_value(json_object_get(v, "state"));
-		if (n != NULL && strcmp(n, name) == 0 && st != NULL && strcmp(st, "available") == 0
-		    && hits++ == 0)
-			snprintf(out, outlen, "%s", json_string_value(json_object_get(v, "id")));
-	}
-	json_decref(all);
+	size_t n, hits = 0;
+	struct reg_model *all = registry_model_list(p->env.reg, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(all[i].name, name) == 0 && all[i].state == REG_AVAILABLE && hits++ == 0)
+			snprintf(out, outlen, "%s", all[i].id);
+	registry_model_list_free(all, n);
 	if (hits == 1)
 		return 0;
 	if (hits == 0 && ollama_has(p, name)) {
@@ -591,13 +588,10 @@ void proxy_forward(struct proxy *p, struct evhttp_request *req, const char *path
 
 /* "created" is a Unix time: when the scan found the model (its "scanned_at", UTC), else
  * when the daemon started. */
-static json_int_t created(struct proxy *p, json_t *model)
+static json_int_t created(struct proxy *p, const struct reg_model *model)
 {
-	const char *at = json_string_value(json_object_get(model, "scanned_at"));
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	if (at != NULL && strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
-		return (json_int_t)timegm(&tm);
+	if (model != NULL && model->scanned_at != 0)
+		return (json_int_t)model->scanned_at;
 	return (json_int_t)p->env.started;
 }
 
@@ -612,33 +606,33 @@ static json_t *model_entry(const char *id, const char *owner, json_int_t when, j
 
 void proxy_models(struct proxy *p, struct evhttp_request *req)
 {
-	json_t *data = json_array(), *all = registry_models(p->env.reg), *v;
-	size_t i;
-	json_array_foreach(all, i, v) {
-		const char *st = json_string_value(json_object_get(v, "state"));
-		if (st == NULL || strcmp(st, "available") != 0)
+	json_t *data = json_array();
+	size_t n;
+	struct reg_model *all = registry_model_list(p->env.reg, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct reg_model *v = &all[i];
+		if (v->state != REG_AVAILABLE)
 			continue;
-		const char *id = json_string_value(json_object_get(v, "id"));
-		json_t *rt = sched_model_json(p->env.sched, id);
+		json_t *rt = sched_model_json(p->env.sched, v->id);
 		const char *state = json_string_value(json_object_get(rt, "state"));
 		json_t *ctx = json_object_get(json_object_get(rt, "plan"), "ctx");
 		/* the kind in a field of its own; "ctx": the context it runs with, once loaded */
-		json_array_append_new(data, model_entry(id, "mloffload", created(p, v),
-		    json_pack("{s:O,s:s,s:s,s:s,s:O,s:b,s:O}", "name", json_object_get(v, "name"),
-		    "backend", "llama.cpp", "kind", proxy_route_kind_name(proxy_route_kind(v)),
-		    "state", state ? state : "unloaded", "context_length",
-		    json_object_get(v, "context_length") ? json_object_get(v, "context_length") :
-		    json_null(), "loaded", state != NULL && strcmp(state, "ready") == 0, "ctx",
-		    ctx ? ctx : json_null())));
+		json_array_append_new(data, model_entry(v->id, "mloffload", created(p, v),
+		    json_pack("{s:o,s:s,s:s,s:s,s:o,s:b,s:O}", "name", scan_json_str(v->name),
+		    "backend", "llama.cpp", "kind", proxy_route_kind_name(proxy_route_kind(v->kind)),
+		    "state", state ? state : "unloaded", "context_length", v->context_length >= 0 ?
+		    json_integer(v->context_length) : json_null(), "loaded", state != NULL &&
+		    strcmp(state, "ready") == 0, "ctx", ctx ? ctx : json_null())));
 		json_decref(rt);
 	}
-	json_decref(all);
+	registry_model_list_free(all, n);
 	for (size_t k = 0; k < p->env.cfg->n_aliases; k++) {
 		const struct config_alias *al = &p->env.cfg->aliases[k];
 		json_array_append_new(data, model_entry(al->name, "mloffload", created(p, NULL),
 		    json_pack("{s:s}", "alias_of", al->id)));
 	}
-	json_t *ol = p->env.disc ? discover_ollama_models(p->env.disc) : NULL;
+	json_t *ol = p->env.disc ? discover_ollama_models(p->env.disc) : NULL, *v;
+	size_t i;
 	json_array_foreach(ol, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		if (id != NULL)

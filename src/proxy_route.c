@@ -55,15 +55,14 @@ const char *proxy_route_kind_name(enum proxy_kind k)
 	}
 }
 
-enum proxy_kind proxy_route_kind(json_t *model)
+enum proxy_kind proxy_route_kind(enum reg_kind k)
 {
-	json_t *pool = json_object_get(model, "pooling");
-	if (json_is_string(pool))
-		return strcmp(json_string_value(pool), "rank") == 0 ? PK_RERANK : PK_EMBEDDING;
-	if (json_is_null(pool))
-		return PK_CHAT;
-	/* scanned before the pooling was recorded: an embedding model or a reranker */
-	return json_is_true(json_object_get(model, "embedding")) ? PK_ANY : PK_CHAT;
+	switch (k) {
+	case REG_KIND_EMBEDDING: return PK_EMBEDDING;
+	case REG_KIND_RERANK: return PK_RERANK;
+	case REG_KIND_ANY: return PK_ANY;
+	default: return PK_CHAT;
+	}
 }
 
 void proxy_route_query_model(struct evhttp_request *req, char *out, size_t outlen)

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "registry.h"
+
 struct evhttp_request;
 
 /* What a model serves (from its GGUF's pooling type), or what a route needs. */
@@ -29,9 +31,8 @@ struct proxy_route {
 
 /* The row of path (exact), or NULL. Static. */
 const struct proxy_route *proxy_route_find(const char *path);
-/* A registry model's kind: its "pooling" (null: chat, "rank": rerank, else
- * embedding); a row without it that says "embedding": PK_ANY. */
-enum proxy_kind proxy_route_kind(json_t *model);
+/* The routes a registry model's kind (registry.h) serves. Static. */
+enum proxy_kind proxy_route_kind(enum reg_kind k);
 /* "chat", "embedding", "rerank", "any". Static. */
 const char *proxy_route_kind_name(enum proxy_kind k);
 /* The query's model= into out ("" when absent or too long), for the routes whose API

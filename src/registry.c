@@ -626,25 +626,16 @@ done:
 static json_t *model_json(sqlite3_stmt *st)
 {
 	const char *id = col_text(st, 0), *path = col_text(st, 1), *state = col_text(st, 2);
-	const char *error = col_text(st, 3), *info = col_text(st, 4), *at = col_text(st, 5);
+	const char *error = col_text(st, 3), *at = col_text(st, 5);
 	json_t *m = json_object();
-	json_t *in = info ? json_loads(info, 0, NULL) : NULL;
-	if (in != NULL && !json_is_object(in)) {
-		json_decref(in);
-		in = NULL;
-	}
+	json_t *in = registry_info(col_text(st, 4));
 	json_object_set_new(m, "id", scan_json_str(id ? id : ""));
 	json_t *name = in ? json_object_get(in, "name") : NULL;
 	if (name != NULL) {
 		json_object_set(m, "name", name);
 	} else {
-		char stem[REG_ID_MAX];
-		const char *b = path ? strrchr(path, '/') : NULL;
-		b = b ? b + 1 : path ? path : "";
-		size_t n = strlen(b);
-		if (n > 5 && strncasecmp(b + n - 5, ".gguf", 5) == 0)
-			n -= 5;
-		snprintf(stem, sizeof stem, "%.*s", (int)n, b);
+		char stem[REG_STEM_MAX];
+		registry_stem(path, stem, sizeof stem);
 		json_object_set_new(m, "name", scan_json_str(stem));
 	}
 	json_object_set_new(m, "backend", json_string("llama.cpp"));

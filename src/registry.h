@@ -44,10 +44,42 @@ int registry_apply(struct registry *r, const struct scan_result *s, struct reg_c
     char *err, size_t errlen);
 
 /* Every model: a new JSON array of model objects (id, path, state, ... see
- * docs/daemon.md). */
+ * docs/daemon.md), for the answers that are JSON (the /models view, /models/{id}). */
 json_t *registry_models(struct registry *r);
-/* One model by id, or NULL. New reference. */
+/* One model by id as that JSON object, or NULL. New reference. */
 json_t *registry_model(struct registry *r, const char *id);
+
+/* Typed rows (registry_rows.c): what the scheduler, the routes and the proxy read of a
+ * model, so that none of them reads the JSON by string keys. */
+enum reg_state { REG_AVAILABLE, REG_ERROR };
+/* What the model serves, from the GGUF's pooling type: a chat (generative) model, an
+ * embedding model, a reranker, or REG_KIND_ANY for a row scanned before the pooling
+ * was recorded that says only "embedding" (an embedding model or a reranker). */
+enum reg_kind { REG_KIND_CHAT, REG_KIND_EMBEDDING, REG_KIND_RERANK, REG_KIND_ANY };
+struct reg_model {
+	char *id;
+	char *name;            /* the GGUF's general.name, else the file's stem */
+	char *path;
+	char *mmproj;          /* the linked projector's path, or NULL */
+	enum reg_state state;
+	char *error;           /* why the row is in error, or NULL */
+	enum reg_kind kind;
+	long long context_length; /* trained context; -1 when unknown */
+	uint64_t size;         /* file bytes */
+	int64_t mtime_ns;      /* the file's mtime as scanned */
+	long long scanned_at;  /* Unix time of the scan that read it; 0 when unknown */
+};
+/* Fills *out (its strings heap, owned by it: registry_model_free) with the row of id.
+ * Returns 0, or -1 (out zeroed) when no model has that id. */
+int registry_model_get(struct registry *r, const char *id, struct reg_model *out);
+/* Every model's row, ordered by id: a heap array of *n (NULL when none); free with
+ * registry_model_list_free. */
+struct reg_model *registry_model_list(struct registry *r, size_t *n);
+/* Frees m's strings (not m) and zeroes it; a zeroed row is fine. */
+void registry_model_free(struct reg_model *m);
+void registry_model_list_free(struct reg_model *l, size_t n);
+/* "available" or "error". Static. */
+const char *registry_state_name(enum reg_state s);
 /* Counts of models by state ("available", "error"), for /metrics: new JSON object. */
 json_t *registry_state_counts(struct registry *r);
 /* Last scan: new JSON object {at, ms, added, updated, removed, unchanged, errors} or NULL. */
@@ -65,10 +97,18 @@ long long registry_load_begin(struct registry *r, const char *model_id, int pid,
  * may be NULL) and error (may be NULL); ended when state is not "ready". */
 int registry_load_update(struct registry *r, long long row, const char *state,
     json_t *measured, const char *error);
-/* Children a previous run left marked running: a new JSON array of {row, model_id,
- * pid, port, start_ticks, boot_id}; start_ticks 0 and boot_id "" where not recorded
- * (rows of schema 2). */
-json_t *registry_loads_open(struct registry *r);
+/* A loads row still marked running: a child of a previous run (scheduler_reap.c). */
+struct reg_load {
+	long long row;
+	char *model_id;                 /* heap, owned by the row */
+	int pid, port;
+	unsigned long long start_ticks; /* 0 where not recorded (rows of schema 2) */
+	char boot_id[64];               /* "" where not recorded */
+};
+/* Children a previous run left marked running: a heap array of *n (NULL when none);
+ * free with registry_loads_free. */
+struct reg_load *registry_loads_open(struct registry *r, size_t *n);
+void registry_loads_free(struct reg_load *l, size_t n);
 /* The last load of model_id that reached ready: {started_at, plan, measured} or NULL. */
 json_t *registry_last_load(struct registry *r, const char *model_id);
 

@@ -11,6 +11,7 @@
 #include "registry_int.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,23 +69,38 @@ int registry_load_update(struct registry *r, long long row, const char *state,
 	return ok ? 0 : -1;
 }
 
-json_t *registry_loads_open(struct registry *r)
+struct reg_load *registry_loads_open(struct registry *r, size_t *n)
 {
 	sqlite3_stmt *st;
-	json_t *a = json_array();
+	struct reg_load *l = NULL;
+	size_t cap = 0;
+	*n = 0;
 	if (sqlite3_prepare_v2(r->db, "SELECT id, model_id, pid, port, start_ticks, "
 	    "COALESCE(boot_id, '') FROM loads WHERE state IN ('starting', 'ready')", -1, &st,
 	    NULL) != SQLITE_OK)
-		return a;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(a, json_pack("{s:I,s:s,s:i,s:i,s:I,s:s}", "row",
-		    (json_int_t)sqlite3_column_int64(st, 0), "model_id",
-		    (const char *)sqlite3_column_text(st, 1), "pid", sqlite3_column_int(st, 2),
-		    "port", sqlite3_column_int(st, 3), "start_ticks",
-		    (json_int_t)sqlite3_column_int64(st, 4), "boot_id",
-		    (const char *)sqlite3_column_text(st, 5)));
+		return NULL;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (*n == cap)
+			l = xreallocarray(l, cap = cap ? cap * 2 : 4, sizeof *l);
+		struct reg_load *o = &l[(*n)++];
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+		o->row = sqlite3_column_int64(st, 0);
+		o->model_id = xstrdup(id ? id : "");
+		o->pid = sqlite3_column_int(st, 2);
+		o->port = sqlite3_column_int(st, 3);
+		o->start_ticks = (unsigned long long)sqlite3_column_int64(st, 4);
+		snprintf(o->boot_id, sizeof o->boot_id, "%s",
+		    (const char *)sqlite3_column_text(st, 5));
+	}
 	sqlite3_finalize(st);
-	return a;
+	return l;
+}
+
+void registry_loads_free(struct reg_load *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i].model_id);
+	free(l);
 }
 
 json_t *registry_last_load(struct registry *r, const char *model_id)

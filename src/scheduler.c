@@ -94,12 +94,10 @@ struct rt *sched_find(struct sched *s, const char *id)
 	return NULL;
 }
 
-/* The runtime of id, made when new; info (the registry's entry) updates its file and
+/* The runtime of id, made when new; info (the registry's row) updates its file and
  * its projector. */
-static struct rt *get(struct sched *s, const char *id, const json_t *info)
+static struct rt *get(struct sched *s, const char *id, const struct reg_model *info)
 {
-	const char *path = json_string_value(json_object_get(info, "path"));
-	const char *mm = json_string_value(json_object_get(info, "mmproj"));
 	struct rt *m = sched_find(s, id);
 	if (m == NULL) {
 		m = xcalloc(1, sizeof *m);
@@ -109,12 +107,10 @@ static struct rt *get(struct sched *s, const char *id, const json_t *info)
 		m->next = s->models;
 		s->models = m;
 	}
-	if (path != NULL) {
-		free(m->path);
-		m->path = xstrdup(path);
-		free(m->mmproj);
-		m->mmproj = mm != NULL ? xstrdup(mm) : NULL;
-	}
+	free(m->path);
+	m->path = xstrdup(info->path);
+	free(m->mmproj);
+	m->mmproj = info->mmproj != NULL ? xstrdup(info->mmproj) : NULL;
 	return m;
 }
 
@@ -504,26 +500,23 @@ static void load_rt(struct sched *s, struct rt *m, const struct sched_opts *o,
 	}
 }
 
-/* The registry entry of a local model that can be loaded, or NULL after answering
- * (to r) or saying why (u). */
-static json_t *usable(struct sched *s, const char *id, struct sched_reply r,
+/* The runtime of a local model that can be loaded, its file and projector taken from
+ * its registry row (they may have changed since the last load), or NULL after
+ * answering (to r) or saying why (u). */
+static struct rt *usable(struct sched *s, const char *id, struct sched_reply r,
     struct sched_use *u)
 {
-	json_t *info = registry_model(s->env.reg, id);
-	if (info == NULL) {
+	struct reg_model info;
+	struct rt *m = NULL;
+	if (registry_model_get(s->env.reg, id, &info) < 0)
 		settle(r, u, 404, "model_not_found", "no local model with id '%s'", id);
-		return NULL;
-	}
-	const char *path = json_string_value(json_object_get(info, "path"));
-	const char *state = json_string_value(json_object_get(info, "state"));
-	if (state == NULL || strcmp(state, "available") != 0 || path == NULL) {
-		const char *e = json_string_value(json_object_get(info, "error"));
-		settle(r, u, 409, "model_unusable", "%s: %s", id, e ? e : state ? state :
-		    "not usable");
-		json_decref(info);
-		return NULL;
-	}
-	return info;
+	else if (info.state != REG_AVAILABLE)
+		settle(r, u, 409, "model_unusable", "%s: %s", id, info.error ? info.error :
+		    registry_state_name(info.state));
+	else
+		m = get(s, id, &info);
+	registry_model_free(&info);
+	return m;
 }
 
 /* ---- requests ---- */
@@ -535,12 +528,9 @@ void sched_load(struct sched *s, const char *id, const struct sched_opts *o,
 		sched_ollama_request(s, id, o, 0, r);
 		return;
 	}
-	json_t *info = usable(s, id, r, NULL);
-	if (info == NULL)
-		return;
-	struct rt *m = get(s, id, info);
-	json_decref(info);
-	load_rt(s, m, o, r);
+	struct rt *m = usable(s, id, r, NULL);
+	if (m != NULL)
+		load_rt(s, m, o, r);
 }
 
 void sched_unload(struct sched *s, const char *id, struct sched_reply r)
@@ -565,13 +555,13 @@ void sched_unload(struct sched *s, const char *id, struct sched_reply r)
 	}
 	struct rt *m = sched_find(s, id);
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
-		json_t *info = registry_model(s->env.reg, id);
-		if (info == NULL && m == NULL)
+		struct reg_model info;
+		if (registry_model_get(s->env.reg, id, &info) < 0 && m == NULL)
 			sched_tell_error(r, 404, "model_not_found", "no local model with id '%s'", id);
 		else
 			sched_tell(r, 200, state_body(id, m && m->state == ST_FAILED ? "failed" :
 			    "unloaded"));
-		json_decref(info);
+		registry_model_free(&info);
 		return;
 	}
 	/* an explicit unload ends what POST /load set: a later load starts afresh */
@@ -596,11 +586,9 @@ void sched_switch(struct sched *s, const char *from, const char *to,
 		sched_load(s, to, o, r);
 		return;
 	}
-	json_t *info = usable(s, to, r, NULL);
-	if (info == NULL)
+	struct rt *b = usable(s, to, r, NULL);
+	if (b == NULL)
 		return;
-	struct rt *b = get(s, to, info);
-	json_decref(info);
 	if (b->state != ST_UNLOADED && b->state != ST_FAILED) {
 		/* B is resident or on its way: A leaves, B answers as its state allows */
 		stop_rt(a);
@@ -636,11 +624,8 @@ enum sched_avail sched_acquire(struct sched *s, const char *id, const struct sch
 	}
 	if (m == NULL || m->state == ST_UNLOADED || m->state == ST_FAILED) {
 		/* the file may have changed or gone since the last load */
-		json_t *info = usable(s, id, NOBODY, u);
-		if (info == NULL)
+		if ((m = usable(s, id, NOBODY, u)) == NULL)
 			return SA_ERROR;
-		m = get(s, id, info);
-		json_decref(info);
 	}
 	m->last_used_ms = util_mono_ms();
 	if (s->shutting_down) {

@@ -22,24 +22,21 @@
 #include <unistd.h>
 
 /* Whether pid is the child the row recorded; else 0 with why in buf. */
-static int same_child(json_t *row, int pid, char *why, size_t len)
+static int same_child(const struct reg_load *row, int pid, char *why, size_t len)
 {
-	const char *boot = json_string_value(json_object_get(row, "boot_id"));
-	unsigned long long want = (unsigned long long)json_integer_value(json_object_get(row,
-	    "start_ticks")), now = 0;
-	int port = (int)json_integer_value(json_object_get(row, "port"));
+	unsigned long long want = row->start_ticks, now = 0;
 	char cur_boot[64], port_s[16];
 	child_boot_id(cur_boot, sizeof cur_boot);
-	snprintf(port_s, sizeof port_s, "%d", port);
+	snprintf(port_s, sizeof port_s, "%d", row->port);
 	if (want == 0)
 		snprintf(why, len, "the row does not say when its child started");
-	else if (boot != NULL && boot[0] != '\0' && cur_boot[0] != '\0' &&
-	    strcmp(boot, cur_boot) != 0)
+	else if (row->boot_id[0] != '\0' && cur_boot[0] != '\0' &&
+	    strcmp(row->boot_id, cur_boot) != 0)
 		snprintf(why, len, "the row is from an earlier boot");
 	else if (child_pid_start_ticks(pid, &now) < 0 || now != want)
 		snprintf(why, len, "it started at tick %llu, the child at %llu", now, want);
 	else if (!child_pid_has_args(pid, "--port", port_s))
-		snprintf(why, len, "its command line has no --port %d", port);
+		snprintf(why, len, "its command line has no --port %d", row->port);
 	else
 		return 1;
 	return 0;
@@ -47,12 +44,12 @@ static int same_child(json_t *row, int pid, char *why, size_t len)
 
 void sched_reap_orphans(struct sched *s)
 {
-	json_t *open = registry_loads_open(s->env.reg), *v;
-	size_t i;
-	json_array_foreach(open, i, v) {
-		int pid = (int)json_integer_value(json_object_get(v, "pid"));
-		json_int_t row = json_integer_value(json_object_get(v, "row"));
-		const char *id = json_string_value(json_object_get(v, "model_id"));
+	size_t n;
+	struct reg_load *open = registry_loads_open(s->env.reg, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct reg_load *v = &open[i];
+		int pid = v->pid;
+		const char *id = v->model_id;
 		const char *note = "stopped at daemon start";
 		char why[128];
 		if (pid > 1 && child_pid_alive(pid, "llama-server")) {
@@ -70,7 +67,7 @@ void sched_reap_orphans(struct sched *s)
 				note = "gone at daemon start; its pid belongs to another process";
 			}
 		}
-		registry_load_update(s->env.reg, row, "stopped", NULL, note);
+		registry_load_update(s->env.reg, v->row, "stopped", NULL, note);
 	}
-	json_decref(open);
+	registry_loads_free(open, n);
 }

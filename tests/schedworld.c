@@ -71,16 +71,15 @@ static void sw_gen(const char *shape, const char *dir, const char *name)
 /* The registry id of the model whose file is named file. */
 static void sw_id_of(struct sw_world *w, const char *file, char *out, size_t len)
 {
-	json_t *all = registry_models(w->reg), *v;
-	size_t i;
+	size_t n;
+	struct reg_model *all = registry_model_list(w->reg, &n);
 	out[0] = '\0';
-	json_array_foreach(all, i, v) {
-		const char *p = json_string_value(json_object_get(v, "path"));
-		const char *slash = p ? strrchr(p, '/') : NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *slash = strrchr(all[i].path, '/');
 		if (slash != NULL && strcmp(slash + 1, file) == 0)
-			snprintf(out, len, "%s", json_string_value(json_object_get(v, "id")));
+			snprintf(out, len, "%s", all[i].id);
 	}
-	json_decref(all);
+	registry_model_list_free(all, n);
 	assert_true(out[0] != '\0');
 }
 

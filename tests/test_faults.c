@@ -364,9 +364,10 @@ static void reaper_checks_identity(void **st)
 	/* every row is closed: nothing is left for the next start */
 	r = registry_open(db, err, sizeof err);
 	assert_non_null(r);
-	json_t *open = registry_loads_open(r);
-	assert_int_equal(json_array_size(open), 0);
-	json_decref(open);
+	size_t n_open;
+	struct reg_load *open = registry_loads_open(r, &n_open);
+	assert_int_equal(n_open, 0);
+	registry_loads_free(open, n_open);
 	registry_close(r);
 	tu_stop(&stranger);
 	tu_stop(&wrong_port);

@@ -7,6 +7,7 @@
  */
 #include "testutil.h"
 
+#include "ggufw.h"
 #include "registry.h"
 #include "scan.h"
 #include "shapes.h"
@@ -433,6 +434,152 @@ static void healthy_and_ids(void **state)
 	free(db);
 }
 
+/* A clip projector (the scan links it to the models of its folder). */
+static void gen_clip(const char *path)
+{
+	char err[256];
+	struct ggufw *w = ggufw_new();
+	int64_t ne[2] = { 256, 64 };
+	ggufw_str(w, "general.architecture", "clip");
+	assert_int_equal(ggufw_tensor(w, "v.patch_embd.weight", 1, 2, ne), 0);
+	assert_int_equal(ggufw_tensor(w, "mm.0.weight", 0, 2, ne), 0);
+	if (ggufw_write(w, path, GGUFW_HOLE, 1, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	ggufw_free(w);
+}
+
+/* A row's typed fields against the file at path. */
+static void assert_row_file(const struct reg_model *m, const char *path, long long t0)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_string_equal(m->path, path);
+	assert_int_equal(m->size, (uint64_t)st.st_size);
+	assert_int_equal(m->mtime_ns, (int64_t)st.st_mtim.tv_sec * 1000000000 +
+	    st.st_mtim.tv_nsec);
+	assert_true(m->scanned_at >= t0 && m->scanned_at <= (long long)time(NULL));
+}
+
+/* registry_model_get and registry_model_list: a model with a projector, one without,
+ * an id that is not there, and a row whose file broke between two scans. */
+static void typed_rows(void **state)
+{
+	char err[512], rp[4096];
+	char *db = tu_path("typed.db"), *d = tu_path("typed");
+	assert_int_equal(tu_sh("mkdir -p '%s/vis' '%s/plain'", d, d), 0);
+	assert_non_null(realpath(d, rp));
+	char *vis = xasprintf("%s/vis/vis.gguf", rp), *mm = xasprintf("%s/vis/mmproj-vis.gguf", rp);
+	char *plain = xasprintf("%s/plain/plain.gguf", rp), *dirs[] = { rp };
+	char *keep = root;
+	root = rp;
+	gen("vis/vis.gguf");
+	gen("plain/plain.gguf");
+	root = keep;
+	gen_clip(mm);
+	struct registry *r = registry_open(db, err, sizeof err);
+	if (r == NULL)
+		fail_msg("%s", err);
+	long long t0 = (long long)time(NULL);
+	assert_int_equal(apply(r, dirs, 1).added, 2);
+
+	struct reg_model m;
+	assert_int_equal(registry_model_get(r, "vis", &m), 0);
+	assert_string_equal(m.id, "vis");
+	assert_int_equal(m.state, REG_AVAILABLE);
+	assert_null(m.error);
+	assert_non_null(m.mmproj);
+	assert_string_equal(m.mmproj, mm);
+	assert_int_equal(m.kind, REG_KIND_CHAT);
+	assert_true(m.context_length > 0);
+	assert_row_file(&m, vis, t0);
+	/* the same name and context as the JSON row of /models */
+	json_t *j = registry_model(r, "vis");
+	assert_string_equal(m.name, json_string_value(json_object_get(j, "name")));
+	assert_int_equal(m.context_length, json_integer_value(json_object_get(j,
+	    "context_length")));
+	json_decref(j);
+	registry_model_free(&m);
+	assert_null(m.id);
+	registry_model_free(&m); /* a freed row is zeroed: freeing it again is harmless */
+
+	assert_int_equal(registry_model_get(r, "plain", &m), 0);
+	assert_null(m.mmproj);
+	assert_int_equal(m.state, REG_AVAILABLE);
+	assert_row_file(&m, plain, t0);
+	registry_model_free(&m);
+
+	/* a missing id: -1 and a zeroed row */
+	memset(&m, 0x5a, sizeof m);
+	assert_int_equal(registry_model_get(r, "no-such-model", &m), -1);
+	assert_null(m.id);
+	assert_null(m.path);
+	registry_model_free(&m);
+
+	/* the file breaks: the rescan turns the row to an error, with its reason */
+	assert_int_equal(tu_write_file(plain, "GGUF\3\0\0\0", 8), 0);
+	struct reg_counts c = apply(r, dirs, 1);
+	assert_int_equal(c.updated, 1);
+	assert_int_equal(registry_model_get(r, "plain", &m), 0);
+	assert_int_equal(m.state, REG_ERROR);
+	assert_string_equal(registry_state_name(m.state), "error");
+	assert_non_null(m.error);
+	assert_string_equal(m.name, "plain");
+	assert_int_equal(m.context_length, -1);
+	assert_int_equal(m.size, 8);
+	registry_model_free(&m);
+
+	size_t n;
+	struct reg_model *all = registry_model_list(r, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0].id, "plain");
+	assert_int_equal(all[0].state, REG_ERROR);
+	assert_string_equal(all[1].id, "vis");
+	assert_string_equal(all[1].mmproj, mm);
+	registry_model_list_free(all, n);
+	registry_close(r);
+	free(vis);
+	free(mm);
+	free(plain);
+	free(db);
+	free(d);
+}
+
+/* registry_loads_open: the rows still starting or ready, typed. */
+static void typed_loads(void **state)
+{
+	char err[512];
+	char *db = tu_path("loads.db");
+	struct registry *r = registry_open(db, err, sizeof err);
+	if (r == NULL)
+		fail_msg("%s", err);
+	size_t n;
+	struct reg_load *l = registry_loads_open(r, &n);
+	assert_int_equal(n, 0);
+	assert_null(l);
+	json_t *plan = json_pack("{s:i}", "ngl", 99);
+	long long a = registry_load_begin(r, "a", 4242, 8123, 777, "boot-1", plan);
+	long long b = registry_load_begin(r, "b", 4343, 8124, 0, "", plan);
+	json_decref(plan);
+	assert_true(a > 0 && b > a);
+	assert_int_equal(registry_load_update(r, a, "ready", NULL, NULL), 0);
+	assert_int_equal(registry_load_update(r, b, "failed", NULL, "exit 1"), 0);
+	l = registry_loads_open(r, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].row, a);
+	assert_string_equal(l[0].model_id, "a");
+	assert_int_equal(l[0].pid, 4242);
+	assert_int_equal(l[0].port, 8123);
+	assert_int_equal(l[0].start_ticks, 777);
+	assert_string_equal(l[0].boot_id, "boot-1");
+	registry_loads_free(l, n);
+	assert_int_equal(registry_load_update(r, a, "stopped", NULL, NULL), 0);
+	l = registry_loads_open(r, &n);
+	assert_int_equal(n, 0);
+	registry_loads_free(l, n);
+	registry_close(r);
+	free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +587,8 @@ int main(void)
 		cmocka_unit_test(one_transaction),
 		cmocka_unit_test(refuses_bad_databases),
 		cmocka_unit_test(healthy_and_ids),
+		cmocka_unit_test(typed_rows),
+		cmocka_unit_test(typed_loads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
