@@ -12,7 +12,7 @@
  * freeing its server only (another model loads there again); /vram/budget planning
  * around a server that serves another model, with the reason, and a model that fits
  * neither server alone split over both (in /vram/budget, `mloffload budget`, the load
- * and `mloffload ps`).
+ * and `mloffload ps`), and kept on one server once the configuration says split = never.
  */
 #include "daemonutil.h"
 
@@ -40,13 +40,19 @@ static json_t *post(const char *path, const char *body, int want)
 	return j;
 }
 
-/* The configuration: the two servers with budget bytes each. */
-static void write_conf(uint64_t budget)
+/* The configuration: the two servers with budget bytes each, and split (NULL: auto). */
+static void write_conf_split(uint64_t budget, const char *split)
 {
-	char *c = xasprintf("rpc_device = 127.0.0.1:%d %llu\nrpc_device = 127.0.0.1:%d %llu\n",
-	    rpc_port[0], (unsigned long long)budget, rpc_port[1], (unsigned long long)budget);
+	char *c = xasprintf("rpc_device = 127.0.0.1:%d %llu\nrpc_device = 127.0.0.1:%d %llu\n"
+	    "split = %s\n", rpc_port[0], (unsigned long long)budget, rpc_port[1],
+	    (unsigned long long)budget, split ? split : "auto");
 	assert_int_equal(tu_write_file(conf, c, strlen(c)), 0);
 	free(c);
+}
+
+static void write_conf(uint64_t budget)
+{
+	write_conf_split(budget, NULL);
 }
 
 /* The fake NVML: n GPUs of 16 MiB (less than the reserve: no layer goes there). */
@@ -357,6 +363,20 @@ static void split_over_both_servers(void **st)
 		fail_msg("ps does not show both devices: %s", out);
 	free(out);
 	json_decref(post("/unload", "{\"model\":\"a\"}", 200));
+	/* split = never (SIGHUP): the same request now plans one server and the CPU */
+	write_conf_split(one * 9 / 10, "never");
+	kill(dmn.pid, SIGHUP);
+	for (int i = 0; i < 200; i++) {
+		b = du_get(port, "/vram/budget?model=a&ctx=512");
+		if (arg_after(b, "--tensor-split") == NULL)
+			break;
+		json_decref(b);
+		b = NULL;
+		usleep(50 * 1000);
+	}
+	assert_non_null(b);
+	assert_string_equal(arg_after(b, "--device"), "RPC0");
+	json_decref(b);
 }
 
 int main(void)
