@@ -180,7 +180,6 @@ struct bview {
 	int has_dev;
 	char dev_id[160], rpc[128];
 	uint64_t total, budget, ovh;     /* ovh: a child's learned overhead there */
-	struct plan_device pd;
 	const struct device_info *gpu;
 };
 
@@ -193,19 +192,43 @@ static void budget_view(struct api *a, struct bview *v)
 	/* a new child's own overhead on the device, as learned from earlier ones */
 	v->ovh = v->has_dev ? sched_learned_overhead(a->env.sched, v->dev_id) : 0;
 	v->budget = v->budget > v->ovh ? v->budget - v->ovh : 0;
-	if (v->has_dev) {
-		snprintf(v->pd.name, sizeof v->pd.name, "%.63s", v->dev_id);
-		snprintf(v->pd.rpc, sizeof v->pd.rpc, "%s", v->rpc);
-		v->pd.budget = v->budget;
-	}
 }
 
-/* The answer for model id: e planned as p on v, with the members of live (the learned
- * overhead, every accelerator). New object. */
-static json_t *budget_json(struct api *a, const char *id, const struct est *e,
-    const struct plan *p, const struct bview *v, int fits_empty, json_t *evict,
+/* plan.devices: every device p uses (llama.cpp's name, the scheduler's id from the
+ * accelerators of live), then the CPU. With no device used, the first device (v) with
+ * nothing on it, as a plan on one device says. New array. */
+static json_t *plan_devices_json(const struct plan_multi *p, const struct bview *v,
     json_t *live)
 {
+	json_t *a = json_array(), *acc = json_object_get(live, "accelerators"), *d;
+	for (int k = 0; k < p->n_dev; k++) {
+		json_t *o = model_usage_json(p->dev[k].name, &p->dev[k].use, 0);
+		size_t i;
+		json_array_foreach(acc, i, d)
+			if (strcmp(json_string_value(json_object_get(d, "name")), p->dev[k].name) == 0)
+				json_object_set(o, "id", json_object_get(d, "id"));
+		json_object_set_new(o, "budget_bytes", json_integer((json_int_t)p->dev[k].budget));
+		json_object_set_new(o, "output", json_boolean(p->dev[k].output));
+		if (p->dev[k].rpc[0] != '\0')
+			json_object_set_new(o, "rpc", json_string(p->dev[k].rpc));
+		json_array_append_new(a, o);
+	}
+	if (p->n_dev == 0 && v->has_dev) {
+		struct plan_usage none = { 0 };
+		json_t *o = model_usage_json(v->dev_id, &none, 0);
+		json_object_set_new(o, "id", json_string(v->dev_id));
+		json_array_append_new(a, o);
+	}
+	json_array_append_new(a, model_usage_json("cpu", &p->cpu, 1));
+	return a;
+}
+
+/* The answer for model id: e planned as pv over the devices, v the first device, with
+ * the members of live (the learned overhead, every accelerator). New object. */
+static json_t *budget_json(struct api *a, const char *id, const struct est *e,
+    const struct sched_preview *pv, const struct bview *v, json_t *evict, json_t *live)
+{
+	const struct plan_multi *p = &pv->plan;
 	json_t *args = json_array(), *layers = json_array();
 	for (size_t i = 0; i < p->n_args; i++)
 		json_array_append_new(args, json_string(p->args[i]));
@@ -230,11 +253,10 @@ static json_t *budget_json(struct api *a, const char *id, const struct est *e,
 	    (json_int_t)e->input_bytes, "output_bytes", (json_int_t)e->output_bytes,
 	    "weight_bytes", (json_int_t)e->weights_total, "kv_bytes", (json_int_t)e->kv_total,
 	    "layers", layers));
-	json_object_set_new(r, "plan", json_pack("{s:i,s:i,s:i,s:o,s:[o,o]}", "gpu_layers",
-	    p->ngl, "layers", (int)e->a.n_layer + 1, "n_cpu_moe", p->n_cpu_moe, "args", args,
-	    "devices", model_usage_json(v->has_dev ? v->pd.name : "none", &p->dev, 0),
-	    model_usage_json("cpu", &p->cpu, 1)));
-	json_object_set_new(r, "fully_on_device_if_free", json_boolean(fits_empty));
+	json_object_set_new(r, "plan", json_pack("{s:i,s:i,s:i,s:b,s:o,s:o}", "gpu_layers",
+	    p->ngl, "layers", (int)e->a.n_layer + 1, "n_cpu_moe", p->n_cpu_moe, "split",
+	    p->split, "args", args, "devices", plan_devices_json(p, v, live)));
+	json_object_set_new(r, "fully_on_device_if_free", json_boolean(pv->fits_if_free));
 	json_object_set_new(r, "would_evict", p->fits && p->ngl == (int)e->a.n_layer + 1 ?
 	    json_array() : json_incref(evict));
 	if (p->reason[0] != '\0')
@@ -244,13 +266,13 @@ static json_t *budget_json(struct api *a, const char *id, const struct est *e,
 
 /* The memo key of an answer: everything it is made of besides the header. New. */
 static char *memo_key(struct api *a, const char *id, long long ctx, const struct bview *v,
-    const char *evict, const char *live, const char *mmproj)
+    const char *evict, const char *live, const char *mmproj, const char *devs)
 {
-	return xasprintf("%s|%lld|%d|%s|%llu|%llu|%s|%s|%llu|%llu|%s|%s|%s", id, ctx, v->has_dev,
+	return xasprintf("%s|%lld|%d|%s|%llu|%llu|%s|%s|%llu|%llu|%s|%s|%s|%s", id, ctx, v->has_dev,
 	    v->dev_id, (unsigned long long)v->total, (unsigned long long)v->budget, v->rpc,
 	    v->gpu ? v->gpu->name : "", (unsigned long long)(v->gpu ? v->gpu->now.free : 0),
 	    (unsigned long long)a->env.cfg->reserve, evict ? evict : "", live ? live : "",
-	    mmproj ? mmproj : "");
+	    mmproj ? mmproj : "", devs);
 }
 
 /* The answer for model id (its file at path, kept as k) with context ctx (0: the
@@ -259,7 +281,7 @@ static json_t *budget_make(struct api *a, struct evhttp_request *req, const char
     const char *path, long long ctx, const struct kept *k, const struct kept *mk,
     const struct bview *v, json_t *evict, json_t *live)
 {
-	char err[GGUF_ERR_LEN + 4096], msg[1024];
+	char err[1024], msg[1024];
 	struct est_opts eo;
 	est_defaults(&eo);
 	eo.n_ctx = (uint32_t)ctx;
@@ -276,30 +298,17 @@ static json_t *budget_make(struct api *a, struct evhttp_request *req, const char
 		reply_error(req, 409, "model_unreadable", "%s: %s", path, msg);
 		return NULL;
 	}
-	const char *mm = mk != NULL ? mk->path : NULL;
-	struct plan_opts po = { .ngl = -1, .mmproj = mm };
-	struct plan p;
-	if (plan_make(&e, v->has_dev ? &v->pd : NULL, &po, &p, err, sizeof err) < 0) {
+	/* planned as the scheduler would plan a load now: over every device */
+	struct sched_opts so = { .ctx = (uint32_t)ctx };
+	struct sched_preview pv;
+	if (sched_preview(a->env.sched, &e, &so, mk != NULL ? mk->path : NULL, &pv, err,
+	    sizeof err) < 0) {
 		reply_error(req, 409, "model_unplannable", "%s: %s", id, err);
 		est_free(&e);
 		return NULL;
 	}
-	/* with the whole device (nothing else on it), would it fit? */
-	struct plan full;
-	int fits_empty = 0;
-	if (v->has_dev) {
-		struct plan_opts fo = { .offload = PLAN_GPU, .ngl = -1, .mmproj = mm };
-		/* an RPC device keeps no reserve; a child's learned overhead stays */
-		uint64_t res = (v->rpc[0] ? 0 : a->env.cfg->reserve) + v->ovh;
-		struct plan_device whole = v->pd;
-		whole.budget = v->total > res ? v->total - res : 0;
-		if (plan_make(&e, &whole, &fo, &full, err, sizeof err) == 0) {
-			fits_empty = full.fits;
-			plan_free(&full);
-		}
-	}
-	json_t *r = budget_json(a, id, &e, &p, v, fits_empty, evict, live);
-	plan_free(&p);
+	json_t *r = budget_json(a, id, &e, &pv, v, evict, live);
+	plan_multi_free(&pv.plan);
 	est_free(&e);
 	return r;
 }
@@ -322,7 +331,11 @@ static void budget_answer(struct api *a, struct evhttp_request *req, const char 
 	char *lv = json_dumps(live, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	char *mkey = mk != NULL ? xasprintf("%s|%lld|%lld.%ld", mk->path, (long long)mk->size,
 	    (long long)mk->mtime.tv_sec, mk->mtime.tv_nsec) : NULL;
-	char *key = memo_key(a, id, ctx, &v, ev, lv, mkey);
+	/* every device's budget, learned overhead, RPC server served, and the split */
+	struct sched_opts so = { .ctx = (uint32_t)ctx };
+	char *devs = sched_preview_key(a->env.sched, &so);
+	char *key = memo_key(a, id, ctx, &v, ev, lv, mkey, devs);
+	free(devs);
 	free(ev);
 	free(lv);
 	free(mkey);

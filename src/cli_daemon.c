@@ -133,6 +133,24 @@ static const char ps_help[] = "usage: mloffload ps [--json]\n"
     "  the loaded models: where they are, how much memory each holds on the GPU and in\n"
     "  RAM (planned), state, idle time and when the idle TTL unloads them\n";
 
+/* Every device of loaded model v with what it holds there, llama.cpp's names joined
+ * by " + " ("RPC0 1.20 GiB + RPC1 900 MiB"), into buf ("" for none). */
+static void ps_devices(json_t *v, char *buf, size_t len)
+{
+	json_t *d;
+	size_t i;
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(v, "devices"), i, d) {
+		char a[32];
+		long long n = num(json_object_get(d, "planned"), "total_bytes");
+		if (n <= 0)
+			continue;
+		size_t l = strlen(buf);
+		snprintf(buf + l, len - l, "%s%s %s", l ? " + " : "", str(d, "name"),
+		    util_fmt_size((uint64_t)n, a, sizeof a));
+	}
+}
+
 int cli_daemon_ps(const struct client *c, int argc, char **argv)
 {
 	int json = 0, help = 0;
@@ -167,13 +185,11 @@ int cli_daemon_ps(const struct client *c, int argc, char **argv)
 		json_t *p = json_object_get(v, "plan");
 		long long dev = num(json_object_get(p, "device"), "total_bytes");
 		long long cpu = num(json_object_get(p, "cpu"), "total_bytes");
-		char a[32], b[32], mem[96], proc[32], idle[64], until[72];
+		char b[32], mem[256], proc[32], idle[64], until[72];
 		util_fmt_size((uint64_t)cpu, b, sizeof b);
-		if (dev > 0)
-			snprintf(mem, sizeof mem, "%s %s, CPU %s", str(v, "device"),
-			    util_fmt_size((uint64_t)dev, a, sizeof a), b);
-		else
-			snprintf(mem, sizeof mem, "CPU %s", b);
+		ps_devices(v, mem, sizeof mem);
+		size_t ml = strlen(mem);
+		snprintf(mem + ml, sizeof mem - ml, "%sCPU %s", ml ? ", " : "", b);
 		int pg = dev + cpu > 0 ? (int)(dev * 100 / (dev + cpu)) : 0;
 		if (pg >= 100 || cpu == 0)
 			snprintf(proc, sizeof proc, "100%% GPU");

@@ -343,10 +343,18 @@ static void print_budget(json_t *j)
 		    "seen), taken from the budget\n", str(dv, "id"), size(lo, "bytes", a),
 		    (long long)json_integer_value(json_object_get(lo, "loads")),
 		    json_integer_value(json_object_get(lo, "loads")) == 1 ? "" : "s");
-	json_array_foreach(json_object_get(p, "devices"), i, v)
-		printf("  %-8s model %s, KV %s, compute %s, total %s\n", str(v, "name"),
+	/* every device of the plan (a split: each of them), then the CPU */
+	json_array_foreach(json_object_get(p, "devices"), i, v) {
+		char e[32];
+		printf("  %-8s model %s, KV %s, compute %s, total %s", str(v, "name"),
 		    size(v, "model_bytes", a), size(v, "kv_bytes", b), size(v, "compute_bytes", c),
 		    size(v, "total_bytes", d));
+		if (json_is_integer(json_object_get(v, "budget_bytes")))
+			printf(" of %s", size(v, "budget_bytes", e));
+		printf("%s\n", json_is_true(json_object_get(v, "output")) ? " (output)" : "");
+	}
+	if (json_is_string(json_object_get(j, "reason")))
+		printf("  %s\n", str(j, "reason"));
 	json_array_foreach(json_object_get(j, "would_evict"), i, v)
 		printf("  would need room from %s %s (%s)\n", str(v, "kind"),
 		    json_is_integer(json_object_get(v, "pid")) ? "process" : str(v, "model"),

@@ -225,7 +225,10 @@ int sched_start(struct sched *s, struct rt *m, const struct plan_multi *p,
 		return -1;
 	}
 	char rpc[SCHED_MAX_DEVICES * 130], devs[SCHED_MAX_DEVICES * 66], np[16];
-	char **args = sched_child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np);
+	char **args = sched_child_args(s, p, rpc, sizeof rpc, devs, sizeof devs, np, sizeof np,
+	    err, errlen);
+	if (args == NULL)
+		return -1;
 	json_decref(m->args);
 	m->args = json_array();
 	for (size_t i = 0; args[i] != NULL; i++)

@@ -112,6 +112,24 @@ json_t *sched_model_json(struct sched *s, const char *id);
  * daemon's models). Returns 0, or -1 when there is no device (CPU only). */
 int sched_budget(struct sched *s, char *id, size_t idlen, uint64_t *total,
     uint64_t *avail, char *rpc, size_t rpclen);
+/* A dry run of a load of a model estimated as e (its projector mmproj, or NULL) with
+ * o (offload, split, CPU patterns), as the scheduler would plan it now and with no side
+ * effect: over every device a load may use (GPUs and RPC servers; a server serving
+ * another model left out, named in the plan's reason), each within what it leaves a
+ * new model now (the reserve, others' use, this daemon's models and a child's learned
+ * overhead counted), split per o and the configuration, part on the CPU where it must
+ * (offload auto) -- no model evicted. fits_if_free: it would fit whole on the devices
+ * if none of this daemon's models were there. Returns 0 with out (free out->plan with
+ * plan_multi_free), or -1 with err. scheduler_budget.c. */
+struct sched_preview {
+	struct plan_multi plan;
+	int fits_if_free;
+};
+int sched_preview(struct sched *s, const struct est *e, const struct sched_opts *o,
+    const char *mmproj, struct sched_preview *out, char *err, size_t errlen);
+/* What sched_preview's answer depends on besides e and o's patterns: every device's
+ * budget, learned overhead and the model an RPC server serves, and the split. New. */
+char *sched_preview_key(struct sched *s, const struct sched_opts *o);
 /* The overhead learned for device dev_id ("gpu0"): what a child holds there beyond its
  * buffers (scheduler_learn.c); a new plan's budget on it is smaller by this. 0 when
  * nothing was learned (or the device has no NVML process readings). */

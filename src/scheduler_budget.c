@@ -283,6 +283,17 @@ static void budgets_say(const struct budgets *b, char *buf, size_t len)
 	}
 }
 
+/* Appends to p's reason why a busy RPC server was passed over. */
+static void say_holders(const struct budgets *b, struct plan_multi *p)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->holder[i] != NULL) {
+			size_t l = strlen(p->reason);
+			snprintf(p->reason + l, sizeof p->reason - l, "%s%s serves %s (one client "
+			    "at a time)", l ? "; " : "", b->t[i].id, b->holder[i]->id);
+		}
+}
+
 /* 1 when r holds something on a device that p uses. */
 static int holds_on_plan(const struct budgets *b, const struct rt *r,
     const struct plan_multi *p)
@@ -347,6 +358,12 @@ static enum sched_decision refuse(struct plan_multi *p, const char *err, char *w
 	return SCHED_REFUSE;
 }
 
+static enum plan_split split_of(struct sched *s, const struct sched_opts *o)
+{
+	return o->split > 0 ? PLAN_SPLIT_AUTO : o->split < 0 ? PLAN_SPLIT_NEVER :
+	    s->cfg->split == CONFIG_SPLIT_NEVER ? PLAN_SPLIT_NEVER : PLAN_SPLIT_AUTO;
+}
+
 enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sched_opts *o,
     const struct est *e, struct plan_multi *p, struct rt **evict, size_t *n_evict, char *why,
     size_t whylen)
@@ -355,8 +372,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 	struct plan_opts po = { .offload = PLAN_GPU, .ngl = -1, .mmproj = m->mmproj };
 	for (size_t i = 0; i < o->n_cpu_patterns; i++)
 		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
-	enum plan_split sp = o->split > 0 ? PLAN_SPLIT_AUTO : o->split < 0 ? PLAN_SPLIT_NEVER :
-	    s->cfg->split == CONFIG_SPLIT_NEVER ? PLAN_SPLIT_NEVER : PLAN_SPLIT_AUTO;
+	enum plan_split sp = split_of(s, o);
 	char err[256];
 	*n_evict = group_mates(s, m, evict, MAX_EVICT);
 	for (size_t i = 0; o->queue_busy && i < *n_evict; i++)
@@ -394,12 +410,7 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 	}
 	if (plan_over(&b, e, &po, sp, p, err, sizeof err) < 0)
 		return refuse(p, err, why, whylen);
-	for (size_t i = 0; i < b.n; i++)
-		if (b.holder[i] != NULL) { /* say why a server was passed over */
-			size_t l = strlen(p->reason);
-			snprintf(p->reason + l, sizeof p->reason - l, "%s%s serves %s (one client "
-			    "at a time)", l ? "; " : "", b.t[i].id, b.holder[i]->id);
-		}
+	say_holders(&b, p);
 	uint64_t ram = sched_ram_available(s);
 	if (p->cpu.total > ram) {
 		char need[32], have[32];
@@ -410,4 +421,54 @@ enum sched_decision sched_decide(struct sched *s, struct rt *m, const struct sch
 		return SCHED_REFUSE;
 	}
 	return SCHED_GO;
+}
+
+/* ---- a dry run, for /vram/budget ---- */
+
+int sched_preview(struct sched *s, const struct est *e, const struct sched_opts *o,
+    const char *mmproj, struct sched_preview *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	struct plan_opts po = { .offload = o->offload, .ngl = -1, .mmproj = mmproj };
+	for (size_t i = 0; i < o->n_cpu_patterns; i++)
+		po.cpu_patterns[po.n_cpu_patterns++] = o->cpu_patterns[i];
+	enum plan_split sp = split_of(s, o);
+	struct budgets b, x;
+	budgets_init(s, NULL, &b);
+	if (o->offload == PLAN_CPU)
+		b.n = 0;
+	if (plan_over(&b, e, &po, sp, &out->plan, err, errlen) < 0)
+		return -1;
+	say_holders(&b, &out->plan);
+	/* every device empty of this daemon's models: its total less the reserve and a
+	 * child's learned overhead, every RPC server free */
+	x = b;
+	for (size_t i = 0; i < x.n; i++) {
+		uint64_t res = (x.t[i].is_gpu ? s->cfg->reserve : 0) + x.ovh[i];
+		x.avail[i] = x.t[i].total > res ? x.t[i].total - res : 0;
+		x.holder[i] = NULL;
+	}
+	struct plan_multi full;
+	struct plan_opts fo = po;
+	fo.offload = PLAN_GPU;
+	if (x.n > 0 && plan_over(&x, e, &fo, sp, &full, err, errlen) == 0) {
+		out->fits_if_free = full.fits;
+		plan_multi_free(&full);
+	}
+	return 0;
+}
+
+char *sched_preview_key(struct sched *s, const struct sched_opts *o)
+{
+	struct budgets b;
+	budgets_init(s, NULL, &b);
+	char *k = xasprintf("%d|%d|%d", split_of(s, o), o->offload, (int)s->cfg->split);
+	for (size_t i = 0; i < b.n; i++) {
+		char *n = xasprintf("%s|%s:%s:%llu:%llu:%llu:%s", k, b.t[i].id, b.t[i].name,
+		    (unsigned long long)b.t[i].total, (unsigned long long)b.avail[i],
+		    (unsigned long long)b.ovh[i], b.holder[i] ? b.holder[i]->id : "");
+		free(k);
+		k = n;
+	}
+	return k;
 }

@@ -54,15 +54,91 @@ static const char *offered_devices(struct sched *s)
 	return s->offered_known ? s->offered : NULL;
 }
 
+/* The n-th (from 0) GPU of the offered list into out, skipping RPC servers and BLAS (an
+ * accelerator of the CPU, not a device to pin). Returns how many GPUs it offers. */
+static int offered_gpu(const char *list, int n, char *out, size_t len)
+{
+	int k = 0;
+	for (const char *c = list; *c != '\0'; c += strcspn(c, ",") + (c[strcspn(c, ",")] != 0)) {
+		size_t l = strcspn(c, ",");
+		if (l == 0 || strncmp(c, "RPC", 3) == 0 || strncmp(c, "BLAS", 4) == 0)
+			continue;
+		if (k++ == n)
+			snprintf(out, len, "%.*s", (int)l, c);
+	}
+	return k;
+}
+
+/* The name under which the child's binary (offering offered, NULL: unknown) knows the
+ * planned local device d, into out. 0 named, 1 nothing to pin (the binary offers no
+ * GPU), -1 with err (it offers GPUs, not that one, and no safe mapping). */
+static int local_name(struct sched *s, const struct plan_dev_use *d, const char *offered,
+    char *out, size_t len, char *err, size_t errlen)
+{
+	snprintf(out, len, "%s", d->run_name);
+	if (offered == NULL || in_list(offered, d->run_name))
+		return 0;
+	const char *srv = s->cfg->llama_server;
+	int n_offered = offered_gpu(offered, -1, NULL, 0);
+	if (n_offered == 0) {
+		log_warnx("%s offers no GPU (%s): the child is not pinned and uses the CPU and "
+		    "the RPC servers it is given", srv, offered[0] ? offered : "the CPU only");
+		return 1;
+	}
+	/* NVML's index k (CUDA_DEVICE_ORDER=PCI_BUS_ID) is the k-th GPU of another backend
+	 * (Vulkan, SYCL) of the same machine when both count the same GPUs */
+	struct target t[SCHED_MAX_DEVICES];
+	size_t nt = sched_targets(s, t, SCHED_MAX_DEVICES);
+	int n_gpus = 0, k = -1;
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].is_gpu) {
+			if (strcmp(t[i].name, d->name) == 0)
+				k = n_gpus;
+			n_gpus++;
+		}
+	if (k >= 0 && n_offered == n_gpus) {
+		offered_gpu(offered, k, out, len);
+		log_info("%s offers %s, not %s: GPU %d of the machine is its %s", srv, offered,
+		    d->run_name, k, out);
+		return 0;
+	}
+	snprintf(err, errlen, "the plan uses %s, which %s does not offer (it offers %s; %d "
+	    "GPU%s here): refusing to start a child that would spread over other devices",
+	    d->run_name, srv, offered, n_gpus, n_gpus == 1 ? "" : "s");
+	return -1;
+}
+
 /* The child's arguments: p's, its own --rpc and --device replaced by the servers and
  * devices it uses (none: --device none, so that a CPU child touches no GPU and no RPC
- * server), then the slots. A local device the binary does not offer (a CPU-only or a
- * Vulkan build on an NVIDIA machine, a fake GPU in the tests) leaves the child unpinned
- * (no --device): llama.cpp then places it on what it has, as it would without the
- * daemon, and the log says so. New array (borrowing p's strings and bufs). */
+ * server), then the slots. A local device the binary does not offer: a binary with no
+ * GPU at all (a CPU-only build, a fake GPU in the tests) leaves the child unpinned (no
+ * --device: it has nothing to touch but the RPC servers given); a binary with other
+ * GPUs (a Vulkan build on an NVIDIA machine) gets its k-th GPU for the machine's k-th
+ * when it counts as many, else the load is refused (local_name). New array (borrowing
+ * p's strings and bufs), or NULL with err. */
 char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
-    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen)
+    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen, char *err,
+    size_t errlen)
 {
+	rpc[0] = devs[0] = '\0';
+	const char *offered = p->n_dev > 0 ? offered_devices(s) : NULL;
+	int unpinned = 0;
+	for (int i = 0; i < p->n_dev; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s", p->dev[i].run_name);
+		if (p->dev[i].rpc[0] == '\0') {
+			int rc = local_name(s, &p->dev[i], offered, name, sizeof name, err, errlen);
+			if (rc < 0)
+				return NULL;
+			unpinned |= rc;
+		}
+		size_t l = strlen(devs);
+		snprintf(devs + l, devlen - l, "%s%s", i ? "," : "", name);
+		if (p->dev[i].rpc[0] == '\0')
+			continue;
+		l = strlen(rpc);
+		snprintf(rpc + l, rpclen - l, "%s%s", l ? "," : "", p->dev[i].rpc);
+	}
 	char **args = xcalloc(p->n_args + 8, sizeof *args);
 	size_t k = 0;
 	for (size_t i = 0; i < p->n_args; i++) {
@@ -72,24 +148,6 @@ char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
 			continue;
 		}
 		args[k++] = p->args[i];
-	}
-	rpc[0] = devs[0] = '\0';
-	const char *offered = p->n_dev > 0 ? offered_devices(s) : NULL;
-	int unpinned = 0;
-	for (int i = 0; i < p->n_dev; i++) {
-		if (p->dev[i].rpc[0] == '\0' && offered != NULL &&
-		    !in_list(offered, p->dev[i].run_name)) {
-			log_warnx("%s is not a device of %s (it offers: %s): the child is not "
-			    "pinned", p->dev[i].run_name, s->cfg->llama_server,
-			    offered[0] ? offered : "the CPU only");
-			unpinned = 1;
-		}
-		size_t l = strlen(devs);
-		snprintf(devs + l, devlen - l, "%s%s", i ? "," : "", p->dev[i].run_name);
-		if (p->dev[i].rpc[0] == '\0')
-			continue;
-		l = strlen(rpc);
-		snprintf(rpc + l, rpclen - l, "%s%s", l ? "," : "", p->dev[i].rpc);
 	}
 	if (rpc[0] != '\0') { /* --rpc registers the servers before --device names them */
 		args[k++] = (char *)"--rpc";

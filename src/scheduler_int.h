@@ -200,10 +200,12 @@ json_t *sched_on_json(const struct rt *m);
 /* scheduler_devices.c. gpu_by_id: the monitor's GPU with that id, or NULL (an RPC
  * server, a GPU gone). child_args: the child's arguments for plan p (its devices,
  * servers and slots; rpc, devs and np are buffers the array points into), a new
- * NULL-terminated array of borrowed strings. take_devices: records p's devices in m. */
+ * NULL-terminated array of borrowed strings, or NULL with err when the binary cannot
+ * be pinned to p's devices. take_devices: records p's devices in m. */
 const struct device_info *sched_gpu_by_id(struct sched *s, const char *id);
 char **sched_child_args(struct sched *s, const struct plan_multi *p, char *rpc,
-    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen);
+    size_t rpclen, char *devs, size_t devlen, char *np, size_t nplen, char *err,
+    size_t errlen);
 void sched_take_devices(struct sched *s, struct rt *m, const struct plan_multi *p);
 /* q waits for r's memory to show free on one GPU (the first r holds, or the one q
  * watches already), whose reading now is the baseline. */

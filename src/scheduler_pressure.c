@@ -367,13 +367,16 @@ static void relieve(struct sched *s, const struct target *t)
 	uint64_t margin = t->total / 100, low = t->total / 100 * s->cfg->pressure_low;
 	uint64_t goal = low > margin ? low - margin : 0;
 	uint64_t need = t->used > goal ? t->used - goal : 0, can = 0;
+	/* a child moved wholly to the CPU frees its buffers and its learned overhead there
+	 * (CUDA context, workspaces); one that keeps a layer keeps the overhead */
+	uint64_t ovh = sched_learned_overhead(s, t->id);
 	struct cand c[MAX_EVICT];
 	size_t n = 0;
 	for (struct rt *m = s->models; m != NULL && n < MAX_EVICT; m = m->next) {
 		if (!shrinkable(s, m, t))
 			continue;
-		can += m->dev.total;
-		uint64_t freed = m->dev.total < need ? m->dev.total : need;
+		can += m->dev.total + ovh;
+		uint64_t freed = m->dev.total + ovh < need ? m->dev.total + ovh : need;
 		c[n].m = m;
 		c[n++].per_s = (double)freed * 1000.0 / (double)(m->load_ms + 1);
 	}
@@ -428,6 +431,11 @@ static void regrow(struct sched *s, const struct target *t, struct sched_devp *d
 		uint64_t budget = low > rest ? low - rest : 0, avail = sched_available(s, t, m);
 		if (avail < budget)
 			budget = avail;
+		/* a child with nothing on t (shrunk to the CPU) has no overhead there yet: what
+		 * t reads holds none of it, and the grown child adds its learned overhead, as
+		 * a new load's does (scheduler_budget.c); one that runs there already holds it */
+		uint64_t ovh = sched_on_bytes(m, t->id) == 0 ? sched_learned_overhead(s, t->id) : 0;
+		budget = budget > ovh ? budget - ovh : 0;
 		if (budget <= m->dev.total)
 			continue;
 		struct replanned r;

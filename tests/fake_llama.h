@@ -24,5 +24,9 @@ size_t fake_llama_reap(void);
 /* Instances started so far; instances alive now. */
 unsigned fake_llama_started(void);
 size_t fake_llama_live(void);
+/* What llama_devices answers from now on, as --list-devices would ("Vulkan0,Vulkan1",
+ * "" for a CPU-only build); NULL: it cannot say (the default). The scheduler asks once
+ * per binary path: change the configured llama_server to be asked again. */
+void fake_llama_set_devices(const char *list);
 
 #endif

@@ -35,6 +35,7 @@ static void sw_tell(void *arg, const struct sched_outcome *o)
 	t->status = o->status;
 	t->retry_after_s = o->retry_after_s;
 	snprintf(t->code, sizeof t->code, "%s", o->code ? o->code : "");
+	snprintf(t->message, sizeof t->message, "%s", o->message ? o->message : "");
 	const char *st = o->body ? json_string_value(json_object_get(o->body, "state")) : NULL;
 	snprintf(t->state, sizeof t->state, "%s", st ? st : "");
 }

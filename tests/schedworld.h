@@ -23,6 +23,7 @@ struct sw_told {
 	int status;
 	char code[64];
 	char state[32];
+	char message[512];           /* a refusal's message */
 	int retry_after_s;
 };
 

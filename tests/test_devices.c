@@ -9,7 +9,10 @@
  * names counted per child) with CUDA_DEVICE_ORDER=PCI_BUS_ID in their environment, the
  * layers really on that server (its buffers), a third model on the CPU (--device none)
  * with the reason while both servers serve pinned models, and kill -9 of one child
- * freeing its server only (another model loads there again).
+ * freeing its server only (another model loads there again); /vram/budget planning
+ * around a server that serves another model, with the reason, and a model that fits
+ * neither server alone split over both (in /vram/budget, `mloffload budget`, the load
+ * and `mloffload ps`), and kept on one server once the configuration says split = never.
  */
 #include "daemonutil.h"
 
@@ -37,13 +40,19 @@ static json_t *post(const char *path, const char *body, int want)
 	return j;
 }
 
-/* The configuration: the two servers with budget bytes each. */
-static void write_conf(uint64_t budget)
+/* The configuration: the two servers with budget bytes each, and split (NULL: auto). */
+static void write_conf_split(uint64_t budget, const char *split)
 {
-	char *c = xasprintf("rpc_device = 127.0.0.1:%d %llu\nrpc_device = 127.0.0.1:%d %llu\n",
-	    rpc_port[0], (unsigned long long)budget, rpc_port[1], (unsigned long long)budget);
+	char *c = xasprintf("rpc_device = 127.0.0.1:%d %llu\nrpc_device = 127.0.0.1:%d %llu\n"
+	    "split = %s\n", rpc_port[0], (unsigned long long)budget, rpc_port[1],
+	    (unsigned long long)budget, split ? split : "auto");
 	assert_int_equal(tu_write_file(conf, c, strlen(c)), 0);
 	free(c);
+}
+
+static void write_conf(uint64_t budget)
+{
+	write_conf_split(budget, NULL);
 }
 
 /* The fake NVML: n GPUs of 16 MiB (less than the reserve: no layer goes there). */
@@ -229,6 +238,17 @@ static void one_model_per_rpc_server(void **st)
 	assert_string_equal(json_string_value(json_object_get(accel(s, "CUDA1"), "id")), "gpu1");
 	json_decref(s);
 	int pid_a = load_on_server("a", 0);
+	/* /vram/budget plans b as a load would: around the server that serves a */
+	json_t *bb = du_get(port, "/vram/budget?model=b&ctx=512");
+	char hp1[64];
+	snprintf(hp1, sizeof hp1, "127.0.0.1:%d", rpc_port[1]);
+	assert_true(json_is_true(json_object_get(bb, "fits")));
+	assert_string_equal(json_string_value(du_at(bb, "plan.devices.0.name")), "RPC1");
+	assert_string_equal(arg_after(bb, "--rpc"), hp1);
+	assert_string_equal(arg_after(bb, "--device"), "RPC0");
+	assert_non_null(strstr(json_string_value(json_object_get(bb, "reason")), "serves a (one "
+	    "client at a time)"));
+	json_decref(bb);
 	int pid_b = load_on_server("b", 1);
 	assert_int_equal(kill(pid_a, 0), 0); /* nobody evicted */
 	s = du_get(port, "/status");
@@ -286,11 +306,85 @@ static void config_checked(void **st)
 	free(c);
 }
 
+/* The output of `mloffload ARGS` against the daemon (heap). */
+static char *cli(const char *args)
+{
+	char *out = tu_path("cli.txt");
+	assert_int_equal(tu_sh("%s/mloffload --url http://127.0.0.1:%d %s >%s",
+	    getenv("MLO_BUILD_DIR"), port, args, out), 0);
+	size_t len;
+	char *text = (char *)tu_read_file(out, &len);
+	assert_non_null(text);
+	free(out);
+	return text;
+}
+
+/* Two servers that each hold 9/10 of a model: /vram/budget, the load, ps and budget
+ * show it split over both. */
+static void split_over_both_servers(void **st)
+{
+	json_t *b = du_get(port, "/vram/budget?model=a&ctx=512");
+	uint64_t one = (uint64_t)json_integer_value(du_at(b, "plan.devices.0.total_bytes"));
+	json_decref(b);
+	write_conf(one * 9 / 10);
+	kill(dmn.pid, SIGHUP);
+	uint64_t want[2] = { 4, one * 9 / 10 };
+	json_decref(du_poll(port, "/status", accelerators_are, want));
+	b = du_get(port, "/vram/budget?model=a&ctx=512");
+	char hp[128];
+	snprintf(hp, sizeof hp, "127.0.0.1:%d,127.0.0.1:%d", rpc_port[0], rpc_port[1]);
+	if (!json_is_true(json_object_get(b, "fits")) ||
+	    json_array_size(du_at(b, "plan.devices")) != 3) {
+		char *s = json_dumps(json_object_get(b, "plan"), 0);
+		fail_msg("no split over both servers of %llu bytes: %s",
+		    (unsigned long long)(one * 9 / 10), s);
+	}
+	assert_string_equal(json_string_value(du_at(b, "plan.devices.0.name")), "RPC0");
+	assert_string_equal(json_string_value(du_at(b, "plan.devices.1.name")), "RPC1");
+	assert_string_equal(json_string_value(du_at(b, "plan.devices.2.name")), "cpu");
+	assert_true(json_integer_value(du_at(b, "plan.devices.0.model_bytes")) > 0);
+	assert_true(json_integer_value(du_at(b, "plan.devices.1.model_bytes")) > 0);
+	assert_string_equal(arg_after(b, "--rpc"), hp);
+	assert_string_equal(arg_after(b, "--device"), "RPC0,RPC1");
+	assert_non_null(arg_after(b, "--tensor-split"));
+	assert_true(json_is_array(json_object_get(b, "would_evict")));
+	json_decref(b);
+	char *out = cli("budget a --ctx 512");
+	assert_non_null(strstr(out, "  RPC0 "));
+	assert_non_null(strstr(out, "  RPC1 "));
+	free(out);
+	/* loaded so: ps shows both servers */
+	json_t *j = post("/load", "{\"model\":\"a\",\"ctx\":512}", 200);
+	assert_string_equal(arg_after(j, "--device"), "RPC0,RPC1");
+	assert_int_equal(json_array_size(json_object_get(j, "devices")), 2);
+	json_decref(j);
+	out = cli("ps");
+	if (strstr(out, "RPC0 ") == NULL || strstr(out, " + RPC1 ") == NULL)
+		fail_msg("ps does not show both devices: %s", out);
+	free(out);
+	json_decref(post("/unload", "{\"model\":\"a\"}", 200));
+	/* split = never (SIGHUP): the same request now plans one server and the CPU */
+	write_conf_split(one * 9 / 10, "never");
+	kill(dmn.pid, SIGHUP);
+	for (int i = 0; i < 200; i++) {
+		b = du_get(port, "/vram/budget?model=a&ctx=512");
+		if (arg_after(b, "--tensor-split") == NULL)
+			break;
+		json_decref(b);
+		b = NULL;
+		usleep(50 * 1000);
+	}
+	assert_non_null(b);
+	assert_string_equal(arg_after(b, "--device"), "RPC0");
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_checked),
 		cmocka_unit_test(one_model_per_rpc_server),
+		cmocka_unit_test(split_over_both_servers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

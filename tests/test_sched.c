@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "scan.h"
 #include "scheduler.h"
+#include "scheduler_int.h"   /* sched_learn_observe: a learned overhead */
 #include "shapes.h"
 #include "testutil.h"
 #include "util.h"
@@ -482,6 +483,64 @@ static void unknown_and_no_wait(void **state)
 	assert_string_equal(t.state, "unloaded");
 }
 
+/* The GPU reads outside, what id is planned to hold there and, while it holds
+ * something, its child's overhead ovh (the driver's view); the scheduler looks. */
+static void outside_ovh(struct sw_world *w, uint64_t total, uint64_t others, const char *id,
+    uint64_t ovh)
+{
+	uint64_t mine = sw_planned_device_bytes(w, id);
+	sw_set_gpu(w, total, others + mine + (mine > 0 ? ovh : 0));
+	sched_tick(w->s);
+}
+
+/* The ladder counts the learned overhead: moving a model wholly to the CPU frees its
+ * overhead too (a shrink, not an unload), and growing it back from the CPU leaves room
+ * for the new child's overhead (the GPU stays under pressure_low). */
+static void ladder_counts_learned_overhead(void **state)
+{
+	struct sw_world *w = *state;
+	uint64_t one = sw_one_small(w), reserve = w->cfg.reserve, ovh = one / 2;
+	w->cfg.reserve = one / 2; /* pressure: others eat into it */
+	for (long long row = 1; row <= 3; row++)
+		sched_learn_observe(w->s->learn, w->reg, "GPU-fake", "Fake GPU", -row, ovh);
+	uint64_t total = 10 * one, low = total / 100 * w->cfg.pressure_low;
+	sw_set_gpu(w, total, 0);
+	struct sched_opts o = sw_opts();
+	sw_load_ready(w, w->ids[0], &o);
+	assert_int_equal(ngl_of(w->ids[0]), 17);
+	uint64_t s0, g0, u0;
+	sched_pressure_totals(w->s, &s0, &g0, &u0);
+	/* a game: pressure needs more than the model's buffers but less than with its
+	 * overhead -- the model goes to the CPU, it is not unloaded */
+	outside_ovh(w, total, total / 100 * 82, w->ids[0], ovh);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	assert_int_equal(fake_llama_reap(), 1);
+	assert_non_null(fake_llama_find(w->ids[0]));
+	assert_int_equal(ngl_of(w->ids[0]), 0);
+	fake_llama_ready(fake_llama_find(w->ids[0]));
+	uint64_t s1, g1, u1;
+	sched_pressure_totals(w->s, &s1, &g1, &u1);
+	assert_int_equal(s1 - s0, 1);
+	assert_int_equal(u1 - u0, 0);
+	/* the game shrinks: the model grows back within what leaves its overhead room */
+	uint64_t game = total / 100 * 72;
+	outside_ovh(w, total, game, w->ids[0], ovh);
+	w->clock_add += 31 * 1000;
+	outside_ovh(w, total, game, w->ids[0], ovh);
+	assert_true(fake_llama_stopping(fake_llama_find(w->ids[0])));
+	settle_children(w);
+	uint64_t grown = sw_planned_device_bytes(w, w->ids[0]);
+	assert_true(grown > 0);
+	if (game + grown + ovh > low)
+		fail_msg("grown to %llu bytes: with its overhead %llu and others %llu over "
+		    "pressure_low (%llu)", (unsigned long long)grown, (unsigned long long)ovh,
+		    (unsigned long long)game, (unsigned long long)low);
+	sw_unload_all(w);
+	w->cfg.reserve = reserve;
+	sched_learn_free(w->s->learn); /* later cases learned nothing */
+	w->s->learn = sched_learn_new(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +558,7 @@ int main(void)
 		cmocka_unit_test(second_switch_is_refused_with_retry),
 		cmocka_unit_test(child_dies_while_loading),
 		cmocka_unit_test(unknown_and_no_wait),
+		cmocka_unit_test(ladder_counts_learned_overhead),
 	};
 	return cmocka_run_group_tests(tests, sw_setup, sw_teardown);
 }

@@ -8,7 +8,9 @@
  * child, a third model runs on the CPU with the reason, or waits while they are busy;
  * an idle one is evicted only from the device the new load needs; a child killed frees
  * only its server); a model no GPU holds alone, split over two with split auto and kept
- * on one with split never (per load and in the configuration).
+ * on one with split never (per load and in the configuration); a llama-server binary
+ * that does not offer the planned device (--list-devices): its k-th GPU for NVML's k-th
+ * when it counts as many, unpinned when it offers no GPU, else the load refused.
  */
 #include "config.h"
 #include "fake_llama.h"
@@ -206,12 +208,65 @@ static void split_auto_and_never(void **state)
 	w->cfg.split = CONFIG_SPLIT_AUTO;
 }
 
+/* Loads id on a fresh binary path whose --list-devices says offered; returns the
+ * outcome (t) and leaves a started child ready. */
+static void load_with_binary(struct sw_world *w, const char *id, const char *bin,
+    const char *offered, struct sw_told *t)
+{
+	w->cfg.llama_server = (char *)bin;
+	fake_llama_set_devices(offered);
+	struct sched_opts o = sw_opts();
+	sched_load(w->s, id, &o, sw_to(t));
+	if (fake_llama_find(id) != NULL)
+		fake_llama_ready(fake_llama_find(id));
+}
+
+/* A binary that does not offer the planned device: mapped by order when it counts the
+ * machine's GPUs, unpinned when it has no GPU, refused otherwise (never spread). */
+static void binary_without_the_planned_device(void **state)
+{
+	struct sw_world *w = *state;
+	uint64_t one = sw_one_small(w);
+	sw_set_gpus(w, 2, w->cfg.reserve + one * 3 / 2, NULL);
+	struct sw_told t;
+	/* a Vulkan build on two NVIDIA GPUs: NVML's k-th is its k-th */
+	load_with_binary(w, w->ids[0], "llama-server-vulkan", "Vulkan0,Vulkan1", &t);
+	assert_int_equal(t.status, 200);
+	load_with_binary(w, w->ids[1], "llama-server-vulkan", "Vulkan0,Vulkan1", &t);
+	assert_int_equal(t.status, 200);
+	assert_string_equal(arg_of(w->ids[0], "--device"), "Vulkan0");
+	assert_string_equal(arg_of(w->ids[1], "--device"), "Vulkan1");
+	sw_unload_all(w);
+	sw_set_gpus(w, 2, w->cfg.reserve + one * 3 / 2, NULL);
+	/* a binary with one GPU of another name while NVML has two: refused, with both */
+	load_with_binary(w, w->ids[0], "llama-server-one", "Vulkan0,BLAS", &t);
+	assert_int_equal(t.status, 500);
+	assert_null(fake_llama_find(w->ids[0]));
+	assert_non_null(strstr(t.message, "CUDA0"));
+	assert_non_null(strstr(t.message, "Vulkan0"));
+	assert_non_null(strstr(t.message, "would spread"));
+	/* a CPU-only build: nothing to pin, no --device */
+	load_with_binary(w, w->ids[0], "llama-server-cpu", "", &t);
+	assert_int_equal(t.status, 200);
+	assert_null(arg_of(w->ids[0], "--device"));
+	sw_unload_all(w);
+	sw_set_gpus(w, 2, w->cfg.reserve + one * 3 / 2, NULL);
+	/* the planned name offered: as planned */
+	load_with_binary(w, w->ids[0], "llama-server-cuda", "CUDA0,CUDA1", &t);
+	assert_int_equal(t.status, 200);
+	assert_string_equal(arg_of(w->ids[0], "--device"), "CUDA0");
+	sw_unload_all(w);
+	fake_llama_set_devices(NULL);
+	w->cfg.llama_server = (char *)"llama-server";
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(two_gpus_one_model_each),
 		cmocka_unit_test(rpc_servers_serve_one_client_each),
 		cmocka_unit_test(split_auto_and_never),
+		cmocka_unit_test(binary_without_the_planned_device),
 	};
 	return cmocka_run_group_tests(tests, sw_setup, sw_teardown);
 }

@@ -284,11 +284,42 @@ static void encoder_moves_to_cpu_first(void **st)
 	unload();
 }
 
+/* /vram/budget of the model counts its linked projector's encoder on the device: the
+ * same device total as `mloffload plan --mmproj` with the same budget, above the model
+ * alone. */
+static void budget_counts_the_encoder(void **st)
+{
+	uint64_t with, without;
+	planned(&with, &without);
+	set_gpu(with + (8 << 20));
+	json_t *b = du_get(port, "/vram/budget?model=vis&ctx=512");
+	assert_true(json_is_true(json_object_get(b, "fits")));
+	uint64_t dev = (uint64_t)json_integer_value(du_at(b, "plan.devices.0.total_bytes"));
+	json_int_t budget = json_integer_value(du_at(b, "device.budget_bytes"));
+	json_decref(b);
+	char *out = tu_path("plan.json");
+	assert_int_equal(tu_sh("%s/mloffload plan %s --mmproj %s --vram %lld --ctx 512 --json "
+	    ">%s", getenv("MLO_BUILD_DIR"), model_path, proj_path, (long long)budget, out), 0);
+	size_t len;
+	char *text = (char *)tu_read_file(out, &len);
+	assert_non_null(text);
+	json_t *p = json_loadb(text, len, 0, NULL);
+	assert_non_null(p);
+	assert_string_equal(json_string_value(du_at(p, "mmproj.device")), "GPU0");
+	assert_int_equal(dev, (uint64_t)json_integer_value(du_at(p, "devices.0.total_bytes")));
+	assert_int_equal(dev, with);
+	assert_true(dev > without);
+	json_decref(p);
+	free(text);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(encoder_on_gpu_answers_image),
 		cmocka_unit_test(encoder_moves_to_cpu_first),
+		cmocka_unit_test(budget_counts_the_encoder),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
