@@ -618,7 +618,7 @@ void proxy_models(struct proxy *p, struct evhttp_request *req)
 		json_t *ctx = json_object_get(json_object_get(rt, "plan"), "ctx");
 		/* the kind in a field of its own; "ctx": the context it runs with, once loaded */
 		json_array_append_new(data, model_entry(v->id, "mloffload", created(p, v),
-		    json_pack("{s:o,s:s,s:s,s:s,s:o,s:b,s:O}", "name", scan_json_str(v->name),
+		    json_pack("{s:o,s:s,s:s,s:s,s:o,s:b,s:O}", "name", util_json_str(v->name),
 		    "backend", "llama.cpp", "kind", proxy_route_kind_name(proxy_route_kind(v->kind)),
 		    "state", state ? state : "unloaded", "context_length", v->context_length >= 0 ?
 		    json_integer(v->context_length) : json_null(), "loaded", state != NULL &&

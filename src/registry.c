@@ -629,19 +629,19 @@ static json_t *model_json(sqlite3_stmt *st)
 	const char *error = col_text(st, 3), *at = col_text(st, 5);
 	json_t *m = json_object();
 	json_t *in = registry_info(col_text(st, 4));
-	json_object_set_new(m, "id", scan_json_str(id ? id : ""));
+	json_object_set_new(m, "id", util_json_str(id ? id : ""));
 	json_t *name = in ? json_object_get(in, "name") : NULL;
 	if (name != NULL) {
 		json_object_set(m, "name", name);
 	} else {
 		char stem[REG_STEM_MAX];
 		registry_stem(path, stem, sizeof stem);
-		json_object_set_new(m, "name", scan_json_str(stem));
+		json_object_set_new(m, "name", util_json_str(stem));
 	}
 	json_object_set_new(m, "backend", json_string("llama.cpp"));
-	json_object_set_new(m, "path", scan_json_str(path ? path : ""));
-	json_object_set_new(m, "state", scan_json_str(state ? state : "error"));
-	json_object_set_new(m, "error", error ? scan_json_str(error) : json_null());
+	json_object_set_new(m, "path", util_json_str(path ? path : ""));
+	json_object_set_new(m, "state", util_json_str(state ? state : "error"));
+	json_object_set_new(m, "error", error ? util_json_str(error) : json_null());
 	if (in != NULL) {
 		const char *k;
 		json_t *v;
@@ -652,7 +652,7 @@ static json_t *model_json(sqlite3_stmt *st)
 	} else {
 		json_object_set_new(m, "file_bytes", json_integer(sqlite3_column_int64(st, 6)));
 	}
-	json_object_set_new(m, "scanned_at", at ? scan_json_str(at) : json_null());
+	json_object_set_new(m, "scanned_at", at ? util_json_str(at) : json_null());
 	json_object_set_new(m, "measured", json_null());
 	json_decref(in);
 	return m;
@@ -715,11 +715,11 @@ json_t *registry_last_scan(struct registry *r)
 			"errors", "dirs_missing" };
 		const char *at = col_text(st, 0), *de = col_text(st, 8);
 		o = json_object();
-		json_object_set_new(o, "at", scan_json_str(at ? at : ""));
+		json_object_set_new(o, "at", util_json_str(at ? at : ""));
 		json_object_set_new(o, "ms", json_real(sqlite3_column_double(st, 1)));
 		for (int i = 0; i < 6; i++)
 			json_object_set_new(o, names[i], json_integer(sqlite3_column_int64(st, 2 + i)));
-		json_object_set_new(o, "dir_error", de ? scan_json_str(de) : json_null());
+		json_object_set_new(o, "dir_error", de ? util_json_str(de) : json_null());
 	}
 	sqlite3_finalize(st);
 	return o;

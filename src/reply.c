@@ -3,7 +3,6 @@
  * in OpenAI's or Anthropic's shape, the error event of a stream, Retry-After.
  */
 #include "reply.h"
-#include "scan.h" /* scan_json_str: any bytes as a JSON string */
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -41,9 +40,9 @@ json_t *reply_error_json(enum reply_shape shape, int status, const char *code,
 {
 	if (shape == REPLY_ANTHROPIC)
 		return json_pack("{s:s,s:{s:s,s:o}}", "type", "error", "error", "type",
-		    anthropic_type(status), "message", scan_json_str(msg));
+		    anthropic_type(status), "message", util_json_str(msg));
 	return json_pack("{s:{s:s,s:o,s:s,s:n}}", "error", "code", code, "message",
-	    scan_json_str(msg), "type", status >= 500 ? "server_error" : "invalid_request_error",
+	    util_json_str(msg), "type", status >= 500 ? "server_error" : "invalid_request_error",
 	    "param");
 }
 
@@ -54,9 +53,9 @@ void reply_error_event(const char *path, struct evbuffer *b, const char *code,
 	json_t *e;
 	if (anthropic)
 		e = json_pack("{s:s,s:{s:s,s:o}}", "type", "error", "error", "type", "api_error",
-		    "message", scan_json_str(msg));
+		    "message", util_json_str(msg));
 	else
-		e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", scan_json_str(msg),
+		e = json_pack("{s:{s:o,s:s,s:n,s:s}}", "error", "message", util_json_str(msg),
 		    "type", "server_error", "param", "code", code);
 	char *s = json_dumps(e, JSON_COMPACT);
 	/* Anthropic's SDK reads a named "error" event; OpenAI's a data line with "error" */

@@ -108,25 +108,6 @@ static void params_label(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1fM", (double)n / 1e6);
 }
 
-json_t *scan_json_strn(const char *s, size_t n)
-{
-	json_t *j = json_stringn(s, n);
-	if (j != NULL)
-		return j;
-	char *t = xstrndup(s, n);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
-	j = json_stringn(t, n);
-	free(t);
-	return j;
-}
-
-json_t *scan_json_str(const char *s)
-{
-	return scan_json_strn(s, strlen(s));
-}
-
 static json_t *jint(uint64_t v)
 {
 	return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
@@ -161,8 +142,8 @@ static json_t *fit_entry(const struct est *e, const struct scan_device *d,
 		plan_free(&p);
 	}
 	json_t *f = json_object();
-	json_object_set_new(f, "device", scan_json_str(d->id));
-	json_object_set_new(f, "name", scan_json_str(d->name));
+	json_object_set_new(f, "device", util_json_str(d->id));
+	json_object_set_new(f, "name", util_json_str(d->name));
 	json_object_set_new(f, "budget_bytes", jint(d->budget));
 	json_object_set_new(f, "fits", json_boolean(fits));
 	json_object_set_new(f, "mode", json_string(mode));
@@ -212,11 +193,11 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 	const char *name = c->path + c->dirlen + 1;
 	params_label(a->n_params, label, sizeof label);
 	if (a->name[0] != '\0')
-		json_object_set_new(j, "name", scan_json_str(a->name));
+		json_object_set_new(j, "name", util_json_str(a->name));
 	else
-		json_object_set_new(j, "name", scan_json_strn(name, c->stemlen));
-	json_object_set_new(j, "arch", scan_json_str(a->arch));
-	json_object_set_new(j, "quantization", scan_json_str(a->quant));
+		json_object_set_new(j, "name", util_json_strn(name, c->stemlen));
+	json_object_set_new(j, "arch", util_json_str(a->arch));
+	json_object_set_new(j, "quantization", util_json_str(a->quant));
 	json_object_set_new(j, "parameters", jint(a->n_params));
 	json_object_set_new(j, "parameters_label", json_string(label));
 	json_object_set_new(j, "layers", json_integer(a->n_layer));
@@ -228,7 +209,7 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 	    json_null());
 	json_object_set_new(j, "file_bytes", jint(c->size));
 	json_object_set_new(j, "parts", json_integer(g->n_parts));
-	json_object_set_new(j, "mmproj", c->proj ? scan_json_str(c->proj->path) : json_null());
+	json_object_set_new(j, "mmproj", c->proj ? util_json_str(c->proj->path) : json_null());
 	json_object_set_new(est, "ctx", json_integer(e.n_ctx));
 	json_object_set_new(est, "input_bytes", jint(e.input_bytes));
 	json_object_set_new(est, "output_bytes", jint(e.output_bytes));

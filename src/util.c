@@ -159,3 +159,22 @@ uint64_t util_mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+json_t *util_json_strn(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	if (j != NULL)
+		return j;
+	char *t = xstrndup(s, n);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] >= 0x80)
+			t[i] = '?';
+	j = json_stringn(t, n);
+	free(t);
+	return j;
+}
+
+json_t *util_json_str(const char *s)
+{
+	return util_json_strn(s, strlen(s));
+}

@@ -6,6 +6,7 @@
 #ifndef MLO_UTIL_H
 #define MLO_UTIL_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,5 +41,10 @@ const char *util_fmt_size(uint64_t bytes, char *buf, size_t len);
 /* Milliseconds on the monotonic clock: only differences mean anything (timeouts, TTL,
  * ages); never a time of day. */
 uint64_t util_mono_ms(void);
+
+/* A new JSON string of s (or of its first n bytes); bytes that do not form UTF-8
+ * become '?', since paths and names come from disk. */
+json_t *util_json_str(const char *s);
+json_t *util_json_strn(const char *s, size_t n);
 
 #endif
