@@ -56,17 +56,17 @@ MODELS="$LLAMA/llama.cpp/models"
 log "building mloffload (Release) in $BB"
 mkdir -p "$BB"
 if cmake -S "$ROOT" -B "$BB" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$BB/cmake.log" 2>&1 \
-    && ninja -C "$BB" mlo mloffload >"$BB/ninja.log" 2>&1; then
-    MLO_LIB="$BB/libmlo.a"
+    && ninja -C "$BB" mlo_model mloffload >"$BB/ninja.log" 2>&1; then
+    MLO_LIB=("$BB/libmlo_model.a" "$BB/libmlo_base.a")
     MLO_BIN="$BB/mloffload"
 else
     # The configure step covers tests/ too; when it fails (a test file not written yet, no
     # cmocka), build the same library sources with CMake's Release flags by hand.
     log "cmake/ninja failed (see $BB/cmake.log, $BB/ninja.log); compiling src/ directly with -O3 -DNDEBUG"
-    srcs=$(sed -n '/add_library(mlo STATIC/,/)/p' "$ROOT/CMakeLists.txt" | tr ' ()' '\n\n\n' | grep '^src/.*\.c$')
+    srcs=$(cd "$ROOT" && ls src/base/*.c src/model/*.c)
     [ -n "$srcs" ] || die "cannot read the mlo sources from CMakeLists.txt"
     mkdir -p "$BB/direct"
-    flags=(-std=c17 -O3 -DNDEBUG -D_GNU_SOURCE -DMLO_VERSION='"bench"' -I"$ROOT/src")
+    flags=(-std=c17 -O3 -DNDEBUG -D_GNU_SOURCE -DMLO_VERSION='"bench"' -I"$ROOT/src/base" -I"$ROOT/src/model")
     flags+=($(pkg-config --cflags jansson))
     objs=()
     for s in $srcs; do
@@ -76,16 +76,16 @@ else
     done
     rm -f "$BB/direct/libmlo.a"
     ar rcs "$BB/direct/libmlo.a" "${objs[@]}"
-    "$CC" "${flags[@]}" "$ROOT/src/cli.c" "$ROOT/src/cli_gen.c" "$BB/direct/libmlo.a" \
+    "$CC" "${flags[@]}" -I"$ROOT/src/cli" "$ROOT/src/cli/cli.c" "$ROOT/src/cli/cli_gen.c" "$ROOT/src/cli/client_cmds.c" "$BB/direct/libmlo.a" \
         $(pkg-config --libs jansson) -lm -o "$BB/direct/mloffload"
-    MLO_LIB="$BB/direct/libmlo.a"
+    MLO_LIB=("$BB/direct/libmlo.a")
     MLO_BIN="$BB/direct/mloffload"
 fi
 
 # 3. The C harness, twice (see parse_bench.c for why not once).
 log "building the C harness"
-"$CC" -std=c17 -O2 -Wall -Wextra -DBENCH_MLO -I"$ROOT/src" "$BENCH/parse_bench.c" \
-    "$MLO_LIB" $(pkg-config --libs jansson) -lm -o "$BB/parse_bench_mlo"
+"$CC" -std=c17 -O2 -Wall -Wextra -DBENCH_MLO -I"$ROOT/src/base" -I"$ROOT/src/model" \
+    "$BENCH/parse_bench.c" "${MLO_LIB[@]}" $(pkg-config --libs jansson) -lm -o "$BB/parse_bench_mlo"
 "$CC" -std=c17 -O2 -Wall -Wextra -DBENCH_LLAMA -I"$LLAMA/llama.cpp/ggml/include" \
     "$BENCH/parse_bench.c" -L"$LIB" -lggml-base -Wl,-rpath,"$LIB" -o "$BB/parse_bench_llama"
 

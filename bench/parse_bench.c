@@ -1,12 +1,12 @@
 /*
  * parse_bench: times GGUF header parsing in-process, warm page cache.
  *
- * Built twice by bench/parse.sh from this one file, because mloffload's src/gguf.h and
+ * Built twice by bench/parse.sh from this one file, because mloffload's src/model/gguf.h and
  * llama.cpp's ggml/include/gguf.h both declare `enum gguf_type` and both libraries export
  * gguf_type_name and gguf_find_tensor (one binary linking both would let one library's
  * symbols interpose on the other's):
  *
- *   -DBENCH_MLO    links build-bench/libmlo.a; tools "mloffload" (gguf_open + gguf_close),
+ *   -DBENCH_MLO    links build-bench/libmlo_model.a and libmlo_base.a; tools "mloffload" (gguf_open + gguf_close),
  *                  "mloffload full" (gguf_open + est_build, which runs arch_read, + frees),
  *                  and "floor" (open + read() of the first header_bytes + close, into a
  *                  page-aligned buffer allocated and touched once; header_bytes as

@@ -21,8 +21,9 @@ log() { printf 'plan.sh: %s\n' "$*" >&2; }
 
 mkdir -p "$BB"
 cmake -S "$ROOT" -B "$BB" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$BB/cmake.log" 2>&1
-ninja -C "$BB" mlo mloffload >"$BB/ninja.log" 2>&1
-"$CC" -std=c17 -O2 -Wall -Wextra -I"$ROOT/src" "$ROOT/bench/plan_bench.c" "$BB/libmlo.a" \
+ninja -C "$BB" mlo_model mloffload >"$BB/ninja.log" 2>&1
+"$CC" -std=c17 -O2 -Wall -Wextra -I"$ROOT/src/base" -I"$ROOT/src/model" "$ROOT/bench/plan_bench.c" \
+    "$BB/libmlo_model.a" "$BB/libmlo_base.a" \
     $(pkg-config --libs jansson) -lm -o "$BB/plan_bench"
 
 files=()

@@ -1,5 +1,5 @@
 /*
- * fuzz_config: libFuzzer harness for the daemon's config parser (src/config.c). Each
+ * fuzz_config: libFuzzer harness for the daemon's config parser (src/core/config.c). Each
  * input is parsed as an INI file from memory over the defaults, then checked with
  * config_validate, as `mloffloadd -n --config FILE` does. A rejected input must come
  * with one terminated line of error naming the input ("fuzz.conf:"); an accepted one

@@ -4,7 +4,7 @@
  * without llama-server, that the document still shows what the planner says now).
  *
  * Cases are in two sets. The fitting set holds every configuration a fitted compute
- * coefficient of src/plan.c was fitted or checked on while it was written; the held-out
+ * coefficient of src/model/plan.c was fitted or checked on while it was written; the held-out
  * set holds architectures, contexts, cache types and flash-attention settings that
  * were never used to fit anything (docs/estimator.md says which term came from where).
  */
@@ -66,7 +66,7 @@ static const struct tcase acc_cases[] = {
 	{ "small-lfm2", NULL, 4096, 0, 5, 0, -1, NULL, 0, NULL, 0, 0 },
 	/* latent attention (MLA), shared experts, a leading dense layer */
 	{ "small-deepseek2", NULL, 4096, 0, 3, 0, -1, NULL, 0, NULL, 0, 0 },
-	/* the encoder's rule (src/estimate_clip.c) was checked on these: on the device,
+	/* the encoder's rule (src/model/estimate_clip.c) was checked on these: on the device,
 	 * on the device without flash attention, and moved to the CPU by the budget */
 	{ "small-llama", NULL, 4096, 1024, -1, 0, -1, NULL, 0, NULL, 0, 0, "small-mmproj" },
 	{ "small-llama", NULL, 4096, 1024, -1, 0, 0, NULL, 0, NULL, 0, 0, "small-mmproj" },

@@ -1,6 +1,6 @@
 /*
  * fake_llama: a TEST DOUBLE of llama.h for the scheduler's decision tests
- * (test_sched.c). Linked in place of src/llama.c, so the scheduler runs unchanged and
+ * (test_sched.c). Linked in place of src/host/llama.c, so the scheduler runs unchanged and
  * nothing is spawned: llama_start records the arguments and returns an instance that
  * the test makes ready (fake_llama_ready) or ends (fake_llama_exit); llama_stop only
  * marks it, and fake_llama_reap ends every marked one, as the children's exits would.

@@ -1,5 +1,5 @@
 /*
- * fake_llama: the test double of llama.h that test_sched links instead of src/llama.c
+ * fake_llama: the test double of llama.h that test_sched links instead of src/host/llama.c
  * (nothing is spawned; the test drives readiness and exits).
  */
 #ifndef MLO_FAKE_LLAMA_H

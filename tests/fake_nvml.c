@@ -2,7 +2,7 @@
  * fake_nvml: a TEST DOUBLE of NVIDIA's libnvidia-ml.so. The tests build it as a shared
  * library named libnvidia-ml.so and the device monitor reaches it through its
  * production path (dlopen, dlsym), so that path is exercised without a GPU. It
- * implements only the NVML calls that src/device.c makes, with NVML's signatures,
+ * implements only the NVML calls that src/host/device.c makes, with NVML's signatures,
  * codes and struct layouts (see the note in device.c).
  *
  * Its readings come from the file named by the environment variable FAKE_NVML_STATE,

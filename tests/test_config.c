@@ -1,5 +1,5 @@
 /*
- * test_config: the daemon's INI parser (src/config.c) from memory, with
+ * test_config: the daemon's INI parser (src/core/config.c) from memory, with
  * config_parse_buf, no daemon. The keys whose values have a structure are parsed once
  * into typed fields (rpc_device, split, exclusive, webhook, alias): each is checked
  * with good values, at its limits and with bad values, whose error must be one line

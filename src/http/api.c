@@ -55,7 +55,7 @@ static void h_v1_models(struct api *a, struct evhttp_request *req, const char *a
 static void h_v1_forward(struct api *a, struct evhttp_request *req, const char *arg);
 
 /* in the order of reqcheck_routes; the routes forwarded to a model (after /v1/models) go
- * to h_v1_forward: src/proxy_route.c has their table */
+ * to h_v1_forward: src/http/proxy_route.c has their table */
 static const handler handlers[REQCHECK_N_ROUTES] = {
 	h_root, h_health, h_backends, h_models, h_scan, h_model, h_status, h_vram, api_budget_route,
 	h_queue, h_metrics, h_load, h_unload, h_switch, h_events, h_v1_models, h_v1_forward,

@@ -30,7 +30,7 @@ const struct reqcheck_route reqcheck_routes[REQCHECK_N_ROUTES] = {
 	{ "/v1/chat/completions", "/v1/chat/completions", EVHTTP_REQ_POST },
 	{ "/v1/completions", "/v1/completions", EVHTTP_REQ_POST },
 	{ "/v1/embeddings", "/v1/embeddings", EVHTTP_REQ_POST },
-	/* the other routes forwarded to a model (src/proxy_route.c) */
+	/* the other routes forwarded to a model (src/http/proxy_route.c) */
 	{ "/v1/responses", "/v1/responses", EVHTTP_REQ_POST },
 	{ "/v1/messages", "/v1/messages", EVHTTP_REQ_POST },
 	{ "/v1/messages/count_tokens", "/v1/messages/count_tokens", EVHTTP_REQ_POST },
