@@ -79,11 +79,26 @@ struct gguf {
 	                            * gguf_parse), buf_cap bytes of it mapped */
 	size_t buf_len, buf_cap;
 	void *extra;               /* the other parts, while open */
+	struct gguf_buf *lender;   /* where buf goes back at gguf_close, or NULL */
+};
+
+/* A header buffer to lend to gguf_open_buf, for a caller that opens many files one
+ * after another (the folder scan): the memory of one header is kept from one open to
+ * the next instead of being mapped, faulted in and unmapped each time. Start it zeroed;
+ * free it with gguf_buf_free once no model opened through it is open. */
+struct gguf_buf {
+	uint8_t *p;
+	size_t cap;
 };
 
 /* Opens path (and its sibling parts when it is part one of a split model). Returns a
  * heap object, free with gguf_close, or NULL with a message in err. */
 struct gguf *gguf_open(const char *path, char *err, size_t errlen);
+/* gguf_open reading into b's memory: the result holds it while open and gives it back
+ * to b at gguf_close, so b must outlive the result (several may be open through one b:
+ * b then keeps the largest buffer). b NULL: as gguf_open. */
+struct gguf *gguf_open_buf(const char *path, struct gguf_buf *b, char *err, size_t errlen);
+void gguf_buf_free(struct gguf_buf *b);
 /* Parses a GGUF image held in memory (borrowed; must outlive the result). Split keys
  * are read but no other part is opened. Returns NULL with a message in err. */
 struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen);

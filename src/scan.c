@@ -569,6 +569,7 @@ struct scan_result *scan_run(const struct scan_opts *o)
 	}
 	free(w.c);
 	free(w.seen);
+	gguf_buf_free(&w.buf);
 	for (size_t i = 0; i < w.n_roots; i++)
 		free(w.roots[i]);
 	free(w.roots);

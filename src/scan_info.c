@@ -71,7 +71,7 @@ void scan_classify(struct walk *w, struct cand *c)
 			return;
 		}
 	}
-	struct gguf *g = gguf_open(c->path, err, sizeof err);
+	struct gguf *g = gguf_open_buf(c->path, &w->buf, err, sizeof err);
 	if (g == NULL) {
 		c->kind = C_ERROR;
 		c->error = xstrdup(strip_path(err, c->path));
@@ -235,13 +235,12 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 }
 
 /* Reads the model at c and describes it. Returns a new object, or NULL with err. */
-static json_t *describe(const struct scan_opts *o, const struct cand *c, char *err,
-    size_t errlen)
+static json_t *describe(struct walk *w, const struct cand *c, char *err, size_t errlen)
 {
-	struct gguf *g = gguf_open(c->path, err, errlen);
+	struct gguf *g = gguf_open_buf(c->path, &w->buf, err, errlen);
 	if (g == NULL)
 		return NULL;
-	json_t *j = describe_open(o, c, g, err, errlen);
+	json_t *j = describe_open(w->o, c, g, err, errlen);
 	gguf_close(g);
 	return j;
 }
@@ -275,7 +274,7 @@ void scan_describe_all(struct walk *w)
 			c->info = NULL;
 			c->info_error = NULL;
 		} else if (c->kind == C_MODEL) {
-			json_t *info = describe(w->o, c, err, sizeof err);
+			json_t *info = describe(w, c, err, sizeof err);
 			scan_add_item(w, c->path, c->size, c->mtime_ns, info ? NULL :
 			    xstrdup(strip_path(err, c->path)), info, 0);
 			c->path = NULL;

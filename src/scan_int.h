@@ -8,6 +8,7 @@
 #ifndef MLO_SCAN_INT_H
 #define MLO_SCAN_INT_H
 
+#include "gguf.h"
 #include "scan.h"
 
 #include <sys/types.h>
@@ -51,6 +52,7 @@ struct walk {
 	struct { dev_t dev; ino_t ino; } *seen;
 	size_t n_seen, cap_seen;
 	size_t n_files, max_files;
+	struct gguf_buf buf;      /* lent to every header read (gguf_open_buf) */
 };
 
 /* Adds an item to the result; path, error and info are stolen (error and info may be
