@@ -368,6 +368,9 @@ static struct gguf *open_one(const char *path, struct gguf_buf *lender, char *er
 		close(fd);
 		return NULL;
 	}
+	/* the reader asks for what it needs in large reads: the kernel's own read-ahead
+	 * would only pull in weights past the header, from disk when the file is cold */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
 	char msg[GGUF_ERR_LEN];
 	struct gguf_cur c = { .base = (const uint8_t *)"", .len = (uint64_t)st.st_size, .fd = fd,
 	    .err = msg, .errlen = sizeof msg };

@@ -3,7 +3,7 @@
  *
  * Only the header is read (metadata and the tensor table), with pread into a heap
  * buffer that grows as the parser needs more of it (up to GGUF_MAX_HEADER, with a
- * read-ahead of at most 4 MiB past what it needs); weights are never read and the file
+ * read-ahead of at most 1 MiB past what it needs); weights are never read and the file
  * is never mapped, so a file truncated or rewritten while it is read is an error, not a
  * SIGBUS, and the result stays valid whatever happens to the file after gguf_open
  * returns. Nothing in the file is trusted: every length, count,

@@ -26,7 +26,9 @@
 
 #define GGUF_MAX_DEPTH 8           /* nesting of arrays */
 #define GGUF_READ_FIRST (64u << 10)  /* first read; later reads ahead up to ... */
-#define GGUF_READ_AHEAD (4u << 20)   /* ... this much past what the parser needs */
+#define GGUF_READ_AHEAD (1u << 20)   /* ... this much past what the parser needs: the
+                                      * last read overshoots the header into the weights
+                                      * by up to this much, on disk for a cold file */
 
 int gguf_fail(struct gguf_cur *c, uint64_t at, const char *fmt, ...)
 {
