@@ -66,6 +66,8 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 void est_free(struct est *e);
 /* Parses a cache type name ("f16", "q8_0", ...) into a ggml type. Returns 0 or -1. */
 int est_cache_type(const char *name, uint32_t *type);
+/* The name llama-server takes for cache type `type` ("q8_0"), or NULL if it takes none. */
+const char *est_cache_name(uint32_t type);
 /* 1 if llama.cpp puts tensor n of an arch model in the output layer. */
 int est_output_tensor(const char *arch, const char *n);
 /* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */

@@ -118,6 +118,20 @@ int gguf_arr_int(const struct gguf_kv *kv, uint64_t j, int64_t *out);
 size_t gguf_type_size(enum gguf_type t);
 const char *gguf_type_name(enum gguf_type t);
 
+/* ggml tensor type ids: ggml.h's enum ggml_type of the pinned llama.cpp release (holes
+ * are types it removed). Code names a type by these, never by its number. */
+enum gguf_ggml_type {
+	GGUF_GGML_F32 = 0, GGUF_GGML_F16 = 1, GGUF_GGML_Q4_0 = 2, GGUF_GGML_Q4_1 = 3,
+	GGUF_GGML_Q5_0 = 6, GGUF_GGML_Q5_1 = 7, GGUF_GGML_Q8_0 = 8, GGUF_GGML_Q8_1 = 9,
+	GGUF_GGML_Q2_K = 10, GGUF_GGML_Q3_K = 11, GGUF_GGML_Q4_K = 12, GGUF_GGML_Q5_K = 13,
+	GGUF_GGML_Q6_K = 14, GGUF_GGML_Q8_K = 15, GGUF_GGML_IQ2_XXS = 16, GGUF_GGML_IQ2_XS = 17,
+	GGUF_GGML_IQ3_XXS = 18, GGUF_GGML_IQ1_S = 19, GGUF_GGML_IQ4_NL = 20, GGUF_GGML_IQ3_S = 21,
+	GGUF_GGML_IQ2_S = 22, GGUF_GGML_IQ4_XS = 23, GGUF_GGML_I8 = 24, GGUF_GGML_I16 = 25,
+	GGUF_GGML_I32 = 26, GGUF_GGML_I64 = 27, GGUF_GGML_F64 = 28, GGUF_GGML_IQ1_M = 29,
+	GGUF_GGML_BF16 = 30, GGUF_GGML_TQ1_0 = 34, GGUF_GGML_TQ2_0 = 35, GGUF_GGML_MXFP4 = 39,
+	GGUF_GGML_NVFP4 = 40, GGUF_GGML_Q1_0 = 41, GGUF_GGML_Q2_0 = 42,
+};
+
 /* ggml tensor types: name, block size and bytes per block; NULL/0 when unknown. */
 const char *gguf_ggml_type_name(uint32_t type);
 int gguf_ggml_block(uint32_t type, uint32_t *blck, uint32_t *bytes);
