@@ -163,7 +163,8 @@ static int parse_tensor(struct gguf_cur *c, struct gguf_tensor *t)
 	if (gguf_rd_u32(c, &t->n_dims, "tensor dimensions") < 0)
 		return -1;
 	if (t->n_dims > GGUF_MAX_DIMS)
-		return gguf_fail(c, at, "tensor '%s' has %" PRIu32 " dimensions, at most %d allowed",
+		return gguf_fail(c, at, "tensor '%s' has %" PRIu32 " dimensions, at most %d "
+		    "allowed",
 		    t->name, t->n_dims, GGUF_MAX_DIMS);
 	uint64_t nel = 1;
 	for (uint32_t j = 0; j < GGUF_MAX_DIMS; j++) {
@@ -171,7 +172,8 @@ static int parse_tensor(struct gguf_cur *c, struct gguf_tensor *t)
 		if (j < t->n_dims && gguf_rd_u64(c, &d, "tensor shape") < 0)
 			return -1;
 		if (d > INT64_MAX)
-			return gguf_fail(c, at, "tensor '%s' dimension %" PRIu32 " is negative", t->name, j);
+			return gguf_fail(c, at, "tensor '%s' dimension %" PRIu32 " is negative",
+			    t->name, j);
 		if (d != 0 && nel > (uint64_t)INT64_MAX / d)
 			return gguf_fail(c, at, "tensor '%s' has more elements than fit in 64 bits",
 			    t->name);
@@ -182,7 +184,8 @@ static int parse_tensor(struct gguf_cur *c, struct gguf_tensor *t)
 	if (gguf_rd_u32(c, &t->type, "tensor type") < 0)
 		return -1;
 	if (gguf_ggml_block(t->type, &blck, &bytes) < 0)
-		return gguf_fail(c, at, "tensor '%s' has unknown ggml type %" PRIu32, t->name, t->type);
+		return gguf_fail(c, at, "tensor '%s' has unknown ggml type %" PRIu32, t->name,
+		    t->type);
 	if (t->ne[0] % blck != 0)
 		return gguf_fail(c, at, "tensor '%s' of type %s has rows of %" PRId64
 		    " elements, not a multiple of its block size %" PRIu32, t->name,
@@ -230,8 +233,8 @@ static int parse_kvs(struct gguf *g, struct gguf_cur *c)
 		}
 		const char *key = (const char *)c->base + kv->offset + 8;
 		if (nset_add(&seen, (const char *)c->base, kv->offset + 8, kv->key.len)) {
-			gguf_fail(c, kv->offset, "duplicate key '%.*s'", (int)(kv->key.len > 80 ? 80 :
-			    kv->key.len), key);
+			gguf_fail(c, kv->offset, "duplicate key '%.*s'",
+			    (int)(kv->key.len > 80 ? 80 : kv->key.len), key);
 			goto out;
 		}
 		if (gguf_rd_u32(c, &t, "value type") < 0)
@@ -337,13 +340,15 @@ static int parse(struct gguf *g, struct gguf_cur *c)
 		return -1;
 	if (g->version != 2 && g->version != 3) {
 		if (g->version == 1)
-			return gguf_fail(c, 4, "GGUF version 1 is not supported (versions 2 and 3 are)");
+			return gguf_fail(c, 4, "GGUF version 1 is not supported (versions 2 and 3 "
+			    "are)");
 		if (g->version != 0 && (g->version & 0xFFFF) == 0)
 			return gguf_fail(c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
 			    "file is not supported", g->version);
 		return gguf_fail(c, 4, "unsupported GGUF version %" PRIu32, g->version);
 	}
-	if (gguf_rd_u64(c, &g->n_tensors, "tensor count") < 0 || gguf_rd_u64(c, &g->n_kv, "key count") < 0)
+	if (gguf_rd_u64(c, &g->n_tensors, "tensor count") < 0 ||
+	    gguf_rd_u64(c, &g->n_kv, "key count") < 0)
 		return -1;
 	if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > (len - c->pos) / 24)
 		return gguf_fail(c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64

@@ -196,7 +196,8 @@ int gguf_skip_value(struct gguf_cur *c, uint32_t t, int depth, enum gguf_type *a
 		if (gguf_cur_need(c, gguf_type_size(t), "value") < 0)
 			return -1;
 		if (t == GGUF_T_BOOL && c->base[c->pos] > 1)
-			return gguf_fail(c, at, "bool value %u is neither 0 nor 1", c->base[c->pos]);
+			return gguf_fail(c, at, "bool value %u is neither 0 nor 1",
+			    c->base[c->pos]);
 		c->pos += gguf_type_size(t);
 		return 0;
 	}

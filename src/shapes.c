@@ -82,8 +82,9 @@ struct mix {
 static int parse_quant(const char *q, struct mix *m)
 {
 	static const struct { const char *n; int ftype; uint32_t base; } qs[] = {
-		{ "F32", 0, GGUF_GGML_F32 }, { "F16", 1, GGUF_GGML_F16 }, { "Q8_0", 7, GGUF_GGML_Q8_0 },
-		{ "Q4_K_M", 15, GGUF_GGML_Q4_K }, { "MXFP4_MOE", 38, GGUF_GGML_Q8_0 },
+		{ "F32", 0, GGUF_GGML_F32 }, { "F16", 1, GGUF_GGML_F16 },
+		{ "Q8_0", 7, GGUF_GGML_Q8_0 }, { "Q4_K_M", 15, GGUF_GGML_Q4_K },
+		{ "MXFP4_MOE", 38, GGUF_GGML_Q8_0 },
 	};
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
 		if (strcmp(q, qs[i].n) == 0) {
