@@ -33,27 +33,29 @@ cc -std=c17 -O2 -Wall -Wextra -I"$LLAMA/llama.cpp/ggml/include" "$ROOT/bench/sca
 
 # --- the files: each shape once, then N copies in turn (not links: one file per inode) ---
 mkdir -p "$SCRATCH/seed" "$SCRATCH/stage" "$SCRATCH/models" "$SCRATCH/state"
-header_mib=0
+declare -A hdr # bytes before the tensor data, per shape (file less tensor bytes)
 for s in $SHAPES; do
     "$MLO" gen "$s" "$SCRATCH/seed/$s.gguf" >/dev/null
+    "$MLO" inspect "$SCRATCH/seed/$s.gguf" --json >"$SCRATCH/seed/$s.json"
+    hdr[$s]=$(($(json file_bytes <"$SCRATCH/seed/$s.json") - $(json tensor_bytes <"$SCRATCH/seed/$s.json")))
 done
 i=0
+header_bytes=0
 while [ "$i" -lt "$N" ]; do
     for s in $SHAPES; do
         [ "$i" -lt "$N" ] || break
         i=$((i + 1))
         cp --sparse=always "$SCRATCH/seed/$s.gguf" "$(printf '%s/stage/m%04d-%s.gguf' "$SCRATCH" "$i" "$s")"
+        header_bytes=$((header_bytes + hdr[$s]))
     done
 done
-header_mib=$(for f in "$SCRATCH"/stage/*.gguf; do
-    "$MLO" inspect "$f" --json | json file_bytes
-    "$MLO" inspect "$f" --json | json tensor_bytes
-done | paste - - | awk '{ h += $1 - $2 } END { printf "%.0f", h / 1048576 }')
+header_mib=$((header_bytes >> 20))
 log "$N files in $SCRATCH/stage, headers $header_mib MiB in all"
 
 # evict DIR: drops the files' pages from the page cache; dies if that did not work
 evict() {
     local f
+    sync "$1"/*.gguf # dirty pages (fresh copies) cannot be dropped
     for f in "$1"/*.gguf; do dd if="$f" iflag=nocache count=0 status=none; done
     if command -v fincore >/dev/null; then
         f=$(ls "$1"/*.gguf | head -n 1)
@@ -103,7 +105,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo
-echo "Folder scan of $N models ($(echo $SHAPES | wc -w) shapes in turn, headers $header_mib MiB in all); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $COMMIT ($BUILD_TYPE); $(nproc) CPUs"
+echo "Folder scan of $N models ($(echo $SHAPES | wc -w) shapes in turn, headers $header_mib MiB in all); $(date -u '+%Y-%m-%d %H:%M UTC'); commit $COMMIT ($BUILD_TYPE, $BUILD); $(nproc) CPUs"
 echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Median of $ROUNDS rounds, ms:"
 awk '
