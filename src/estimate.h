@@ -3,10 +3,12 @@
  *
  * Components are the input layer (token embeddings), each repeating layer (its dense
  * weights and, for mixture-of-experts models, its expert tensors apart), the output
- * layer, the KV cache of each layer, the compute buffers, and a multimodal projector.
- * Sizes follow what the pinned llama.cpp release allocates (docs/estimator.md): weights
- * are the tensors' own sizes, KV cells are the context padded to 256 (sliding-window
- * layers keep fewer), compute buffers come from a model of llama.cpp's worst-case graph.
+ * layer, the KV cache of each layer, and a multimodal projector. Sizes follow what the
+ * pinned llama.cpp release allocates (docs/estimator.md): weights are the tensors' own
+ * sizes, KV cells are the context padded to 256 (sliding-window layers keep fewer). The
+ * compute buffers are not here: they depend on where the layers run, so the planner
+ * computes them for each placement (plan.h, plan_usage_for), from a model of llama.cpp's
+ * worst-case graph.
  */
 #ifndef MLO_ESTIMATE_H
 #define MLO_ESTIMATE_H

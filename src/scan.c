@@ -60,17 +60,6 @@ int scan_under_any(const char *path, char *const *dirs, size_t n)
 	return 0;
 }
 
-int scan_path_allowed(const char *path, char *const *dirs, size_t n_dirs)
-{
-	char rp[PATH_MAX], rd[PATH_MAX];
-	if (path == NULL || realpath(path, rp) == NULL)
-		return 0;
-	for (size_t i = 0; i < n_dirs; i++)
-		if (dirs[i] != NULL && realpath(dirs[i], rd) != NULL && scan_under(rp, rd))
-			return 1;
-	return 0;
-}
-
 static char *join(const char *dir, const char *name)
 {
 	if (strcmp(dir, "/") == 0)

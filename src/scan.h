@@ -89,7 +89,5 @@ int scan_under_any(const char *path, char *const *dirs, size_t n);
  * become '?', since paths and names come from disk. */
 json_t *scan_json_str(const char *s);
 json_t *scan_json_strn(const char *s, size_t n);
-/* 1 if path resolves inside one of dirs (both resolved with realpath). */
-int scan_path_allowed(const char *path, char *const *dirs, size_t n_dirs);
 
 #endif
