@@ -397,6 +397,9 @@ static struct gguf *open_one(const char *path, struct gguf_buf *lender, char *er
 	struct gguf_cur c = { .base = (const uint8_t *)"", .len = (uint64_t)st.st_size, .fd = fd,
 	    .err = msg, .errlen = sizeof msg };
 	struct gguf *g = xcalloc(1, sizeof *g);
+	if (lender != NULL && lender->hint > 0)
+		(void)posix_fadvise(fd, 0, (off_t)(lender->hint < (uint64_t)st.st_size ?
+		    lender->hint : (uint64_t)st.st_size), POSIX_FADV_WILLNEED);
 	if (lender != NULL) { /* the result holds it while open */
 		c.buf = lender->p;
 		c.cap = lender->cap;
@@ -414,6 +417,8 @@ static struct gguf *open_one(const char *path, struct gguf_buf *lender, char *er
 		gguf_close(g);
 		return NULL;
 	}
+	if (lender != NULL)
+		lender->hint = g->header_bytes;
 	g->n_parts = 1;
 	g->parts = xcalloc(1, sizeof *g->parts);
 	g->parts[0].path = xstrdup(path);
@@ -519,6 +524,20 @@ static int open_parts(struct gguf *g, char *err, size_t errlen)
 out:
 	nset_free(&names);
 	return rc;
+}
+
+void gguf_prefetch(const char *path, const struct gguf_buf *b)
+{
+	if (b->hint == 0)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO does not block */
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		(void)posix_fadvise(fd, 0, (off_t)(b->hint < (uint64_t)st.st_size ? b->hint :
+		    (uint64_t)st.st_size), POSIX_FADV_WILLNEED);
+	close(fd);
 }
 
 struct gguf *gguf_open(const char *path, char *err, size_t errlen)

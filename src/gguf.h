@@ -89,6 +89,9 @@ struct gguf {
 struct gguf_buf {
 	uint8_t *p;
 	size_t cap;
+	uint64_t hint;            /* the last header's size: how much of the next file to
+	                           * ask the kernel for at once (files in a folder look
+	                           * alike) */
 };
 
 /* Opens path (and its sibling parts when it is part one of a split model). Returns a
@@ -99,6 +102,11 @@ struct gguf *gguf_open(const char *path, char *err, size_t errlen);
  * b then keeps the largest buffer). b NULL: as gguf_open. */
 struct gguf *gguf_open_buf(const char *path, struct gguf_buf *b, char *err, size_t errlen);
 void gguf_buf_free(struct gguf_buf *b);
+/* Asks the kernel to start reading the first b->hint bytes of path (the size of the last
+ * header read through b) and returns at once, so that a caller reading many files has
+ * the next one's header on its way from disk while it parses this one. Best effort:
+ * nothing happens without a hint or when path does not open as a regular file. */
+void gguf_prefetch(const char *path, const struct gguf_buf *b);
 /* Parses a GGUF image held in memory (borrowed; must outlive the result). Split keys
  * are read but no other part is opened. Returns NULL with a message in err. */
 struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen);

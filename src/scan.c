@@ -542,9 +542,18 @@ struct scan_result *scan_run(const struct scan_opts *o)
 		qsort(w.c, w.n_c, sizeof *w.c, cand_cmp);
 	dedup(&w);
 	group_splits(&w);
-	for (size_t i = 0; i < w.n_c; i++)
-		if (w.c[i].kind == C_MODEL)
-			scan_classify(&w, &w.c[i]);
+	for (size_t i = 0, next = 0; i < w.n_c; i++) {
+		if (w.c[i].kind != C_MODEL)
+			continue;
+		/* the next file's header comes from disk while this one is parsed */
+		for (next = next > i ? next : i + 1; next < w.n_c; next++) {
+			if (w.c[next].kind == C_MODEL) {
+				scan_prefetch(&w, &w.c[next]);
+				break;
+			}
+		}
+		scan_classify(&w, &w.c[i]);
+	}
 	link_projectors(&w);
 	scan_describe_all(&w);
 	if (r->n_items > 0)

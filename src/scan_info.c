@@ -55,6 +55,22 @@ static uint64_t proj_bytes(const struct gguf *g)
 static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
     const struct gguf *g, char *err, size_t errlen);
 
+/* Whether scan_classify reads c: not when it is known and unchanged. */
+static int unchanged(const struct walk *w, const struct cand *c)
+{
+	const char *name = c->path + c->dirlen + 1;
+	if (strncasecmp(name, "mmproj", 6) == 0)
+		return 0;
+	const struct scan_known *k = find_known(w->o, c->path);
+	return k != NULL && k->size == c->size && k->mtime_ns == c->mtime_ns;
+}
+
+void scan_prefetch(struct walk *w, const struct cand *c)
+{
+	if (!unchanged(w, c))
+		gguf_prefetch(c->path, &w->buf);
+}
+
 /* Model or projector. Reads the header unless the file is known and unchanged. A model
  * is described from the same read, as if it had no projector: projectors are linked
  * only once every file is classified, and the few models that get one are read again
@@ -64,12 +80,9 @@ void scan_classify(struct walk *w, struct cand *c)
 	char err[GGUF_ERR_LEN + PATH_MAX];
 	const char *name = c->path + c->dirlen + 1;
 	int by_name = strncasecmp(name, "mmproj", 6) == 0;
-	if (!by_name) {
-		const struct scan_known *k = find_known(w->o, c->path);
-		if (k != NULL && k->size == c->size && k->mtime_ns == c->mtime_ns) {
-			c->unchanged = 1;
-			return;
-		}
+	if (unchanged(w, c)) {
+		c->unchanged = 1;
+		return;
 	}
 	struct gguf *g = gguf_open_buf(c->path, &w->buf, err, sizeof err);
 	if (g == NULL) {
