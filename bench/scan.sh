@@ -58,7 +58,8 @@ evict() {
     sync "$1"/*.gguf # dirty pages (fresh copies) cannot be dropped
     for f in "$1"/*.gguf; do dd if="$f" iflag=nocache count=0 status=none; done
     if command -v fincore >/dev/null; then
-        f=$(ls "$1"/*.gguf | head -n 1)
+        local all=("$1"/*.gguf) # not ls | head: SIGPIPE ends the script under pipefail
+        f="${all[0]}"
         [ "$(fincore -n -o PAGES "$f" | tr -d ' ')" = 0 ] || die "$f stays in the page cache"
     fi
 }
