@@ -78,8 +78,8 @@ scan() {
     local out body t
     out=$(curl -sf -m 600 -X POST -w '\n%{time_total}' "http://127.0.0.1:$PORT/models/scan") ||
         die "POST /models/scan failed"
-    body=$(echo "$out" | head -n 1)
-    t=$(echo "$out" | tail -n 1)
+    body=${out%%$'\n'*} # no echo | head: SIGPIPE fails a pipeline under pipefail
+    t=${out##*$'\n'}
     [ "$(echo "$body" | json "$1")" = "$2" ] || die "scan: expected $1 = $2: $body"
     echo "$(awk -v t="$t" 'BEGIN { printf "%.1f", t * 1000 }') $(echo "$body" | json ms)"
 }
