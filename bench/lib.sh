@@ -32,6 +32,13 @@ need_tools() {
     done
 }
 
+# need_llama: dies unless the cached llama.cpp build is there: llama-server and the vocab
+# files of its tree (mloffload gen reads them).
+need_llama() {
+    [ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
+    [ -d "$LLAMA/llama.cpp/models" ] || die "no llama.cpp tree at $LLAMA/llama.cpp (vocab files): run scripts/setup-llama.sh"
+}
+
 # scratch_setup NAME: the scratch folder /tmp/mlo-NAME.XXXXXX (SCRATCH), the list of
 # started pids (PIDS), and on exit: every pid stopped, no llama-server of this run left
 # (LEFTOVERS=1 when some had to be killed), the folder removed. Also free_port and
@@ -117,4 +124,47 @@ bench_build() {
     MLO="$BUILD/mloffload"
     MLOD="$BUILD/mloffloadd"
     BUILD_TYPE="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)"
+}
+
+# bench_build_release TARGET...: everything built in Release in BB by scripts/build.sh (log
+# in $SCRATCH/build.log); when that fails (it builds the tests too, and one of them may
+# not build), only TARGET... with ninja. Then MLO and MLOD, checked to exist.
+bench_build_release() {
+    log "building $* (Release) in $BB"
+    if ! BUILD_DIR="$BB" BUILD_TYPE=Release bash "$ROOT/scripts/build.sh" >"$SCRATCH/build.log" 2>&1; then
+        log "scripts/build.sh failed (tail below); building only $*"
+        tail -n 20 "$SCRATCH/build.log" >&2
+        ninja -C "$BB" "$@" >&2 || die "cannot build $*"
+    fi
+    MLO="$BB/mloffload"
+    MLOD="$BB/mloffloadd"
+    if [ ! -x "$MLO" ] || [ ! -x "$MLOD" ]; then die "no $MLO or $MLOD after the build"; fi
+}
+
+# log_port LOGFILE: the port in mloffloadd's "listening on http://127.0.0.1:PORT" line.
+log_port() {
+    sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" | head -n 1
+}
+
+# start_mloffloadd ARG...: MLOD on 127.0.0.1 (a port it picks) over DIR (state in
+# DIR/state), with what the bench runs share (the cached llama-server, no Ollama or remote
+# llama-server, no rescans, no idle unloads) and ARG..., its log in
+# $SCRATCH/mloffloadd.log; waits until it lists the N_FILES models. Sets DPID and DPORT.
+start_mloffloadd() {
+    "$MLOD" --listen 127.0.0.1:0 --models-dir "$DIR" --state-dir "$DIR/state" \
+        --llama-server "$LLAMA_BIN" --ollama-url '' --llama-url http://127.0.0.1:9 \
+        --rescan 0 --idle-ttl 0 "$@" >"$SCRATCH/mloffloadd.log" 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+    DPORT=
+    daemon_port() { DPORT=$(log_port "$SCRATCH/mloffloadd.log"); [ -n "$DPORT" ]; }
+    daemon_ready() {
+        [ "$(curl -sf -m 10 "http://127.0.0.1:$DPORT/models" |
+            python3 -c 'import json, sys; print(len(json.load(sys.stdin)["models"]))' 2>/dev/null)" = "$N_FILES" ]
+    }
+    if ! wait_for "mloffloadd" "$DPID" daemon_port || ! wait_for "mloffloadd" "$DPID" daemon_ready; then
+        tail -n 20 "$SCRATCH/mloffloadd.log" >&2
+        die "mloffloadd did not start or did not list the $N_FILES models"
+    fi
+    log "mloffloadd (pid $DPID) on port $DPORT lists $N_FILES models"
 }

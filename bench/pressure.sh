@@ -31,23 +31,15 @@ done
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
 [ -n "$SHAPES" ] || die "SHAPES is empty"
 need_tools curl python3 cmake ninja pgrep
-[ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
-[ -d "$LLAMA/llama.cpp/models" ] || die "no llama.cpp tree at $LLAMA/llama.cpp (vocab files): run scripts/setup-llama.sh"
+need_llama
 
 scratch_setup pressure
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. build (Release, in build-bench/, apart from build/) ---
-log "building mloffload, mloffloadd and the fake NVML (Release) in $BB"
-if ! BUILD_DIR="$BB" BUILD_TYPE=Release bash "$ROOT/scripts/build.sh" >"$SCRATCH/build.log" 2>&1; then
-    log "scripts/build.sh failed (tail below); building only what this needs"
-    tail -n 20 "$SCRATCH/build.log" >&2
-    ninja -C "$BB" mloffload mloffloadd fake_nvml >&2 || die "cannot build mloffloadd"
-fi
-MLO="$BB/mloffload"
-MLOD="$BB/mloffloadd"
+bench_build_release mloffload mloffloadd fake_nvml
 NVML="$BB/fake-nvml/libnvidia-ml.so"
-for f in "$MLO" "$MLOD" "$NVML"; do [ -e "$f" ] || die "no $f after the build"; done
+[ -e "$NVML" ] || die "no $NVML after the build"
 
 # --- 2. models, read once so that every load takes them from the page cache ---
 DIR="$SCRATCH/models"
@@ -64,25 +56,8 @@ export FAKE_NVML_STATE="$SCRATCH/nvml.txt"
 printf 'count 1\ngpu 0 name="Fake GPU" uuid=GPU-fake total=%d used=0 temp=40 util=0\n' \
     $((64 << 30)) >"$FAKE_NVML_STATE"
 printf 'regrow_hold_s = 1\n' >"$SCRATCH/mloffloadd.conf"
-"$MLOD" --config "$SCRATCH/mloffloadd.conf" --listen 127.0.0.1:0 --models-dir "$DIR" \
-    --state-dir "$DIR/state" --nvml-lib "$NVML" --reserve 0 --sample-ms 100 \
-    --llama-server "$LLAMA_BIN" --ollama-url '' --llama-url http://127.0.0.1:9 \
-    --rescan 0 --idle-ttl 0 >"$SCRATCH/mloffloadd.log" 2>&1 &
-DPID=$!
-PIDS+=("$DPID")
-DPORT=
-daemon_port() {
-    DPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$SCRATCH/mloffloadd.log" | head -n 1)
-    [ -n "$DPORT" ]
-}
-daemon_ready() {
-    [ "$(curl -sf -m 10 "http://127.0.0.1:$DPORT/models" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["models"]))' 2>/dev/null)" = "$N_FILES" ]
-}
-if ! wait_for "mloffloadd" "$DPID" daemon_port || ! wait_for "mloffloadd" "$DPID" daemon_ready; then
-    tail -n 20 "$SCRATCH/mloffloadd.log" >&2
-    die "mloffloadd did not start or did not list the $N_FILES models"
-fi
-log "mloffloadd (pid $DPID) on port $DPORT lists $N_FILES models"
+start_mloffloadd --config "$SCRATCH/mloffloadd.conf" --nvml-lib "$NVML" --reserve 0 \
+    --sample-ms 100
 
 # --- 4. the rounds (the driver: HTTP, the SSE stream, the fake GPU's readings) ---
 RESULTS="$SCRATCH/results.json"

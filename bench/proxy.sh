@@ -139,7 +139,7 @@ start_daemon() {
     pid=$!
     PIDS+=("$pid")
     daemon_port() {
-        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$logf" | head -n 1)
+        port=$(log_port "$logf")
         [ -n "$port" ]
     }
     local n_files

@@ -149,7 +149,7 @@ DPID=$!
 PIDS+=("$DPID")
 DPORT=
 daemon_port() {
-    DPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$DLOG" | head -n 1)
+    DPORT=$(log_port "$DLOG")
     [ -n "$DPORT" ]
 }
 daemon_ready() { [ "$(get "http://127.0.0.1:$DPORT/v1/models" 2>/dev/null |

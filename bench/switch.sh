@@ -34,8 +34,7 @@ done
 [ "$START_S" -ge 1 ] || die "START_S must be at least 1"
 [ -n "$PAIRS" ] || die "PAIRS is empty"
 need_tools curl python3 cmake ninja pgrep
-[ -x "$LLAMA_BIN" ] || die "no llama-server at $LLAMA_BIN: run scripts/setup-llama.sh or set MLOFFLOAD_LLAMA_BIN"
-[ -d "$LLAMA/llama.cpp/models" ] || die "no llama.cpp tree at $LLAMA/llama.cpp (vocab files): run scripts/setup-llama.sh"
+need_llama
 
 # --- processes and the scratch folder: everything started here is stopped on exit ---
 scratch_setup switch
@@ -43,17 +42,7 @@ scratch_setup switch
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. build (Release, in build-bench/, apart from build/) ---
-log "building mloffload and mloffloadd (Release) in $BB"
-if ! BUILD_DIR="$BB" BUILD_TYPE=Release bash "$ROOT/scripts/build.sh" >"$SCRATCH/build.log" 2>&1; then
-    # scripts/build.sh builds the tests too; when one of them does not build, the two
-    # programs this needs may still.
-    log "scripts/build.sh failed (tail below); building only mloffload and mloffloadd"
-    tail -n 20 "$SCRATCH/build.log" >&2
-    ninja -C "$BB" mloffload mloffloadd >&2 || die "cannot build mloffloadd"
-fi
-MLO="$BB/mloffload"
-MLOD="$BB/mloffloadd"
-if [ ! -x "$MLO" ] || [ ! -x "$MLOD" ]; then die "no $MLO or $MLOD after the build"; fi
+bench_build_release mloffload mloffloadd
 
 # --- 2. models: one pair per shape, the two files of a pair differ only in their weights ---
 DIR="$SCRATCH/models"
@@ -93,27 +82,11 @@ json_field() {
 # All of them run at once, and the switches are interleaved (one switch of each system in
 # turn), so that other load on the machine falls on every system alike. Between its
 # switches each system's loaded child sits idle.
-daemon_port() {
-    DPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$SCRATCH/mloffloadd.log" | head -n 1)
-    [ -n "$DPORT" ]
-}
 count_models() {
     curl -sf -m 10 "http://127.0.0.1:$1$2" 2>/dev/null |
         python3 -c 'import json, sys; j = json.load(sys.stdin); print(len(j.get("models") or j.get("data") or []))' 2>/dev/null
 }
-daemon_ready() { [ "$(count_models "$DPORT" /models)" = "$N_FILES" ]; }
-
-"$MLOD" --listen 127.0.0.1:0 --models-dir "$DIR" --state-dir "$DIR/state" \
-    --llama-server "$LLAMA_BIN" --ollama-url '' --llama-url http://127.0.0.1:9 \
-    --rescan 0 --idle-ttl 0 >"$SCRATCH/mloffloadd.log" 2>&1 &
-DPID=$!
-PIDS+=("$DPID")
-DPORT=
-if ! wait_for "mloffloadd" "$DPID" daemon_port || ! wait_for "mloffloadd" "$DPID" daemon_ready; then
-    tail -n 20 "$SCRATCH/mloffloadd.log" >&2
-    die "mloffloadd did not start or did not list the $N_FILES models"
-fi
-log "mloffloadd (pid $DPID) on port $DPORT lists $N_FILES models"
+start_mloffloadd
 
 # The arguments mloffloadd gives its children (beyond -m, --alias, --host, --port, -lv 4),
 # from its plan for the first model: the router's second run gets the same ones.

@@ -18,36 +18,13 @@
 // and exits 0. On an error, from the SDK's error:
 //   {"ok":false,"mode":...,"name":"NotFoundError","status":404|null,"type":...,"message":...}
 // (mid-stream adds "stage":"stream") and exits 1. Usage errors exit 2. No retries.
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { args, finish, load } from './sdk_client.mjs';
 
 const MODES = ['message', 'stream', 'count'];
 
-function out(obj, code) {
-  process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code));
-}
-
-function usage(msg) {
-  process.stderr.write(`anthropic_client: ${msg}\n` +
-    `usage: node tests/anthropic_client.mjs BASE_URL ${MODES.join('|')} MODEL [API_KEY]\n`);
-  process.exit(2);
-}
-
-const [baseURL, mode, model, apiKey] = process.argv.slice(2);
-if (!baseURL || !mode || model === undefined) usage('missing arguments');
-if (!MODES.includes(mode)) usage(`unknown mode '${mode}'`);
-const dir = process.env.MLO_ANTHROPIC_DIR;
-if (!dir) usage('MLO_ANTHROPIC_DIR is not set (scripts/setup-anthropic.sh prints it)');
-
-let Anthropic;
-try {
-  // resolved from the cache folder, not from this clone: the package lives there
-  const require = createRequire(join(dir, 'package.json'));
-  const mod = require('@anthropic-ai/sdk');
-  Anthropic = mod.Anthropic ?? mod.default ?? mod;
-} catch (e) {
-  usage(`cannot load @anthropic-ai/sdk from ${dir}: ${e.message}`);
-}
+const { baseURL, mode, model, last: apiKey, usage } = args('anthropic_client', MODES,
+  'API_KEY');
+const Anthropic = load('@anthropic-ai/sdk', 'MLO_ANTHROPIC_DIR', 'setup-anthropic.sh', usage);
 
 let midStream = {};
 const client = new Anthropic({ baseURL, apiKey: apiKey || 'none', maxRetries: 0,
@@ -100,8 +77,4 @@ async function run() {
   }
 }
 
-try {
-  out({ ok: true, mode, ...(await run()) }, 0);
-} catch (e) {
-  out(failure(e, midStream), 1);
-}
+await finish(mode, run, failure, () => midStream);

@@ -54,6 +54,31 @@ int du_port(const struct tu_proc *p)
 	return tu_log_port(p, "listening on http://127.0.0.1:", 60);
 }
 
+int du_start(struct tu_proc *p, const struct du_daemon *d, const char *logname)
+{
+	char *log = tu_path(logname);
+	char *argv[48] = { (char *)d->bin, "--listen", "127.0.0.1:0", "--models-dir",
+	    (char *)d->models, "--state-dir", (char *)d->state, "--nvml-lib",
+	    (char *)(d->nvml ? d->nvml : "/nonexistent/libnvidia-ml.so"), "--reserve", "0",
+	    "--llama-server", (char *)d->llama_bin, "--ollama-url",
+	    (char *)(d->ollama_url ? d->ollama_url : ""), "--llama-url", "http://127.0.0.1:9",
+	    "--rescan", "0", "--idle-ttl", "0" };
+	size_t n = 21;
+	for (size_t i = 0; d->extra != NULL && d->extra[i] != NULL; i++) {
+		assert_true(n < sizeof argv / sizeof argv[0] - 1);
+		argv[n++] = d->extra[i];
+	}
+	argv[n] = NULL;
+	assert_int_equal(tu_spawn(p, argv, log), 0);
+	free(log);
+	return du_port(p);
+}
+
+int du_has_models(json_t *j, void *min)
+{
+	return json_array_size(json_object_get(j, "models")) >= *(const size_t *)min;
+}
+
 json_t *du_at(json_t *j, const char *path)
 {
 	char buf[256];

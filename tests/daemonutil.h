@@ -18,6 +18,23 @@ json_t *du_req(int port, const char *method, const char *path, const char *body,
 json_t *du_get(int port, const char *path);
 /* Polls GET path until pred(j, arg) holds; fails the test after 60 s. New body. */
 json_t *du_poll(int port, const char *path, int (*pred)(json_t *, void *), void *arg);
+/* What du_start runs: mloffloadd on 127.0.0.1, on a port the system picks, over one
+ * models folder, with what the tests share (no reserve, no rescans, no idle unloads, no
+ * remote llama-server), then the test's own flags. Strings are borrowed. */
+struct du_daemon {
+	const char *bin;          /* mloffloadd */
+	const char *models;       /* --models-dir */
+	const char *state;        /* --state-dir */
+	const char *llama_bin;    /* --llama-server */
+	const char *nvml;         /* --nvml-lib; NULL: none that loads (CPU only) */
+	const char *ollama_url;   /* --ollama-url; NULL: "" (none) */
+	char *const *extra;       /* more flags, NULL-terminated; NULL: none */
+};
+/* Starts d with its log in the test folder's logname; returns its port once it listens.
+ * Fails the test if it does not start. Stop it with du_stop. */
+int du_start(struct tu_proc *p, const struct du_daemon *d, const char *logname);
+/* A du_poll predicate: the body's "models" has at least *(size_t *)min entries. */
+int du_has_models(json_t *j, void *min);
 /* Waits for "listening on http://HOST:PORT" in p's log; returns PORT. */
 int du_port(const struct tu_proc *p);
 /* Writes the generated model shape (shapes.h) to path: quant NULL for the shape's own,

@@ -27,25 +27,13 @@
 //   {"ok":false,"mode":...,"name":"BadRequestError","status":400|null,"type":...,"code":...,"message":...}
 // (an error in the middle of a stream adds "stage":"stream" and the "chunks" that came
 // before it) and exits 1. Usage errors exit 2. No retries, a 120 s timeout, apiKey "none".
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { args, finish, load } from './sdk_client.mjs';
 
 const MODES = ['chat', 'stream', 'completion', 'embedding', 'models', 'responses',
   'responses_stream'];
 
-function out(obj, code) {
-  process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code));
-}
-
-function usage(msg) {
-  process.stderr.write(`openai_client: ${msg}\n` +
-    `usage: node tests/openai_client.mjs BASE_URL ${MODES.join('|')} MODEL [EXTRA_JSON]\n`);
-  process.exit(2);
-}
-
-const [baseURL, mode, model, extraArg] = process.argv.slice(2);
-if (!baseURL || !mode || model === undefined) usage('missing arguments');
-if (!MODES.includes(mode)) usage(`unknown mode '${mode}'`);
+const { baseURL, mode, model, last: extraArg, usage } = args('openai_client', MODES,
+  'EXTRA_JSON');
 let extra = {};
 if (extraArg !== undefined && extraArg !== '') {
   try {
@@ -56,18 +44,7 @@ if (extraArg !== undefined && extraArg !== '') {
   if (extra === null || typeof extra !== 'object' || Array.isArray(extra))
     usage('EXTRA must be a JSON object');
 }
-const dir = process.env.MLO_OPENAI_DIR;
-if (!dir) usage('MLO_OPENAI_DIR is not set (scripts/setup-openai.sh prints it)');
-
-let OpenAI;
-try {
-  // resolved from the cache folder, not from this clone: the package lives there
-  const require = createRequire(join(dir, 'package.json'));
-  const mod = require('openai');
-  OpenAI = mod.OpenAI ?? mod.default ?? mod;
-} catch (e) {
-  usage(`cannot load the openai package from ${dir}: ${e.message}`);
-}
+const OpenAI = load('openai', 'MLO_OPENAI_DIR', 'setup-openai.sh', usage);
 
 // set when an error comes after the stream started: where it stopped
 let midStream = {};
@@ -177,8 +154,4 @@ async function run() {
   }
 }
 
-try {
-  out({ ok: true, mode, ...(await run()) }, 0);
-} catch (e) {
-  out(failure(e, midStream), 1);
-}
+await finish(mode, run, failure, () => midStream);

@@ -603,6 +603,76 @@ static void test_big_header(void **state)
 	free(path);
 }
 
+/* Writes a model whose header is a vocabulary of n strings of 1 to 40 bytes ("tok<i>",
+ * padded with 'x'), so that strings straddle every piece the reader reads. */
+static void write_vocab(const char *path, int n)
+{
+	struct ggufw *w = ggufw_new();
+	struct rb r = { 0 };
+	char tok[48];
+	ggufw_str(w, "general.architecture", "llama");
+	rb_arr(&r, "tokenizer.ggml.tokens", GGUF_T_STRING, (uint64_t)n);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(tok, sizeof tok, "tok%d", i);
+		while (len < 1 + i % 40)
+			tok[len++] = 'x';
+		tok[len] = '\0';
+		rb_str(&r, tok);
+	}
+	ggufw_raw(w, r.p, r.len, 1);
+	rb_free(&r);
+	ggufw_str(w, "t.last", "after the vocabulary");
+	assert_int_equal(ggufw_tensor(w, "token_embd.weight", F32, 2, (int64_t[]){ 64, 4 }), 0);
+	write_ok(w, path);
+	ggufw_free(w);
+}
+
+/* The folder scan lends one buffer to every open (gguf_open_buf): a big header, then a
+ * small one read into the same (larger, used) memory, then both open at once, read
+ * exactly as gguf_open reads them; the buffer is kept between opens. */
+static void test_lent_buffer(void **state)
+{
+	(void)state;
+	enum { N = 300000 };
+	char *big = tu_path("lent-vocab.gguf"), *small = tu_path("lent-all-types.gguf");
+	write_vocab(big, N);
+	uint64_t n_kv = write_all_types(small);
+	struct stat st;
+	assert_int_equal(stat(small, &st), 0);
+	struct gguf_buf b = { 0 };
+	char err[GGUF_ERR_LEN + 256], s[64];
+	struct gguf *g = gguf_open_buf(big, &b, err, sizeof err);
+	assert_non_null(g);
+	assert_null(b.p); /* held by g */
+	const struct gguf_kv *kv = kv_of(g, "tokenizer.ggml.tokens");
+	assert_int_equal(kv->arr_n, N);
+	assert_int_equal(gguf_get_str(g, "t.last", s, sizeof s), 0);
+	assert_string_equal(s, "after the vocabulary");
+	assert_true(g->header_bytes > 4u << 20);
+	gguf_close(g);
+	assert_non_null(b.p); /* given back */
+	size_t cap = b.cap;
+	g = gguf_open_buf(small, &b, err, sizeof err);
+	assert_non_null(g);
+	check_all_types_layout(g, n_kv, (uint64_t)st.st_size);
+	check_scalars(g);
+	check_floats_strings(g);
+	check_arrays(g);
+	check_nested(g);
+	struct gguf *g2 = gguf_open_buf(big, &b, err, sizeof err); /* b is empty: fresh */
+	assert_non_null(g2);
+	assert_int_equal(gguf_get_str(g2, "t.last", s, sizeof s), 0);
+	assert_string_equal(s, "after the vocabulary");
+	gguf_close(g);
+	gguf_close(g2);
+	assert_true(b.cap >= cap); /* the larger of the two kept, the other unmapped */
+	gguf_buf_free(&b);
+	assert_null(b.p);
+	assert_int_equal(unlink(big), 0);
+	free(big);
+	free(small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_20g),
 		cmocka_unit_test(test_truncated_after_open),
 		cmocka_unit_test(test_big_header),
+		cmocka_unit_test(test_lent_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

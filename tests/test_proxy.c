@@ -47,29 +47,21 @@ static void stop_daemon(void)
 	du_stop(&dmn);
 }
 
-static int has_models(json_t *j, void *arg)
-{
-	return json_array_size(json_object_get(j, "models")) >= 6;
-}
-
 /* A daemon on the test's models, the fake GPU and the Ollama double; extra flags
  * (NULL-terminated, up to 8) go last. */
 static void start_daemon(const char *const *extra)
 {
-	char *log = tu_path("daemon.log"), *ourl = xasprintf("http://127.0.0.1:%d", oll_port);
-	char *argv[40] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
-	    state, "--nvml-lib", (char *)FAKE_NVML_PATH, "--reserve", "0", "--llama-server",
-	    llama_bin, "--ollama-url", ourl, "--llama-url", "http://127.0.0.1:9", "--rescan",
-	    "0", "--idle-ttl", "0", "--sample-ms", "100", "--alias", "chat-default a" };
-	size_t n = 25;
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 38; i++)
-		argv[n++] = (char *)extra[i];
-	argv[n] = NULL;
+	char *ourl = xasprintf("http://127.0.0.1:%d", oll_port);
+	char *flags[16] = { "--sample-ms", "100", "--alias", "chat-default a" };
+	size_t n = 4;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
+		flags[n++] = (char *)extra[i];
+	flags[n] = NULL;
+	struct du_daemon d = { .bin = bin, .models = models, .state = state,
+	    .llama_bin = llama_bin, .nvml = FAKE_NVML_PATH, .ollama_url = ourl, .extra = flags };
 	setenv("FAKE_NVML_STATE", nvml, 1);
-	assert_int_equal(tu_spawn(&dmn, argv, log), 0);
-	port = du_port(&dmn);
-	json_decref(du_poll(port, "/models", has_models, NULL));
-	free(log);
+	port = du_start(&dmn, &d, "daemon.log");
+	json_decref(du_poll(port, "/models", du_has_models, &(size_t){ 6 }));
 	free(ourl);
 }
 

@@ -30,27 +30,13 @@ static char *bin, *models, *state, *llama_bin;
 static struct tu_proc dmn;
 static int port;
 
-static int has_models(json_t *j, void *arg)
-{
-	return json_array_size(json_object_get(j, "models")) >= 4;
-}
-
 /* A daemon on the test's models (CPU only); extra flags (NULL-terminated) go last. */
 static void start(struct tu_proc *p, const char *st, const char *logname, char *const *extra,
     int *out_port)
 {
-	char *log = tu_path(logname);
-	char *argv[32] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
-	    (char *)st, "--nvml-lib", "/nonexistent/libnvidia-ml.so", "--reserve", "0",
-	    "--llama-server", llama_bin, "--ollama-url", "", "--llama-url", "http://127.0.0.1:9",
-	    "--rescan", "0", "--idle-ttl", "0" };
-	size_t n = 21;
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-	assert_int_equal(tu_spawn(p, argv, log), 0);
-	*out_port = du_port(p);
-	free(log);
+	struct du_daemon d = { .bin = bin, .models = models, .state = st, .llama_bin = llama_bin,
+	    .extra = extra };
+	*out_port = du_start(p, &d, logname);
 }
 
 static int setup(void **st)
@@ -73,7 +59,7 @@ static int setup(void **st)
 		free(m);
 	}
 	start(&dmn, state, "daemon.log", NULL, &port);
-	json_decref(du_poll(port, "/models", has_models, NULL));
+	json_decref(du_poll(port, "/models", du_has_models, &(size_t){ 4 }));
 	return 0;
 }
 

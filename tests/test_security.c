@@ -105,26 +105,21 @@ static void expect(int port, const char *method, const char *path, const char *h
 	free(r);
 }
 
-static int has_models(json_t *j, void *arg)
-{
-	return json_array_size(json_object_get(j, "models")) >= 1;
-}
-
+/* A daemon on the test's models (CPU only) that allows the origin APP; extra flags
+ * (NULL-terminated) go last. */
 static void start(struct tu_proc *p, const char *st, const char *name, char *const *extra,
     int *port)
 {
-	char *log = tu_path(name);
-	char *argv[32] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
-	    (char *)st, "--nvml-lib", "/nonexistent/libnvidia-ml.so", "--reserve", "0",
-	    "--llama-server", llama_bin, "--ollama-url", "", "--llama-url",
-	    "http://127.0.0.1:9", "--rescan", "0", "--idle-ttl", "0", "--allowed-origin", APP };
-	size_t n = 23;
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-	assert_int_equal(tu_spawn(p, argv, log), 0);
-	*port = du_port(p);
-	free(log);
+	char *flags[16] = { "--allowed-origin", APP };
+	size_t n = 2;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+		assert_true(n < 15);
+		flags[n++] = extra[i];
+	}
+	flags[n] = NULL;
+	struct du_daemon d = { .bin = bin, .models = models, .state = st, .llama_bin = llama_bin,
+	    .extra = flags };
+	*port = du_start(p, &d, name);
 }
 
 static void write_keys(const char *body, mode_t mode)
@@ -157,7 +152,7 @@ static int setup(void **st)
 	setenv("MLOFFLOAD_API_KEY", KEY2, 1);
 	start(&keyed_d, state2, "keyed.log", kargv, &keyed_port);
 	unsetenv("MLOFFLOAD_API_KEY");
-	json_decref(du_poll(open_port, "/models", has_models, NULL));
+	json_decref(du_poll(open_port, "/models", du_has_models, &(size_t){ 1 }));
 	return 0;
 }
 

@@ -23,22 +23,14 @@ static char *bin, *models, *state, *state2, *nvml, *llama_bin, *shots;
 static struct tu_proc dmn, dmn_key;
 static int port, port_key;
 
-static int has_models(json_t *j, void *arg)
-{
-	return json_array_size(json_object_get(j, "models")) >= 3;
-}
-
+/* A daemon on the test's models and fake GPU (nvml's state). */
 static void start(struct tu_proc *p, int *pport, const char *st, const char *logname)
 {
-	char *log = tu_path(logname);
-	char *argv[] = { bin, "--listen", "127.0.0.1:0", "--models-dir", models, "--state-dir",
-	    (char *)st, "--nvml-lib", (char *)FAKE_NVML_PATH, "--reserve", "0", "--llama-server",
-	    llama_bin, "--ollama-url", "http://127.0.0.1:9", "--llama-url", "http://127.0.0.1:9",
-	    "--rescan", "0", "--idle-ttl", "0", "--sample-ms", "200", NULL };
+	char *extra[] = { "--sample-ms", "200", NULL };
+	struct du_daemon d = { .bin = bin, .models = models, .state = st, .llama_bin = llama_bin,
+	    .nvml = FAKE_NVML_PATH, .ollama_url = "http://127.0.0.1:9", .extra = extra };
 	setenv("FAKE_NVML_STATE", nvml, 1);
-	assert_int_equal(tu_spawn(p, argv, log), 0);
-	*pport = du_port(p);
-	free(log);
+	*pport = du_start(p, &d, logname);
 }
 
 /* The pinned puppeteer-core's folder (scripts/setup-puppeteer.sh), or NULL. */
@@ -94,7 +86,7 @@ static int setup(void **st)
 	free(p);
 	du_fake_gpu(nvml, 1ull << 30, 0);
 	start(&dmn, &port, state, "daemon.log");
-	json_decref(du_poll(port, "/models", has_models, NULL));
+	json_decref(du_poll(port, "/models", du_has_models, &(size_t){ 3 }));
 	return 0;
 }
 

@@ -380,6 +380,174 @@ static int plan_several(const char *path, const struct est *e, const struct plan
 	return rc;
 }
 
+/* mloffload plan's command line, parsed. */
+struct plan_cmd {
+	const char *path, *rpc, *vram_arg, *backend;
+	int json, have_vram;
+	enum plan_split split;
+	uint64_t vram;            /* the one budget, when --vram names one */
+	struct est_opts eo;
+	struct plan_opts po;
+	struct est_clip clip;     /* the projector's encoder, with --mmproj */
+};
+
+/* What the option parsers below return, besides the count of values they took. */
+#define OPT_NOT_MINE (-1)
+#define OPT_BAD (-2)              /* a bad value, said on stderr: exit 2 */
+#define OPT_FAILED (-3)           /* a file that does not read, said on stderr: exit 1 */
+
+/* The options that change the estimate: --ctx, --cache-type, --flash-attn, --mmproj. */
+static int plan_opt_model(struct plan_cmd *pc, const char *a, const char *v)
+{
+	long long n;
+	if (v == NULL)
+		return OPT_NOT_MINE;
+	if (strcmp(a, "--ctx") == 0) {
+		if (util_parse_int(v, 0, MODEL_MAX_CTX, &n) < 0) {
+			fprintf(stderr, "mloffload: --ctx: '%s' is not a context size\n", v);
+			return OPT_BAD;
+		}
+		pc->eo.n_ctx = (uint32_t)n;
+	} else if (strcmp(a, "--cache-type") == 0) {
+		if (est_cache_type(v, &pc->eo.type_k) < 0) {
+			fprintf(stderr, "mloffload: --cache-type: unknown type '%s'\n", v);
+			return OPT_BAD;
+		}
+		pc->eo.type_v = pc->eo.type_k;
+	} else if (strcmp(a, "--flash-attn") == 0) {
+		pc->eo.flash_attn = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? 0 :
+		    strcmp(v, "auto") == 0 ? -1 : -2;
+		if (pc->eo.flash_attn == -2) {
+			fprintf(stderr, "mloffload: --flash-attn: auto, on or off\n");
+			return OPT_BAD;
+		}
+	} else if (strcmp(a, "--mmproj") == 0) {
+		pc->po.mmproj = v; /* read once every option is known (flash attention) */
+	} else {
+		return OPT_NOT_MINE;
+	}
+	return 1;
+}
+
+/* The options of the devices: --vram, --rpc, --backend, --split. */
+static int plan_opt_devices(struct plan_cmd *pc, const char *a, const char *v)
+{
+	if (v == NULL)
+		return OPT_NOT_MINE;
+	if (strcmp(a, "--split") == 0) {
+		if (strcmp(v, "auto") != 0 && strcmp(v, "never") != 0) {
+			fprintf(stderr, "mloffload: --split: auto or never\n");
+			return OPT_BAD;
+		}
+		pc->split = strcmp(v, "never") == 0 ? PLAN_SPLIT_NEVER : PLAN_SPLIT_AUTO;
+	} else if (strcmp(a, "--backend") == 0) {
+		pc->backend = v;
+	} else if (strcmp(a, "--vram") == 0) {
+		pc->vram_arg = v;
+		if (strchr(v, ',') == NULL && util_parse_size(v, &pc->vram) < 0) {
+			fprintf(stderr, "mloffload: --vram: '%s' is not a size (e.g. 6G, 512M)\n", v);
+			return OPT_BAD;
+		}
+		pc->have_vram = 1;
+	} else if (strcmp(a, "--rpc") == 0) {
+		pc->rpc = v;
+	} else {
+		return OPT_NOT_MINE;
+	}
+	return 1;
+}
+
+/* The options of the placement: --cpu, --offload, --ngl, --n-cpu-moe, --nkvo,
+ * --no-repack. */
+static int plan_opt_place(struct plan_cmd *pc, const char *a, const char *v)
+{
+	struct plan_opts *po = &pc->po;
+	long long n;
+	if (strcmp(a, "--nkvo") == 0) {
+		po->no_kv_offload = 1;
+		return 0;
+	}
+	if (strcmp(a, "--no-repack") == 0) {
+		po->no_repack = 1;
+		return 0;
+	}
+	if (v == NULL)
+		return OPT_NOT_MINE;
+	if (strcmp(a, "--cpu") == 0) {
+		if (po->n_cpu_patterns == PLAN_MAX_PATTERNS) {
+			fprintf(stderr, "mloffload: at most %d --cpu patterns\n", PLAN_MAX_PATTERNS);
+			return OPT_BAD;
+		}
+		po->cpu_patterns[po->n_cpu_patterns++] = v;
+	} else if (strcmp(a, "--offload") == 0) {
+		if (strcmp(v, "auto") == 0) {
+			po->offload = PLAN_AUTO;
+		} else if (strcmp(v, "gpu") == 0) {
+			po->offload = PLAN_GPU;
+		} else if (strcmp(v, "cpu") == 0) {
+			po->offload = PLAN_CPU;
+		} else {
+			fprintf(stderr, "mloffload: --offload: auto, gpu or cpu\n");
+			return OPT_BAD;
+		}
+	} else if (strcmp(a, "--ngl") == 0 || strcmp(a, "--n-cpu-moe") == 0) {
+		if (util_parse_int(v, 0, ARCH_MAX_LAYERS + 1, &n) < 0) {
+			fprintf(stderr, "mloffload: %s: '%s' is not a layer count\n", a, v);
+			return OPT_BAD;
+		}
+		if (strcmp(a, "--ngl") == 0)
+			po->ngl = (int)n;
+		else
+			po->n_cpu_moe = (int)n;
+	} else {
+		return OPT_NOT_MINE;
+	}
+	return 1;
+}
+
+/* Parses mloffload plan's arguments into pc. Returns 0, or the exit status. */
+static int plan_parse(struct plan_cmd *pc, int argc, char **argv)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->backend = "CUDA";
+	pc->split = PLAN_SPLIT_AUTO;
+	est_defaults(&pc->eo);
+	pc->po.ngl = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int r = OPT_NOT_MINE;
+		if (strcmp(a, "--json") == 0) {
+			pc->json = 1;
+			r = 0;
+		} else if (pc->path == NULL && a[0] != '-') {
+			pc->path = a;
+			r = 0;
+		}
+		if (r == OPT_NOT_MINE)
+			r = plan_opt_model(pc, a, v);
+		if (r == OPT_NOT_MINE)
+			r = plan_opt_devices(pc, a, v);
+		if (r == OPT_NOT_MINE)
+			r = plan_opt_place(pc, a, v);
+		if (r == OPT_NOT_MINE)
+			return usage(stderr), 2;
+		if (r == OPT_BAD || r == OPT_FAILED)
+			return r == OPT_BAD ? 2 : 1;
+		i += r;
+	}
+	if (pc->path == NULL || !pc->have_vram) {
+		fprintf(stderr, "mloffload: plan needs a FILE and --vram SIZE\n");
+		return usage(stderr), 2;
+	}
+	char err[GGUF_ERR_LEN + 4096];
+	if (pc->po.mmproj != NULL &&
+	    model_mmproj(pc->po.mmproj, &pc->eo, &pc->clip, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: --mmproj: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 /* Where the projector's encoder runs under plan p and what it takes (plan --json). */
 static json_t *mmproj_json(const struct plan *p, const struct est *e, const struct est_clip *c)
 {
@@ -411,207 +579,117 @@ static void mmproj_text(const struct plan *p, const struct est *e, const struct 
 	printf("%s\n", c->generic ? "; generic estimate (+25%)" : "");
 }
 
-static int cmd_plan(int argc, char **argv)
+static json_t *one_json(const struct plan_cmd *pc, const struct est *e, const struct plan *p)
 {
-	const char *path = NULL, *rpc = NULL, *vram_arg = NULL, *backend = "CUDA";
-	int json = 0, have_vram = 0;
-	enum plan_split split = PLAN_SPLIT_AUTO;
-	uint64_t vram = 0;
-	struct est_opts eo;
-	struct plan_opts po;
-	est_defaults(&eo);
-	memset(&po, 0, sizeof po);
-	po.ngl = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		long long n;
-		if (strcmp(a, "--json") == 0) {
-			json = 1;
-		} else if (strcmp(a, "--nkvo") == 0) {
-			po.no_kv_offload = 1;
-		} else if (strcmp(a, "--no-repack") == 0) {
-			po.no_repack = 1;
-		} else if (strcmp(a, "--split") == 0 && v) {
-			if (strcmp(v, "auto") != 0 && strcmp(v, "never") != 0) {
-				fprintf(stderr, "mloffload: --split: auto or never\n");
-				return 2;
-			}
-			split = strcmp(v, "never") == 0 ? PLAN_SPLIT_NEVER : PLAN_SPLIT_AUTO;
-			i++;
-		} else if (strcmp(a, "--backend") == 0 && v) {
-			backend = v;
-			i++;
-		} else if (strcmp(a, "--vram") == 0 && v) {
-			vram_arg = v;
-			if (strchr(v, ',') == NULL && util_parse_size(v, &vram) < 0) {
-				fprintf(stderr, "mloffload: --vram: '%s' is not a size (e.g. 6G, 512M)\n", v);
-				return 2;
-			}
-			have_vram = 1;
-			i++;
-		} else if (strcmp(a, "--ctx") == 0 && v) {
-			if (util_parse_int(v, 0, MODEL_MAX_CTX, &n) < 0) {
-				fprintf(stderr, "mloffload: --ctx: '%s' is not a context size\n", v);
-				return 2;
-			}
-			eo.n_ctx = (uint32_t)n;
-			i++;
-		} else if (strcmp(a, "--cache-type") == 0 && v) {
-			if (est_cache_type(v, &eo.type_k) < 0) {
-				fprintf(stderr, "mloffload: --cache-type: unknown type '%s'\n", v);
-				return 2;
-			}
-			eo.type_v = eo.type_k;
-			i++;
-		} else if (strcmp(a, "--cpu") == 0 && v) {
-			if (po.n_cpu_patterns == PLAN_MAX_PATTERNS) {
-				fprintf(stderr, "mloffload: at most %d --cpu patterns\n", PLAN_MAX_PATTERNS);
-				return 2;
-			}
-			po.cpu_patterns[po.n_cpu_patterns++] = v;
-			i++;
-		} else if (strcmp(a, "--offload") == 0 && v) {
-			if (strcmp(v, "auto") == 0)
-				po.offload = PLAN_AUTO;
-			else if (strcmp(v, "gpu") == 0)
-				po.offload = PLAN_GPU;
-			else if (strcmp(v, "cpu") == 0)
-				po.offload = PLAN_CPU;
-			else {
-				fprintf(stderr, "mloffload: --offload: auto, gpu or cpu\n");
-				return 2;
-			}
-			i++;
-		} else if (strcmp(a, "--flash-attn") == 0 && v) {
-			eo.flash_attn = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? 0 :
-			    strcmp(v, "auto") == 0 ? -1 : -2;
-			if (eo.flash_attn == -2) {
-				fprintf(stderr, "mloffload: --flash-attn: auto, on or off\n");
-				return 2;
-			}
-			i++;
-		} else if ((strcmp(a, "--ngl") == 0 || strcmp(a, "--n-cpu-moe") == 0) && v) {
-			if (util_parse_int(v, 0, ARCH_MAX_LAYERS + 1, &n) < 0) {
-				fprintf(stderr, "mloffload: %s: '%s' is not a layer count\n", a, v);
-				return 2;
-			}
-			if (a[2] == 'n' && a[3] == 'g')
-				po.ngl = (int)n;
-			else
-				po.n_cpu_moe = (int)n;
-			i++;
-		} else if (strcmp(a, "--mmproj") == 0 && v) {
-			po.mmproj = v; /* read once every option is known (flash attention) */
-			i++;
-		} else if (strcmp(a, "--rpc") == 0 && v) {
-			rpc = v;
-			i++;
-		} else if (path == NULL && a[0] != '-') {
-			path = a;
-		} else {
-			return usage(stderr), 2;
-		}
-	}
-	char merr[GGUF_ERR_LEN + 4096];
-	struct est_clip clip;
-	if (po.mmproj != NULL && model_mmproj(po.mmproj, &eo, &clip, merr, sizeof merr) < 0) {
-		fprintf(stderr, "mloffload: --mmproj: %s\n", merr);
-		return 1;
-	}
-	if (path == NULL || !have_vram) {
-		fprintf(stderr, "mloffload: plan needs a FILE and --vram SIZE\n");
-		return usage(stderr), 2;
-	}
-	char err[GGUF_ERR_LEN + 4096];
-	struct gguf *g;
-	struct est e;
-	if (model_estimate(path, &eo, &g, &e, err, sizeof err) < 0) {
-		fprintf(stderr, "mloffload: %s\n", err);
-		return 1;
-	}
-	if (strchr(vram_arg, ',') != NULL || (rpc != NULL && strchr(rpc, ',') != NULL)) {
-		struct cli_devs ds;
-		int rc = 2;
-		if (parse_devs(vram_arg, rpc, backend, &ds) < 0)
-			fprintf(stderr, "mloffload: --vram: one size per device (at most %d), the "
-			    "RPC servers' last: '%s'\n", PLAN_MAX_DEVICES, vram_arg);
-		else
-			rc = plan_several(path, &e, &po, &ds, split, json);
-		est_free(&e);
-		gguf_close(g);
-		return rc;
-	}
+	json_t *j = json_object(), *args = json_array(), *devs = json_array();
+	for (size_t i = 0; i < p->n_args; i++)
+		json_array_append_new(args, json_string(p->args[i]));
+	json_object_set_new(j, "model", json_string(pc->path));
+	json_object_set_new(j, "fits", json_boolean(p->fits));
+	json_object_set_new(j, "gpu_layers", json_integer(p->ngl));
+	json_object_set_new(j, "layers", json_integer(e->a.n_layer + 1));
+	json_object_set_new(j, "n_cpu_moe", json_integer(p->n_cpu_moe));
+	json_object_set_new(j, "ctx", json_integer(e->n_ctx));
+	json_object_set_new(j, "estimate", json_string(e->generic ? "generic" : "checked"));
+	json_object_set_new(j, "args", args);
+	json_array_append_new(devs, model_usage_json(p->dev_name, &p->dev, 0));
+	json_array_append_new(devs, model_usage_json("CPU", &p->cpu, 1));
+	json_object_set_new(j, "devices", devs);
+	json_object_set_new(j, "budget_bytes", json_integer((json_int_t)pc->vram));
+	if (p->reason[0])
+		json_object_set_new(j, "reason", json_string(p->reason));
+	if (pc->po.mmproj != NULL)
+		json_object_set_new(j, "mmproj", mmproj_json(p, e, &pc->clip));
+	return j;
+}
+
+static void one_text(const struct plan_cmd *pc, const struct est *e, const struct plan *p)
+{
+	char b[5][32];
+	char bud[32];
+	uint64_t vram = pc->vram;
+	printf("%s: %s in %s, %d of %u layers on %s%s\n", pc->path, p->fits ? "fits" :
+	    "does not fit", util_fmt_size(vram, bud, sizeof bud), p->ngl, e->a.n_layer + 1,
+	    p->dev_name, p->n_cpu_moe ? " (experts partly on CPU)" : "");
+	printf("%-24s %11s %11s %11s %11s %11s\n", "device", "model", "kv", "compute",
+	    "repack", "total");
+	const struct plan_usage *u[2] = { &p->dev, &p->cpu };
+	const char *names[2] = { p->dev_name, "CPU" };
+	for (int i = 0; i < 2; i++)
+		printf("%-24s %11s %11s %11s %11s %11s\n", names[i],
+		    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
+		    fmt(u[i]->compute, b[2], 32), fmt(u[i]->repack, b[4], 32),
+		    fmt(u[i]->total, b[3], 32));
+	const char *mn[1] = { p->dev_name };
+	const struct plan_usage *mu[1] = { &p->dev };
+	draw_maps(mn, mu, &vram, 1, &p->cpu);
+	if (p->reason[0])
+		printf("%s\n", p->reason);
+	if (pc->po.mmproj != NULL)
+		mmproj_text(p, e, &pc->clip);
+	if (e->generic)
+		printf("estimate: generic (no checked rules for architecture '%s': transformer "
+		    "rules, compute buffers +%d%%)\n", e->a.arch, 100 / EST_GENERIC_MARGIN);
+	printf("llama-server -m %s", pc->path);
+	for (size_t i = 0; i < p->n_args; i++)
+		printf(" %s", p->args[i]);
+	printf("\n");
+}
+
+/* mloffload plan on one device (or none: --vram 0): returns the exit status. */
+static int plan_one(const struct plan_cmd *pc, const struct est *e)
+{
+	char err[256];
 	struct plan_device dev;
 	memset(&dev, 0, sizeof dev);
-	dev.budget = vram;
-	if (rpc != NULL) {
-		snprintf(dev.name, sizeof dev.name, "RPC0[%s]", rpc);
-		snprintf(dev.rpc, sizeof dev.rpc, "%s", rpc);
+	dev.budget = pc->vram;
+	if (pc->rpc != NULL) {
+		snprintf(dev.name, sizeof dev.name, "RPC0[%s]", pc->rpc);
+		snprintf(dev.rpc, sizeof dev.rpc, "%s", pc->rpc);
 	} else {
 		snprintf(dev.name, sizeof dev.name, "GPU0");
 	}
 	struct plan p;
-	int rc = 1;
-	if (plan_make(&e, vram > 0 || rpc ? &dev : NULL, &po, &p, err, sizeof err) < 0) {
+	if (plan_make(e, pc->vram > 0 || pc->rpc ? &dev : NULL, &pc->po, &p, err,
+	    sizeof err) < 0) {
 		fprintf(stderr, "mloffload: %s\n", err);
-		goto out;
+		return 1;
 	}
-	if (json) {
-		json_t *j = json_object(), *args = json_array(), *devs = json_array();
-		for (size_t i = 0; i < p.n_args; i++)
-			json_array_append_new(args, json_string(p.args[i]));
-		json_object_set_new(j, "model", json_string(path));
-		json_object_set_new(j, "fits", json_boolean(p.fits));
-		json_object_set_new(j, "gpu_layers", json_integer(p.ngl));
-		json_object_set_new(j, "layers", json_integer(e.a.n_layer + 1));
-		json_object_set_new(j, "n_cpu_moe", json_integer(p.n_cpu_moe));
-		json_object_set_new(j, "ctx", json_integer(e.n_ctx));
-		json_object_set_new(j, "estimate", json_string(e.generic ? "generic" : "checked"));
-		json_object_set_new(j, "args", args);
-		json_array_append_new(devs, model_usage_json(p.dev_name, &p.dev, 0));
-		json_array_append_new(devs, model_usage_json("CPU", &p.cpu, 1));
-		json_object_set_new(j, "devices", devs);
-		json_object_set_new(j, "budget_bytes", json_integer((json_int_t)vram));
-		if (p.reason[0])
-			json_object_set_new(j, "reason", json_string(p.reason));
-		if (po.mmproj != NULL)
-			json_object_set_new(j, "mmproj", mmproj_json(&p, &e, &clip));
-		rc = json_print(j);
-	} else {
-		char b[5][32];
-		char bud[32];
-		printf("%s: %s in %s, %d of %u layers on %s%s\n", path, p.fits ? "fits" :
-		    "does not fit", util_fmt_size(vram, bud, sizeof bud), p.ngl, e.a.n_layer + 1,
-		    p.dev_name, p.n_cpu_moe ? " (experts partly on CPU)" : "");
-		printf("%-24s %11s %11s %11s %11s %11s\n", "device", "model", "kv", "compute",
-		    "repack", "total");
-		const struct plan_usage *u[2] = { &p.dev, &p.cpu };
-		const char *names[2] = { p.dev_name, "CPU" };
-		for (int i = 0; i < 2; i++)
-			printf("%-24s %11s %11s %11s %11s %11s\n", names[i],
-			    fmt(u[i]->model, b[0], 32), fmt(u[i]->kv, b[1], 32),
-			    fmt(u[i]->compute, b[2], 32), fmt(u[i]->repack, b[4], 32),
-			    fmt(u[i]->total, b[3], 32));
-		const char *mn[1] = { p.dev_name };
-		const struct plan_usage *mu[1] = { &p.dev };
-		draw_maps(mn, mu, &vram, 1, &p.cpu);
-		if (p.reason[0])
-			printf("%s\n", p.reason);
-		if (po.mmproj != NULL)
-			mmproj_text(&p, &e, &clip);
-		if (e.generic)
-			printf("estimate: generic (no checked rules for architecture '%s': transformer "
-			    "rules, compute buffers +%d%%)\n", e.a.arch, 100 / EST_GENERIC_MARGIN);
-		printf("llama-server -m %s", path);
-		for (size_t i = 0; i < p.n_args; i++)
-			printf(" %s", p.args[i]);
-		printf("\n");
-		rc = 0;
-	}
+	int rc = 0;
+	if (pc->json)
+		rc = json_print(one_json(pc, e, &p));
+	else
+		one_text(pc, e, &p);
 	if (!p.fits && rc == 0)
 		rc = 3;
 	plan_free(&p);
-out:
+	return rc;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	struct plan_cmd pc;
+	int rc = plan_parse(&pc, argc, argv);
+	if (rc != 0)
+		return rc;
+	char err[GGUF_ERR_LEN + 4096];
+	struct gguf *g;
+	struct est e;
+	if (model_estimate(pc.path, &pc.eo, &g, &e, err, sizeof err) < 0) {
+		fprintf(stderr, "mloffload: %s\n", err);
+		return 1;
+	}
+	if (strchr(pc.vram_arg, ',') != NULL || (pc.rpc != NULL && strchr(pc.rpc, ',') != NULL)) {
+		struct cli_devs ds;
+		rc = 2;
+		if (parse_devs(pc.vram_arg, pc.rpc, pc.backend, &ds) < 0)
+			fprintf(stderr, "mloffload: --vram: one size per device (at most %d), the "
+			    "RPC servers' last: '%s'\n", PLAN_MAX_DEVICES, pc.vram_arg);
+		else
+			rc = plan_several(pc.path, &e, &pc.po, &ds, pc.split, pc.json);
+	} else {
+		rc = plan_one(&pc, &e);
+	}
 	est_free(&e);
 	gguf_close(g);
 	return rc;

@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "client.h"
+#include "model.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -419,7 +420,7 @@ static int load_flag(int argc, char **argv, int *i, json_t *body)
 	if (v == NULL)
 		return 0;
 	if (strcmp(a, "--ctx") == 0 || strcmp(a, "--ttl") == 0) {
-		if (util_parse_int(v, 0, a[2] == 'c' ? 1 << 24 : 30 * 86400, &n) < 0)
+		if (util_parse_int(v, 0, a[2] == 'c' ? MODEL_MAX_CTX : 30 * 86400, &n) < 0)
 			return -1;
 		json_object_set_new(body, a + 2, json_integer(n));
 	} else if (strcmp(a, "--offload") == 0) {

@@ -60,17 +60,6 @@ int scan_under_any(const char *path, char *const *dirs, size_t n)
 	return 0;
 }
 
-int scan_path_allowed(const char *path, char *const *dirs, size_t n_dirs)
-{
-	char rp[PATH_MAX], rd[PATH_MAX];
-	if (path == NULL || realpath(path, rp) == NULL)
-		return 0;
-	for (size_t i = 0; i < n_dirs; i++)
-		if (dirs[i] != NULL && realpath(dirs[i], rd) != NULL && scan_under(rp, rd))
-			return 1;
-	return 0;
-}
-
 static char *join(const char *dir, const char *name)
 {
 	if (strcmp(dir, "/") == 0)
@@ -553,9 +542,18 @@ struct scan_result *scan_run(const struct scan_opts *o)
 		qsort(w.c, w.n_c, sizeof *w.c, cand_cmp);
 	dedup(&w);
 	group_splits(&w);
-	for (size_t i = 0; i < w.n_c; i++)
-		if (w.c[i].kind == C_MODEL)
-			scan_classify(&w, &w.c[i]);
+	for (size_t i = 0, next = 0; i < w.n_c; i++) {
+		if (w.c[i].kind != C_MODEL)
+			continue;
+		/* the next file's header comes from disk while this one is parsed */
+		for (next = next > i ? next : i + 1; next < w.n_c; next++) {
+			if (w.c[next].kind == C_MODEL) {
+				scan_prefetch(&w, &w.c[next]);
+				break;
+			}
+		}
+		scan_classify(&w, &w.c[i]);
+	}
 	link_projectors(&w);
 	scan_describe_all(&w);
 	if (r->n_items > 0)
@@ -569,6 +567,7 @@ struct scan_result *scan_run(const struct scan_opts *o)
 	}
 	free(w.c);
 	free(w.seen);
+	gguf_buf_free(&w.buf);
 	for (size_t i = 0; i < w.n_roots; i++)
 		free(w.roots[i]);
 	free(w.roots);

@@ -85,7 +85,5 @@ void scan_free(struct scan_result *r);
 int scan_under(const char *path, const char *dir);
 /* 1 if path lies in one of dirs (NULL entries skipped). */
 int scan_under_any(const char *path, char *const *dirs, size_t n);
-/* 1 if path resolves inside one of dirs (both resolved with realpath). */
-int scan_path_allowed(const char *path, char *const *dirs, size_t n_dirs);
 
 #endif

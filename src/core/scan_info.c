@@ -64,6 +64,22 @@ static void proj_sizes(const struct gguf *g, struct cand *c)
 static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
     const struct gguf *g, char *err, size_t errlen);
 
+/* Whether scan_classify reads c: not when it is known and unchanged. */
+static int unchanged(const struct walk *w, const struct cand *c)
+{
+	const char *name = c->path + c->dirlen + 1;
+	if (strncasecmp(name, "mmproj", 6) == 0)
+		return 0;
+	const struct scan_known *k = find_known(w->o, c->path);
+	return k != NULL && k->size == c->size && k->mtime_ns == c->mtime_ns;
+}
+
+void scan_prefetch(struct walk *w, const struct cand *c)
+{
+	if (!unchanged(w, c))
+		gguf_prefetch(c->path, &w->buf);
+}
+
 /* Model or projector. Reads the header unless the file is known and unchanged. A model
  * is described from the same read, as if it had no projector: projectors are linked
  * only once every file is classified, and the few models that get one are read again
@@ -73,14 +89,11 @@ void scan_classify(struct walk *w, struct cand *c)
 	char err[GGUF_ERR_LEN + PATH_MAX];
 	const char *name = c->path + c->dirlen + 1;
 	int by_name = strncasecmp(name, "mmproj", 6) == 0;
-	if (!by_name) {
-		const struct scan_known *k = find_known(w->o, c->path);
-		if (k != NULL && k->size == c->size && k->mtime_ns == c->mtime_ns) {
-			c->unchanged = 1;
-			return;
-		}
+	if (unchanged(w, c)) {
+		c->unchanged = 1;
+		return;
 	}
-	struct gguf *g = gguf_open(c->path, err, sizeof err);
+	struct gguf *g = gguf_open_buf(c->path, &w->buf, err, sizeof err);
 	if (g == NULL) {
 		c->kind = C_ERROR;
 		c->error = xstrdup(strip_path(err, c->path));
@@ -229,13 +242,12 @@ static json_t *describe_open(const struct scan_opts *o, const struct cand *c,
 }
 
 /* Reads the model at c and describes it. Returns a new object, or NULL with err. */
-static json_t *describe(const struct scan_opts *o, const struct cand *c, char *err,
-    size_t errlen)
+static json_t *describe(struct walk *w, const struct cand *c, char *err, size_t errlen)
 {
-	struct gguf *g = gguf_open(c->path, err, errlen);
+	struct gguf *g = gguf_open_buf(c->path, &w->buf, err, errlen);
 	if (g == NULL)
 		return NULL;
-	json_t *j = describe_open(o, c, g, err, errlen);
+	json_t *j = describe_open(w->o, c, g, err, errlen);
 	gguf_close(g);
 	return j;
 }
@@ -269,7 +281,7 @@ void scan_describe_all(struct walk *w)
 			c->info = NULL;
 			c->info_error = NULL;
 		} else if (c->kind == C_MODEL) {
-			json_t *info = describe(w->o, c, err, sizeof err);
+			json_t *info = describe(w, c, err, sizeof err);
 			scan_add_item(w, c->path, c->size, c->mtime_ns, info ? NULL :
 			    xstrdup(strip_path(err, c->path)), info, 0);
 			c->path = NULL;

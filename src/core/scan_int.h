@@ -8,6 +8,7 @@
 #ifndef MLO_SCAN_INT_H
 #define MLO_SCAN_INT_H
 
+#include "gguf.h"
 #include "scan.h"
 
 #include <sys/types.h>
@@ -53,6 +54,7 @@ struct walk {
 	struct { dev_t dev; ino_t ino; } *seen;
 	size_t n_seen, cap_seen;
 	size_t n_files, max_files;
+	struct gguf_buf buf;      /* lent to every header read (gguf_open_buf) */
 };
 
 /* Adds an item to the result; path, error and info are stolen (error and info may be
@@ -62,6 +64,8 @@ void scan_add_item(struct walk *w, char *path, uint64_t size, int64_t mtime_ns,
 /* Model or projector: reads c's header unless it is known and unchanged (then marks it
  * unchanged); a file that does not read becomes an error candidate. */
 void scan_classify(struct walk *w, struct cand *c);
+/* Starts reading c's header from disk (gguf_prefetch) when scan_classify will read it. */
+void scan_prefetch(struct walk *w, const struct cand *c);
 /* Turns the candidates into items, describing each model that changed; frees their
  * paths or hands them over to the result. */
 void scan_describe_all(struct walk *w);

@@ -3,6 +3,7 @@
  * out of api.c and proxy.c unchanged in behaviour, plus the control-byte checks.
  */
 #include "reqcheck.h"
+#include "model.h"
 #include "plan.h"
 
 #include <event2/http.h>
@@ -160,7 +161,7 @@ static int load_opt(const char *k, json_t *v, struct sched_opts *o)
 	if (strcmp(k, "model") == 0 || strcmp(k, "from") == 0 || strcmp(k, "to") == 0)
 		return 0;
 	if (strcmp(k, "ctx") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
-	    json_integer_value(v) <= (1 << 24)) {
+	    json_integer_value(v) <= MODEL_MAX_CTX) {
 		o->ctx = (uint32_t)json_integer_value(v);
 	} else if (strcmp(k, "offload") == 0 && json_is_string(v) &&
 	    (strcmp(json_string_value(v), "auto") == 0 ||

@@ -14,26 +14,42 @@
 void est_defaults(struct est_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	o->type_k = o->type_v = 1; /* F16 */
+	o->type_k = o->type_v = GGUF_GGML_F16;
 	o->n_ubatch = 512;
 	o->n_batch = 2048;
 	o->n_seq = 4;
 	o->flash_attn = -1;
 }
 
+/* The KV cache types llama-server takes for --cache-type-k/-v (kv_cache_types in
+ * common/arg.cpp of the pinned release), by the names it takes them under. The one
+ * table: est_cache_type reads a name, est_cache_name writes one (plan.c's arguments). */
+static const struct {
+	const char *name;
+	uint32_t type;
+} cache_types[] = {
+	{ "f32", GGUF_GGML_F32 }, { "f16", GGUF_GGML_F16 }, { "bf16", GGUF_GGML_BF16 },
+	{ "q8_0", GGUF_GGML_Q8_0 }, { "q4_0", GGUF_GGML_Q4_0 }, { "q4_1", GGUF_GGML_Q4_1 },
+	{ "iq4_nl", GGUF_GGML_IQ4_NL }, { "q5_0", GGUF_GGML_Q5_0 }, { "q5_1", GGUF_GGML_Q5_1 },
+};
+
 int est_cache_type(const char *name, uint32_t *type)
 {
-	static const struct { const char *n; uint32_t t; } ct[] = {
-		{ "f32", 0 }, { "f16", 1 }, { "bf16", 30 }, { "q8_0", 8 }, { "q4_0", 2 },
-		{ "q4_1", 3 }, { "iq4_nl", 20 }, { "q5_0", 6 }, { "q5_1", 7 },
-	};
-	for (size_t i = 0; i < sizeof ct / sizeof ct[0]; i++) {
-		if (strcasecmp(name, ct[i].n) == 0) {
-			*type = ct[i].t;
+	for (size_t i = 0; i < sizeof cache_types / sizeof cache_types[0]; i++) {
+		if (strcasecmp(name, cache_types[i].name) == 0) {
+			*type = cache_types[i].type;
 			return 0;
 		}
 	}
 	return -1;
+}
+
+const char *est_cache_name(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof cache_types / sizeof cache_types[0]; i++)
+		if (cache_types[i].type == type)
+			return cache_types[i].name;
+	return NULL;
 }
 
 uint64_t est_tensor_bytes(const struct gguf_tensor *t)

@@ -3,10 +3,12 @@
  *
  * Components are the input layer (token embeddings), each repeating layer (its dense
  * weights and, for mixture-of-experts models, its expert tensors apart), the output
- * layer, the KV cache of each layer, the compute buffers, and a multimodal projector.
- * Sizes follow what the pinned llama.cpp release allocates (docs/estimator.md): weights
- * are the tensors' own sizes, KV cells are the context padded to 256 (sliding-window
- * layers keep fewer), compute buffers come from a model of llama.cpp's worst-case graph.
+ * layer, the KV cache of each layer, and a multimodal projector. Sizes follow what the
+ * pinned llama.cpp release allocates (docs/estimator.md): weights are the tensors' own
+ * sizes, KV cells are the context padded to 256 (sliding-window layers keep fewer). The
+ * compute buffers are not here: they depend on where the layers run, so the planner
+ * computes them for each placement (plan.h, plan_usage_for), from a model of llama.cpp's
+ * worst-case graph.
  */
 #ifndef MLO_ESTIMATE_H
 #define MLO_ESTIMATE_H
@@ -70,6 +72,8 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 void est_free(struct est *e);
 /* Parses a cache type name ("f16", "q8_0", ...) into a ggml type. Returns 0 or -1. */
 int est_cache_type(const char *name, uint32_t *type);
+/* The name llama-server takes for cache type `type` ("q8_0"), or NULL if it takes none. */
+const char *est_cache_name(uint32_t type);
 /* 1 if llama.cpp puts tensor n of an arch model in the output layer. */
 int est_output_tensor(const char *arch, const char *n);
 /* Bytes a tensor takes in a backend buffer (its size padded to the alignment). */

@@ -1,235 +1,31 @@
 /*
  * gguf: bounds-checked GGUF reader. See gguf.h for the contract.
  *
- * The parser walks a cursor over the header. Every read goes through cur_need(), which
- * checks the remaining length of the file first, so no path reads past the end, and
- * then makes sure the bytes are in memory: a file is read with pread into a heap buffer
- * that grows as the parser needs more of the header (with a bounded read-ahead, capped
- * at GGUF_MAX_HEADER), never mapped, so a file truncated or rewritten while it is read
- * is a read error here, not a SIGBUS in whoever touches the header later. Counts from
- * the file are checked against the bytes that remain before anything is allocated
- * (each key needs at least 13 bytes, each tensor 24), so a hostile count cannot cause
- * a huge allocation. Arrays are validated in place: fixed-size elements by arithmetic,
- * strings by walking their lengths, nested arrays recursively up to a depth cap.
- * Pointers into the buffer (keys, values) are set once the parse is over, since the
- * buffer moves while it grows; during the parse positions are kept as offsets.
+ * This file parses the header's sections: the key-value pairs, the tensor table and the
+ * data section's layout, and the parts of a split model. How the bytes are read and how
+ * a value is checked without being decoded is in gguf_read.c (shared in gguf_int.h).
+ * Counts from the file are checked against the bytes that remain before anything is
+ * allocated (each key needs at least 13 bytes, each tensor 24), so a hostile count
+ * cannot cause a huge allocation. Pointers into the buffer (keys, values) are set once
+ * the parse is over, since the buffer moves while it grows; during the parse positions
+ * are kept as offsets.
  */
-#include "gguf.h"
+#include "gguf_int.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define GGUF_MAX_KEY_LEN 65535
 #define GGUF_MAX_COUNT (1u << 24)  /* keys or tensors in one file */
-#define GGUF_MAX_DEPTH 8           /* nesting of arrays */
-#define GGUF_DEFAULT_ALIGN 32
 #define GGUF_MAX_ALIGN (1u << 24)
-#define GGUF_READ_FIRST (64u << 10)  /* first read; later reads ahead up to ... */
-#define GGUF_READ_AHEAD (4u << 20)   /* ... this much past what the parser needs */
-
-struct cur {
-	const uint8_t *base;       /* bytes [0, have) of the file */
-	uint64_t have;
-	uint64_t len;              /* bytes in the file (or the image) */
-	uint64_t pos;
-	int fd;                    /* -1: base holds the whole image (gguf_parse) */
-	uint8_t *buf;              /* what was read from fd (buf_grow); the caller frees it */
-	size_t cap;                /* bytes of buf mapped */
-	char *err;
-	size_t errlen;
-};
-
-static int fail(struct cur *c, uint64_t at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct cur *c, uint64_t at, const char *fmt, ...)
-{
-	char msg[GGUF_ERR_LEN];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	snprintf(c->err, c->errlen, "%s (at byte %" PRIu64 ")", msg, at);
-	return -1;
-}
-
-/* Grows c->buf to hold want bytes. The buffer is anonymous memory of its own, asked for
- * in huge pages where the kernel has them: a header is mostly a vocabulary of several
- * MiB, and filling it page by page cost three times the parse (page faults) on a VM.
- * mremap moves it without copying. */
-static void buf_grow(struct cur *c, size_t want)
-{
-	if (want <= c->cap)
-		return;
-	size_t cap = c->cap ? c->cap : 64u << 10;
-	while (cap < want)
-		cap *= 2;
-	void *p = c->buf == NULL ?
-	    mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) :
-	    mremap(c->buf, c->cap, cap, MREMAP_MAYMOVE);
-	if (p == MAP_FAILED) { /* out of memory, as xmalloc treats it */
-		fprintf(stderr, "fatal: out of memory mapping %zu bytes for a GGUF header\n", cap);
-		abort();
-	}
-	if (cap >= (2u << 20))
-		madvise(p, cap, MADV_HUGEPAGE); /* a hint: refused or not, the memory works */
-	c->buf = p;
-	c->cap = cap;
-}
-
-static void buf_free(uint8_t *buf, size_t cap)
-{
-	if (buf != NULL)
-		munmap(buf, cap);
-}
-
-/* Makes bytes [0, end) of the file readable at c->base (end <= c->len). */
-static int cur_fill(struct cur *c, uint64_t end)
-{
-	if (end <= c->have)
-		return 0;
-	if (end > GGUF_MAX_HEADER)
-		return fail(c, c->pos, "the header goes past the %u MiB limit for a GGUF header",
-		    (unsigned)(GGUF_MAX_HEADER >> 20));
-	uint64_t ahead = c->have < GGUF_READ_FIRST ? GGUF_READ_FIRST :
-	    c->have > GGUF_READ_AHEAD ? GGUF_READ_AHEAD : c->have;
-	uint64_t want = end + ahead;
-	if (want > c->len)
-		want = c->len;
-	if (want > GGUF_MAX_HEADER)
-		want = GGUF_MAX_HEADER;
-	buf_grow(c, (size_t)want);
-	c->base = c->buf;
-	while (c->have < want) {
-		ssize_t r = pread(c->fd, c->buf + c->have, (size_t)(want - c->have),
-		    (off_t)c->have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return fail(c, c->have, "read error: %s", strerror(errno));
-		if (r == 0)
-			return fail(c, c->have, "the file shrank while it was read: it ends here, "
-			    "it had %" PRIu64 " bytes", c->len);
-		c->have += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int cur_need(struct cur *c, uint64_t n, const char *what)
-{
-	if (n > c->len - c->pos)
-		return fail(c, c->pos, "file ends inside %s: %" PRIu64 " bytes needed, %" PRIu64
-		    " left", what, n, c->len - c->pos);
-	return cur_fill(c, c->pos + n);
-}
-
-static int rd_u32(struct cur *c, uint32_t *v, const char *what)
-{
-	if (cur_need(c, 4, what) < 0)
-		return -1;
-	memcpy(v, c->base + c->pos, 4);
-	c->pos += 4;
-	return 0;
-}
-
-static int rd_u64(struct cur *c, uint64_t *v, const char *what)
-{
-	if (cur_need(c, 8, what) < 0)
-		return -1;
-	memcpy(v, c->base + c->pos, 8);
-	c->pos += 8;
-	return 0;
-}
-
-/* Reads a string; s->p is valid only until the next read (the buffer may move). */
-static int rd_str(struct cur *c, struct gguf_str *s, uint64_t cap, const char *what)
-{
-	uint64_t at = c->pos;
-	if (rd_u64(c, &s->len, what) < 0)
-		return -1;
-	if (s->len > cap)
-		return fail(c, at, "%s length %" PRIu64 " exceeds the limit of %" PRIu64, what,
-		    s->len, cap);
-	if (cur_need(c, s->len, what) < 0)
-		return -1;
-	s->p = (const char *)c->base + c->pos;
-	c->pos += s->len;
-	return 0;
-}
-
-static const char *type_names[GGUF_T_COUNT] = {
-	"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64",
-	"i64", "f64",
-};
-
-size_t gguf_type_size(enum gguf_type t)
-{
-	static const uint8_t sz[GGUF_T_COUNT] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
-	return (unsigned)t < GGUF_T_COUNT ? sz[t] : 0;
-}
-
-const char *gguf_type_name(enum gguf_type t)
-{
-	return (unsigned)t < GGUF_T_COUNT ? type_names[t] : "invalid";
-}
-
-/* Skips over one value of type t, checking it fits; depth bounds nested arrays. */
-static int skip_value(struct cur *c, uint32_t t, int depth, enum gguf_type *arr_type,
-    uint64_t *arr_n)
-{
-	uint64_t at = c->pos;
-	if (t >= GGUF_T_COUNT)
-		return fail(c, at, "invalid value type %" PRIu32, t);
-	if (t == GGUF_T_STRING) {
-		struct gguf_str s;
-		return rd_str(c, &s, UINT64_MAX, "string value");
-	}
-	if (t != GGUF_T_ARRAY) {
-		if (cur_need(c, gguf_type_size(t), "value") < 0)
-			return -1;
-		if (t == GGUF_T_BOOL && c->base[c->pos] > 1)
-			return fail(c, at, "bool value %u is neither 0 nor 1", c->base[c->pos]);
-		c->pos += gguf_type_size(t);
-		return 0;
-	}
-	if (depth >= GGUF_MAX_DEPTH)
-		return fail(c, at, "arrays nested deeper than %d levels", GGUF_MAX_DEPTH);
-	uint32_t et;
-	uint64_t n;
-	if (rd_u32(c, &et, "array type") < 0 || rd_u64(c, &n, "array length") < 0)
-		return -1;
-	if (et >= GGUF_T_COUNT)
-		return fail(c, at, "array of invalid element type %" PRIu32, et);
-	if (arr_type != NULL) {
-		*arr_type = et;
-		*arr_n = n;
-	}
-	size_t es = gguf_type_size(et);
-	uint64_t min = es ? es : (et == GGUF_T_STRING ? 8 : 12);
-	if (n > (c->len - c->pos) / min)
-		return fail(c, at, "array of %" PRIu64 " %s elements cannot fit in the %" PRIu64
-		    " bytes left", n, gguf_type_name(et), c->len - c->pos);
-	if (es != 0 && et != GGUF_T_BOOL) {
-		if (cur_need(c, n * es, "array") < 0) /* fits: n <= left / es */
-			return -1;
-		c->pos += n * es;
-		return 0;
-	}
-	for (uint64_t i = 0; i < n; i++)
-		if (skip_value(c, et, depth + 1, NULL, NULL) < 0)
-			return -1;
-	return 0;
-}
 
 /* A small open-addressing set of byte strings, to find duplicates in O(n). Entries are
  * offsets into a buffer that each call names, since the header buffer moves as it
@@ -294,24 +90,41 @@ struct ggml_type_info {
 
 /* From ggml.h/ggml.c of the pinned llama.cpp release; holes are removed types. */
 static const struct ggml_type_info ggml_types[] = {
-	[0] = { "F32", 1, 4 },        [1] = { "F16", 1, 2 },
-	[2] = { "Q4_0", 32, 18 },     [3] = { "Q4_1", 32, 20 },
-	[6] = { "Q5_0", 32, 22 },     [7] = { "Q5_1", 32, 24 },
-	[8] = { "Q8_0", 32, 34 },     [9] = { "Q8_1", 32, 36 },
-	[10] = { "Q2_K", 256, 84 },   [11] = { "Q3_K", 256, 110 },
-	[12] = { "Q4_K", 256, 144 },  [13] = { "Q5_K", 256, 176 },
-	[14] = { "Q6_K", 256, 210 },  [15] = { "Q8_K", 256, 292 },
-	[16] = { "IQ2_XXS", 256, 66 }, [17] = { "IQ2_XS", 256, 74 },
-	[18] = { "IQ3_XXS", 256, 98 }, [19] = { "IQ1_S", 256, 50 },
-	[20] = { "IQ4_NL", 32, 18 },  [21] = { "IQ3_S", 256, 110 },
-	[22] = { "IQ2_S", 256, 82 },  [23] = { "IQ4_XS", 256, 136 },
-	[24] = { "I8", 1, 1 },        [25] = { "I16", 1, 2 },
-	[26] = { "I32", 1, 4 },       [27] = { "I64", 1, 8 },
-	[28] = { "F64", 1, 8 },       [29] = { "IQ1_M", 256, 56 },
-	[30] = { "BF16", 1, 2 },      [34] = { "TQ1_0", 256, 54 },
-	[35] = { "TQ2_0", 256, 66 },  [39] = { "MXFP4", 32, 17 },
-	[40] = { "NVFP4", 64, 36 },   [41] = { "Q1_0", 128, 18 },
-	[42] = { "Q2_0", 64, 18 },
+	[GGUF_GGML_F32] = { "F32", 1, 4 },
+	[GGUF_GGML_F16] = { "F16", 1, 2 },
+	[GGUF_GGML_Q4_0] = { "Q4_0", 32, 18 },
+	[GGUF_GGML_Q4_1] = { "Q4_1", 32, 20 },
+	[GGUF_GGML_Q5_0] = { "Q5_0", 32, 22 },
+	[GGUF_GGML_Q5_1] = { "Q5_1", 32, 24 },
+	[GGUF_GGML_Q8_0] = { "Q8_0", 32, 34 },
+	[GGUF_GGML_Q8_1] = { "Q8_1", 32, 36 },
+	[GGUF_GGML_Q2_K] = { "Q2_K", 256, 84 },
+	[GGUF_GGML_Q3_K] = { "Q3_K", 256, 110 },
+	[GGUF_GGML_Q4_K] = { "Q4_K", 256, 144 },
+	[GGUF_GGML_Q5_K] = { "Q5_K", 256, 176 },
+	[GGUF_GGML_Q6_K] = { "Q6_K", 256, 210 },
+	[GGUF_GGML_Q8_K] = { "Q8_K", 256, 292 },
+	[GGUF_GGML_IQ2_XXS] = { "IQ2_XXS", 256, 66 },
+	[GGUF_GGML_IQ2_XS] = { "IQ2_XS", 256, 74 },
+	[GGUF_GGML_IQ3_XXS] = { "IQ3_XXS", 256, 98 },
+	[GGUF_GGML_IQ1_S] = { "IQ1_S", 256, 50 },
+	[GGUF_GGML_IQ4_NL] = { "IQ4_NL", 32, 18 },
+	[GGUF_GGML_IQ3_S] = { "IQ3_S", 256, 110 },
+	[GGUF_GGML_IQ2_S] = { "IQ2_S", 256, 82 },
+	[GGUF_GGML_IQ4_XS] = { "IQ4_XS", 256, 136 },
+	[GGUF_GGML_I8] = { "I8", 1, 1 },
+	[GGUF_GGML_I16] = { "I16", 1, 2 },
+	[GGUF_GGML_I32] = { "I32", 1, 4 },
+	[GGUF_GGML_I64] = { "I64", 1, 8 },
+	[GGUF_GGML_F64] = { "F64", 1, 8 },
+	[GGUF_GGML_IQ1_M] = { "IQ1_M", 256, 56 },
+	[GGUF_GGML_BF16] = { "BF16", 1, 2 },
+	[GGUF_GGML_TQ1_0] = { "TQ1_0", 256, 54 },
+	[GGUF_GGML_TQ2_0] = { "TQ2_0", 256, 66 },
+	[GGUF_GGML_MXFP4] = { "MXFP4", 32, 17 },
+	[GGUF_GGML_NVFP4] = { "NVFP4", 64, 36 },
+	[GGUF_GGML_Q1_0] = { "Q1_0", 128, 18 },
+	[GGUF_GGML_Q2_0] = { "Q2_0", 64, 18 },
 };
 #define N_GGML_TYPES (sizeof ggml_types / sizeof ggml_types[0])
 
@@ -337,47 +150,50 @@ uint64_t gguf_row_size(uint32_t type, int64_t n)
 	return (uint64_t)n / b * s;
 }
 
-static int parse_tensor(struct cur *c, struct gguf_tensor *t)
+static int parse_tensor(struct gguf_cur *c, struct gguf_tensor *t)
 {
 	uint64_t at = c->pos;
 	struct gguf_str name;
-	if (rd_str(c, &name, GGUF_MAX_NAME - 1, "tensor name") < 0)
+	if (gguf_rd_str(c, &name, GGUF_MAX_NAME - 1, "tensor name") < 0)
 		return -1;
 	memcpy(t->name, name.p, name.len);
 	t->name[name.len] = '\0';
 	if (memchr(name.p, '\0', name.len) != NULL)
-		return fail(c, at, "tensor name contains a NUL byte");
-	if (rd_u32(c, &t->n_dims, "tensor dimensions") < 0)
+		return gguf_fail(c, at, "tensor name contains a NUL byte");
+	if (gguf_rd_u32(c, &t->n_dims, "tensor dimensions") < 0)
 		return -1;
 	if (t->n_dims > GGUF_MAX_DIMS)
-		return fail(c, at, "tensor '%s' has %" PRIu32 " dimensions, at most %d allowed",
+		return gguf_fail(c, at, "tensor '%s' has %" PRIu32 " dimensions, at most %d "
+		    "allowed",
 		    t->name, t->n_dims, GGUF_MAX_DIMS);
 	uint64_t nel = 1;
 	for (uint32_t j = 0; j < GGUF_MAX_DIMS; j++) {
 		uint64_t d = 1;
-		if (j < t->n_dims && rd_u64(c, &d, "tensor shape") < 0)
+		if (j < t->n_dims && gguf_rd_u64(c, &d, "tensor shape") < 0)
 			return -1;
 		if (d > INT64_MAX)
-			return fail(c, at, "tensor '%s' dimension %" PRIu32 " is negative", t->name, j);
+			return gguf_fail(c, at, "tensor '%s' dimension %" PRIu32 " is negative",
+			    t->name, j);
 		if (d != 0 && nel > (uint64_t)INT64_MAX / d)
-			return fail(c, at, "tensor '%s' has more elements than fit in 64 bits",
+			return gguf_fail(c, at, "tensor '%s' has more elements than fit in 64 bits",
 			    t->name);
 		nel *= d;
 		t->ne[j] = (int64_t)d;
 	}
 	uint32_t blck, bytes;
-	if (rd_u32(c, &t->type, "tensor type") < 0)
+	if (gguf_rd_u32(c, &t->type, "tensor type") < 0)
 		return -1;
 	if (gguf_ggml_block(t->type, &blck, &bytes) < 0)
-		return fail(c, at, "tensor '%s' has unknown ggml type %" PRIu32, t->name, t->type);
+		return gguf_fail(c, at, "tensor '%s' has unknown ggml type %" PRIu32, t->name,
+		    t->type);
 	if (t->ne[0] % blck != 0)
-		return fail(c, at, "tensor '%s' of type %s has rows of %" PRId64
+		return gguf_fail(c, at, "tensor '%s' of type %s has rows of %" PRId64
 		    " elements, not a multiple of its block size %" PRIu32, t->name,
 		    ggml_types[t->type].name, t->ne[0], blck);
 	if (nel / blck > UINT64_MAX / bytes)
-		return fail(c, at, "tensor '%s' size in bytes overflows", t->name);
+		return gguf_fail(c, at, "tensor '%s' size in bytes overflows", t->name);
 	t->size = nel / blck * bytes;
-	return rd_u64(c, &t->offset, "tensor offset");
+	return gguf_rd_u64(c, &t->offset, "tensor offset");
 }
 
 static int get_kv_int(const struct gguf_kv *kv, int64_t *out)
@@ -397,7 +213,7 @@ static int get_kv_int(const struct gguf_kv *kv, int64_t *out)
 }
 
 /* The key-value section, at c->pos. kv pointers are left unset (see fix_kv_pointers). */
-static int parse_kvs(struct gguf *g, struct cur *c)
+static int parse_kvs(struct gguf *g, struct gguf_cur *c)
 {
 	g->kv = xcalloc(g->n_kv, sizeof *g->kv);
 	struct nset seen;
@@ -408,24 +224,24 @@ static int parse_kvs(struct gguf *g, struct cur *c)
 		struct gguf_kv *kv = &g->kv[i];
 		uint32_t t;
 		kv->offset = c->pos;
-		if (rd_str(c, &kv->key, GGUF_MAX_KEY_LEN, "key") < 0)
+		if (gguf_rd_str(c, &kv->key, GGUF_MAX_KEY_LEN, "key") < 0)
 			goto out;
 		kv->key.p = NULL;
 		if (kv->key.len == 0) {
-			fail(c, kv->offset, "key %" PRIu64 " is empty", i);
+			gguf_fail(c, kv->offset, "key %" PRIu64 " is empty", i);
 			goto out;
 		}
 		const char *key = (const char *)c->base + kv->offset + 8;
 		if (nset_add(&seen, (const char *)c->base, kv->offset + 8, kv->key.len)) {
-			fail(c, kv->offset, "duplicate key '%.*s'", (int)(kv->key.len > 80 ? 80 :
-			    kv->key.len), key);
+			gguf_fail(c, kv->offset, "duplicate key '%.*s'",
+			    (int)(kv->key.len > 80 ? 80 : kv->key.len), key);
 			goto out;
 		}
-		if (rd_u32(c, &t, "value type") < 0)
+		if (gguf_rd_u32(c, &t, "value type") < 0)
 			goto out;
 		uint64_t vstart = c->pos;
 		kv->type = t < GGUF_T_COUNT ? (enum gguf_type)t : GGUF_T_COUNT;
-		if (skip_value(c, t, 0, &kv->arr_type, &kv->arr_n) < 0)
+		if (gguf_skip_value(c, t, 0, &kv->arr_type, &kv->arr_n) < 0)
 			goto out;
 		if (kv->type == GGUF_T_ARRAY)
 			vstart += 12;
@@ -434,13 +250,13 @@ static int parse_kvs(struct gguf *g, struct cur *c)
 		if (kv->key.len == 17 && memcmp(key, "general.alignment", 17) == 0) {
 			uint32_t a;
 			if (kv->type != GGUF_T_UINT32) {
-				fail(c, kv->offset, "general.alignment must be u32, not %s",
+				gguf_fail(c, kv->offset, "general.alignment must be u32, not %s",
 				    gguf_type_name(kv->type));
 				goto out;
 			}
 			memcpy(&a, c->base + vstart, 4);
 			if (a == 0 || (a & (a - 1)) != 0 || a > GGUF_MAX_ALIGN) {
-				fail(c, kv->offset, "general.alignment %" PRIu32 " is not a power of two "
+				gguf_fail(c, kv->offset, "general.alignment %" PRIu32 " is not a power of two "
 				    "up to %u", a, GGUF_MAX_ALIGN);
 				goto out;
 			}
@@ -467,7 +283,7 @@ static void fix_kv_pointers(struct gguf *g, const uint8_t *base)
 }
 
 /* The tensor table at c->pos, then the data section's layout against the file size. */
-static int parse_tensors(struct gguf *g, struct cur *c)
+static int parse_tensors(struct gguf *g, struct gguf_cur *c)
 {
 	uint64_t len = c->len;
 	struct nset seen;
@@ -479,7 +295,7 @@ static int parse_tensors(struct gguf *g, struct cur *c)
 		if (parse_tensor(c, &g->tensors[i]) < 0)
 			goto out;
 		if (nset_add_tensor(&seen, g->tensors, i)) {
-			fail(c, at, "duplicate tensor name '%s'", g->tensors[i].name);
+			gguf_fail(c, at, "duplicate tensor name '%s'", g->tensors[i].name);
 			goto out;
 		}
 	}
@@ -491,14 +307,14 @@ static int parse_tensors(struct gguf *g, struct cur *c)
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct gguf_tensor *t = &g->tensors[i];
 		if (t->offset != expect) {
-			fail(c, data, "tensor '%s' has data offset %" PRIu64 ", expected %" PRIu64,
+			gguf_fail(c, data, "tensor '%s' has data offset %" PRIu64 ", expected %" PRIu64,
 			    t->name, t->offset, expect);
 			goto out;
 		}
 		uint64_t padded = t->size + (g->alignment - t->size % g->alignment) % g->alignment;
 		if (padded < t->size || padded > len || expect > len - padded ||
 		    data + expect + t->size > len) {
-			fail(c, len, "file truncated: tensor '%s' needs bytes up to %" PRIu64
+			gguf_fail(c, len, "file truncated: tensor '%s' needs bytes up to %" PRIu64
 			    " but the file has %" PRIu64, t->name, data + expect + t->size, len);
 			goto out;
 		}
@@ -512,31 +328,33 @@ out:
 	return rc;
 }
 
-static int parse(struct gguf *g, struct cur *c)
+static int parse(struct gguf *g, struct gguf_cur *c)
 {
 	uint32_t magic;
 	uint64_t len = c->len;
-	if (rd_u32(c, &magic, "magic") < 0)
+	if (gguf_rd_u32(c, &magic, "magic") < 0)
 		return -1;
 	if (memcmp(&magic, "GGUF", 4) != 0)
-		return fail(c, 0, "not a GGUF file: the magic is not 'GGUF'");
-	if (rd_u32(c, &g->version, "version") < 0)
+		return gguf_fail(c, 0, "not a GGUF file: the magic is not 'GGUF'");
+	if (gguf_rd_u32(c, &g->version, "version") < 0)
 		return -1;
 	if (g->version != 2 && g->version != 3) {
 		if (g->version == 1)
-			return fail(c, 4, "GGUF version 1 is not supported (versions 2 and 3 are)");
+			return gguf_fail(c, 4, "GGUF version 1 is not supported (versions 2 and 3 "
+			    "are)");
 		if (g->version != 0 && (g->version & 0xFFFF) == 0)
-			return fail(c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
+			return gguf_fail(c, 4, "GGUF version %" PRIu32 " looks byte-swapped: a big-endian "
 			    "file is not supported", g->version);
-		return fail(c, 4, "unsupported GGUF version %" PRIu32, g->version);
+		return gguf_fail(c, 4, "unsupported GGUF version %" PRIu32, g->version);
 	}
-	if (rd_u64(c, &g->n_tensors, "tensor count") < 0 || rd_u64(c, &g->n_kv, "key count") < 0)
+	if (gguf_rd_u64(c, &g->n_tensors, "tensor count") < 0 ||
+	    gguf_rd_u64(c, &g->n_kv, "key count") < 0)
 		return -1;
 	if (g->n_tensors > GGUF_MAX_COUNT || g->n_tensors > (len - c->pos) / 24)
-		return fail(c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64
+		return gguf_fail(c, 8, "tensor count %" PRIu64 " is impossible for a file of %" PRIu64
 		    " bytes", g->n_tensors, len);
 	if (g->n_kv > GGUF_MAX_COUNT || g->n_kv > (len - c->pos) / 13)
-		return fail(c, 16, "key count %" PRIu64 " is impossible for a file of %" PRIu64
+		return gguf_fail(c, 16, "key count %" PRIu64 " is impossible for a file of %" PRIu64
 		    " bytes", g->n_kv, len);
 	if (parse_kvs(g, c) < 0 || parse_tensors(g, c) < 0)
 		return -1;
@@ -546,7 +364,7 @@ static int parse(struct gguf *g, struct cur *c)
 
 struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen)
 {
-	struct cur c = { .base = buf, .have = len, .len = len, .fd = -1, .err = err,
+	struct gguf_cur c = { .base = buf, .have = len, .len = len, .fd = -1, .err = err,
 	    .errlen = errlen };
 	struct gguf *g = xcalloc(1, sizeof *g);
 	if (parse(g, &c) < 0) {
@@ -556,7 +374,10 @@ struct gguf *gguf_parse(const void *buf, size_t len, char *err, size_t errlen)
 	return g;
 }
 
-static struct gguf *open_one(const char *path, char *err, size_t errlen)
+/* Opens one file; lender (or NULL) lends its buffer, which the result gives back at
+ * gguf_close. */
+static struct gguf *open_one(const char *path, struct gguf_buf *lender, char *err,
+    size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -569,10 +390,23 @@ static struct gguf *open_one(const char *path, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
+	/* the reader asks for what it needs in large reads: the kernel's own read-ahead
+	 * would only pull in weights past the header, from disk when the file is cold */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
 	char msg[GGUF_ERR_LEN];
-	struct cur c = { .base = (const uint8_t *)"", .len = (uint64_t)st.st_size, .fd = fd,
+	struct gguf_cur c = { .base = (const uint8_t *)"", .len = (uint64_t)st.st_size, .fd = fd,
 	    .err = msg, .errlen = sizeof msg };
 	struct gguf *g = xcalloc(1, sizeof *g);
+	if (lender != NULL && lender->hint > 0)
+		(void)posix_fadvise(fd, 0, (off_t)(lender->hint < (uint64_t)st.st_size ?
+		    lender->hint : (uint64_t)st.st_size), POSIX_FADV_WILLNEED);
+	if (lender != NULL) { /* the result holds it while open */
+		c.buf = lender->p;
+		c.cap = lender->cap;
+		lender->p = NULL;
+		lender->cap = 0;
+		g->lender = lender;
+	}
 	int rc = parse(g, &c);
 	close(fd);
 	g->buf = c.buf;
@@ -583,6 +417,8 @@ static struct gguf *open_one(const char *path, char *err, size_t errlen)
 		gguf_close(g);
 		return NULL;
 	}
+	if (lender != NULL)
+		lender->hint = g->header_bytes;
 	g->n_parts = 1;
 	g->parts = xcalloc(1, sizeof *g->parts);
 	g->parts[0].path = xstrdup(path);
@@ -645,7 +481,7 @@ static int open_parts(struct gguf *g, char *err, size_t errlen)
 			    "name (expected NAME-00001-of-%05" PRId64 ".gguf)", path, count);
 			goto out;
 		}
-		struct gguf *o = open_one(p, err, errlen);
+		struct gguf *o = open_one(p, NULL, err, errlen);
 		if (o == NULL)
 			goto out;
 		others[i] = o;
@@ -690,9 +526,28 @@ out:
 	return rc;
 }
 
+void gguf_prefetch(const char *path, const struct gguf_buf *b)
+{
+	if (b->hint == 0)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO does not block */
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		(void)posix_fadvise(fd, 0, (off_t)(b->hint < (uint64_t)st.st_size ? b->hint :
+		    (uint64_t)st.st_size), POSIX_FADV_WILLNEED);
+	close(fd);
+}
+
 struct gguf *gguf_open(const char *path, char *err, size_t errlen)
 {
-	struct gguf *g = open_one(path, err, errlen);
+	return gguf_open_buf(path, NULL, err, errlen);
+}
+
+struct gguf *gguf_open_buf(const char *path, struct gguf_buf *b, char *err, size_t errlen)
+{
+	struct gguf *g = open_one(path, b, err, errlen);
 	if (g != NULL && open_parts(g, err, errlen) < 0) {
 		gguf_close(g);
 		return NULL;
@@ -712,7 +567,7 @@ void gguf_close(struct gguf *g)
 			gguf_close(others[i]);
 		free(others);
 	}
-	buf_free(g->buf, g->buf_cap);
+	gguf_buf_release(g->buf, g->buf_cap, g->lender);
 	free(g->parts);
 	free(g->kv);
 	free(g->tensors);

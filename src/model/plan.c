@@ -290,7 +290,8 @@ static int repacked(const struct gguf_tensor *t)
 		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
 	if (!avx2 || t->n_dims < 2 || t->ne[1] % 8 != 0 || strncmp(t->name, "token_embd", 10) == 0)
 		return 0;
-	return t->type == 2 || t->type == 12 || t->type == 20 || t->type == 39;
+	return t->type == GGUF_GGML_Q4_0 || t->type == GGUF_GGML_Q4_K ||
+	    t->type == GGUF_GGML_IQ4_NL || t->type == GGUF_GGML_MXFP4;
 #else
 	(void)t;
 	return 0;
@@ -375,16 +376,11 @@ static void add_arg(struct plan *p, const char *s)
 	p->args[p->n_args] = NULL;
 }
 
+/* A cache type's argument; est_build accepts only types est_cache_type names. */
 static const char *cache_name(uint32_t t)
 {
-	static const struct { uint32_t t; const char *n; } m[] = {
-		{ 0, "f32" }, { 1, "f16" }, { 30, "bf16" }, { 8, "q8_0" }, { 2, "q4_0" },
-		{ 3, "q4_1" }, { 20, "iq4_nl" }, { 6, "q5_0" }, { 7, "q5_1" },
-	};
-	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-		if (m[i].t == t)
-			return m[i].n;
-	return "f16";
+	const char *n = est_cache_name(t);
+	return n != NULL ? n : "f16";
 }
 
 static void build_args(const struct ctx *c, const struct plan_device *dev, struct plan *p)
@@ -419,7 +415,7 @@ static void build_args(const struct ctx *c, const struct plan_device *dev, struc
 		if (p->ngl == 0 || mmproj_on_cpu(c))
 			add_arg(p, "--no-mmproj-offload");
 	}
-	if (e->o.type_k != 1 || e->o.type_v != 1) {
+	if (e->o.type_k != GGUF_GGML_F16 || e->o.type_v != GGUF_GGML_F16) {
 		add_arg(p, "-ctk");
 		add_arg(p, cache_name(e->o.type_k));
 		add_arg(p, "-ctv");

@@ -16,8 +16,6 @@
 #define ARCH_LAYERS_MAX_SHAPE 256 /* per-layer arrays a generated shape writes */
 #define LLAMA_PIN MLO_LLAMA_PIN /* node-llama-cpp version of scripts/setup-llama.sh */
 
-enum { T_F32 = 0, T_F16 = 1, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14, T_MXFP4 = 39 };
-
 /* Entries may leave the trailing fields (layout, n_swa) out: they default to 0. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -84,8 +82,9 @@ struct mix {
 static int parse_quant(const char *q, struct mix *m)
 {
 	static const struct { const char *n; int ftype; uint32_t base; } qs[] = {
-		{ "F32", 0, T_F32 }, { "F16", 1, T_F16 }, { "Q8_0", 7, T_Q8_0 },
-		{ "Q4_K_M", 15, T_Q4_K }, { "MXFP4_MOE", 38, T_Q8_0 },
+		{ "F32", 0, GGUF_GGML_F32 }, { "F16", 1, GGUF_GGML_F16 },
+		{ "Q8_0", 7, GGUF_GGML_Q8_0 }, { "Q4_K_M", 15, GGUF_GGML_Q4_K },
+		{ "MXFP4_MOE", 38, GGUF_GGML_Q8_0 },
 	};
 	for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
 		if (strcmp(q, qs[i].n) == 0) {
@@ -108,20 +107,20 @@ static uint32_t weight_type(const struct mix *m, const char *kind, int layer, in
 {
 	uint32_t t = m->base;
 	if (m->ftype == 38 && strstr(kind, "_exps") != NULL)
-		t = T_MXFP4; /* gpt-oss's experts; the rest Q8_0 */
+		t = GGUF_GGML_MXFP4; /* gpt-oss's experts; the rest Q8_0 */
 	if (m->ftype == 15) {
 		if (strcmp(kind, "output") == 0)
-			t = T_Q6_K;
+			t = GGUF_GGML_Q6_K;
 		else if ((strcmp(kind, "attn_v") == 0 || strncmp(kind, "ffn_down", 8) == 0) &&
 		    use_more_bits(layer, n_layer))
-			t = T_Q6_K;
+			t = GGUF_GGML_Q6_K;
 	}
 	uint32_t blck, bytes;
 	gguf_ggml_block(t, &blck, &bytes);
 	if (ne0 % blck != 0)
-		t = ne0 % 32 == 0 ? T_Q8_0 : T_F16;
-	if (m->base == T_F32)
-		t = T_F32;
+		t = ne0 % 32 == 0 ? GGUF_GGML_Q8_0 : GGUF_GGML_F16;
+	if (m->base == GGUF_GGML_F32)
+		t = GGUF_GGML_F32;
 	return t;
 }
 
@@ -139,7 +138,7 @@ static void add(struct gen *g, const char *name, const char *kind, int layer, ui
 {
 	int64_t ne[3] = { ne0, ne1, ne2 };
 	uint32_t t = nd == 1 || strcmp(kind, "ffn_gate_inp") == 0 || strcmp(kind, "bias") == 0 ||
-	    strcmp(kind, "f32") == 0 ? T_F32 :
+	    strcmp(kind, "f32") == 0 ? GGUF_GGML_F32 :
 	    weight_type(g->m, kind, layer, g->n_layer, ne0);
 	int part = g->total > 0 ? g->n_tensors * g->n_parts / g->total : 0;
 	g->n_tensors++;
