@@ -113,13 +113,26 @@ void du_fake_gpu(const char *path, uint64_t total, uint64_t used)
 	free(s);
 }
 
-void du_stop(struct tu_proc *p)
+int du_stop(struct tu_proc *p)
 {
+	int rc = 0, ws = 0;
 	if (p->pid > 0) {
 		kill(p->pid, SIGTERM);
-		for (int i = 0; i < 600 && waitpid(p->pid, NULL, WNOHANG) != p->pid; i++)
+		int i = 0;
+		while (i < 600 && waitpid(p->pid, &ws, WNOHANG) != p->pid) {
 			usleep(50 * 1000);
-		p->pid = 0;
+			i++;
+		}
+		if (i == 600 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+			fprintf(stderr, "du_stop: mloffloadd %d %s %d\n", (int)p->pid, i == 600 ?
+			    "did not exit after SIGTERM, pid" : WIFSIGNALED(ws) ? "died of signal" :
+			    "exited with status", i == 600 ? (int)p->pid : WIFSIGNALED(ws) ?
+			    WTERMSIG(ws) : WEXITSTATUS(ws));
+			rc = -1;
+		}
+		if (i < 600)
+			p->pid = 0; /* reaped: tu_stop must not signal its pid again */
 	}
 	tu_stop(p);
+	return rc;
 }

@@ -44,7 +44,9 @@ void du_gen(const char *shape, const char *path, const char *quant, int fill, ui
 /* Writes the fake NVML's state file at path: one GPU of total bytes, used in use. */
 void du_fake_gpu(const char *path, uint64_t total, uint64_t used);
 /* Stops a daemon: SIGTERM, its exit awaited (30 s at most), then its group killed. */
-void du_stop(struct tu_proc *p);
+/* Stops it with SIGTERM (SIGKILL after 30 s). Returns 0 when it exited with status 0,
+ * else -1, saying how it ended on stderr (a crash at shutdown is a bug). */
+int du_stop(struct tu_proc *p);
 /* A JSON value at a dotted path ("devices.0.id", array indexes as numbers), borrowed. */
 json_t *du_at(json_t *j, const char *path);
 

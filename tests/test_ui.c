@@ -352,6 +352,24 @@ static void test_logs(void **st)
 	json_decref(du_req(port, "POST", "/unload", "{\"model\":\"b\"}", &status));
 }
 
+/* After the log followers of test_logs came and went, SIGTERM stops the daemon cleanly
+ * (it once crashed at shutdown on a follower's connection that it still counted). */
+static void test_stop_clean(void **st)
+{
+	static struct sink s;
+	int status;
+	json_decref(du_req(port, "POST", "/load", "{\"model\":\"b\"}", &status));
+	assert_int_equal(status, 200);
+	s.until = "listening on";
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, follow_thread, &s), 0);
+	json_decref(du_req(port, "POST", "/unload", "{\"model\":\"b\"}", &status));
+	json_decref(du_poll(port, "/status", loaded_b, NULL));
+	json_decref(du_req(port, "POST", "/load", "{\"model\":\"b\"}", &status));
+	pthread_join(t, NULL);    /* the follower has hung up */
+	assert_int_equal(du_stop(&dmn), 0);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -364,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_event),
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_logs),
+		cmocka_unit_test(test_stop_clean),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 	curl_global_cleanup();

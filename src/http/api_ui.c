@@ -13,6 +13,7 @@
 #include "reply.h"
 #include "api_ui_assets.h"
 #include "config.h"
+#include "httpconn.h"
 #include "registry.h"
 #include "util.h"
 
@@ -108,7 +109,7 @@ static void follower_free(struct follower *f, const char *why)
 			evhttp_send_reply_chunk(f->req, b);
 			evbuffer_free(b);
 		}
-		evhttp_connection_set_closecb(f->evcon, NULL, NULL);
+		httpconn_on_close(f->evcon, NULL, NULL);
 		evhttp_send_reply_end(f->req);
 	} else if (f->req != NULL) {
 		evhttp_send_reply_end(f->req);   /* no connection: only frees it */
@@ -289,7 +290,8 @@ void api_ui_logs(struct api *a, struct evhttp_request *req, const char *id)
 	f->next = followers;
 	followers = f;
 	n_followers++;
-	evhttp_connection_set_closecb(evcon, on_close, f);
+	/* through the connection layer: it holds the one close callback evhttp has */
+	httpconn_on_close(evcon, on_close, f);
 	struct timeval tv = { 0, LOG_POLL_MS * 1000 };
 	evtimer_add(f->timer, &tv);
 }
