@@ -127,16 +127,17 @@ if [ "$MATCHED" = 1 ]; then
     start_router "router, mloffloadd's child args" "${margs[@]}"
 fi
 
-# One switch of mloffloadd, FROM -> TO: POST /switch, then the one-token completion on TO's
-# child. Records both times.
+# One switch of mloffloadd, FROM -> TO: POST /switch, then the one-token completion on TO
+# through mloffloadd's /v1/completions (a child answers only with its own key, which only
+# the daemon holds). Records both times.
 switch_mlo() {
     local shape="$1" i="$2" from="$3" to="$4" code t code2 t2 port
     read -r code t < <(post "http://127.0.0.1:$DPORT/switch" "{\"from\":\"$from\",\"to\":\"$to\",\"ctx\":$CTX}")
     [ "$code" = 200 ] && [ "$(json_field state)" = ready ] ||
         { cat "$SCRATCH/body" >&2; die "mloffloadd: POST /switch $from -> $to answered $code"; }
     port=$(json_field port)
-    read -r code2 t2 < <(post "http://127.0.0.1:$port/v1/completions" "$(completion_body "$to")")
-    [ "$code2" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: completion on $to (port $port) answered $code2"; }
+    read -r code2 t2 < <(post "http://127.0.0.1:$DPORT/v1/completions" "$(completion_body "$to")")
+    [ "$code2" = 200 ] || { cat "$SCRATCH/body" >&2; die "mloffloadd: completion on $to (child port $port) answered $code2"; }
     printf '%s\tmloffloadd /switch\t%d\t%s\n' "$shape" "$i" "$(ms_of "$t")" >>"$RESULTS"
     printf '%s\tmloffloadd /switch + completion\t%d\t%s\n' "$shape" "$i" \
         "$(awk -v a="$t" -v b="$t2" 'BEGIN { printf "%.3f", (a + b) * 1000 }')" >>"$RESULTS"
