@@ -113,6 +113,13 @@ void du_fake_gpu(const char *path, uint64_t total, uint64_t used)
 	free(s);
 }
 
+static int stops_failed;
+
+int du_stops_failed(void)
+{
+	return stops_failed;
+}
+
 int du_stop(struct tu_proc *p)
 {
 	int rc = 0, ws = 0;
@@ -129,6 +136,7 @@ int du_stop(struct tu_proc *p)
 			    "exited with status", i == 600 ? (int)p->pid : WIFSIGNALED(ws) ?
 			    WTERMSIG(ws) : WEXITSTATUS(ws));
 			rc = -1;
+			stops_failed++;
 		}
 		if (i < 600)
 			p->pid = 0; /* reaped: tu_stop must not signal its pid again */

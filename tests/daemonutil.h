@@ -47,6 +47,9 @@ void du_fake_gpu(const char *path, uint64_t total, uint64_t used);
 /* Stops it with SIGTERM (SIGKILL after 30 s). Returns 0 when it exited with status 0,
  * else -1, saying how it ended on stderr (a crash at shutdown is a bug). */
 int du_stop(struct tu_proc *p);
+/* How many du_stop calls found a daemon that did not end cleanly. A test's main adds it
+ * to its result: cmocka does not count a failing teardown. */
+int du_stops_failed(void);
 /* A JSON value at a dotted path ("devices.0.id", array indexes as numbers), borrowed. */
 json_t *du_at(json_t *j, const char *path);
 

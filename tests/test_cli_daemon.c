@@ -445,5 +445,6 @@ int main(void)
 		cmocka_unit_test(test_load_tty_bar),
 		cmocka_unit_test(test_run_interactive),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

@@ -386,5 +386,6 @@ int main(void)
 		cmocka_unit_test(one_model_per_rpc_server),
 		cmocka_unit_test(split_over_both_servers),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

@@ -247,5 +247,6 @@ int main(void)
 		cmocka_unit_test(learns_keeps_and_plans_smaller),
 	};
 	int rc = cmocka_run_group_tests(units, NULL, NULL);
-	return rc | cmocka_run_group_tests(daemon, setup, teardown);
+	rc |= cmocka_run_group_tests(daemon, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

@@ -627,5 +627,6 @@ int main(void)
 		cmocka_unit_test(rpc_server_as_the_gpu),
 		cmocka_unit_test(bad_requests),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

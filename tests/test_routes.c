@@ -494,5 +494,6 @@ int main(void)
 		cmocka_unit_test(client_gone_mid_stream_cancels),
 		cmocka_unit_test(backend_death_is_an_anthropic_error_event),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

@@ -386,5 +386,5 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 	curl_global_cleanup();
-	return rc;
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }

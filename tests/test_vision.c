@@ -321,5 +321,6 @@ int main(void)
 		cmocka_unit_test(encoder_moves_to_cpu_first),
 		cmocka_unit_test(budget_counts_the_encoder),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	return rc != 0 ? rc : du_stops_failed(); /* every daemon stopped cleanly */
 }
