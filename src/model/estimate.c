@@ -80,10 +80,10 @@ int est_build(const struct gguf *g, const struct est_opts *o, struct est *e, cha
 		e->o.n_batch = e->o.n_ubatch;
 	uint64_t ctx = o->n_ctx ? o->n_ctx : e->a.n_ctx_train;
 	if (ctx == 0)
-		ctx = 4096;
-	if (ctx > (1u << 24)) {
+		ctx = EST_DEFAULT_CTX; /* the model states no training context */
+	if (ctx > EST_MAX_CTX) {
 		snprintf(err, errlen, "context %llu is larger than %u", (unsigned long long)ctx,
-		    1u << 24);
+		    EST_MAX_CTX);
 		arch_free(&e->a);
 		return -1;
 	}

@@ -62,6 +62,12 @@ struct est {
 /* Compute buffers of an architecture planned with the generic rules are increased by
  * 1/EST_GENERIC_MARGIN (25%): llama.cpp's graphs for the architectures checked differ
  * from the generic rule by less than that (docs/estimator.md). */
+/* The context of an estimate when none is asked for and the model states no training
+ * context, and the cap model.c puts on a training context when none is asked for
+ * (MODEL_DEFAULT_CTX); and the largest context anyone may ask for (llama.cpp's own
+ * limits are far below). */
+#define EST_DEFAULT_CTX 8192
+#define EST_MAX_CTX (1u << 24)
 #define EST_GENERIC_MARGIN 4
 
 /* Fills o with llama-server's defaults. */

@@ -20,9 +20,9 @@
 #include "gguf.h"
 #include "plan.h"
 
-#define MODEL_DEFAULT_CTX 8192
-/* The largest context anyone may ask for (llama.cpp's own limits are far below). */
-#define MODEL_MAX_CTX (1u << 24)
+/* (estimate.h says where these come from) */
+#define MODEL_DEFAULT_CTX EST_DEFAULT_CTX
+#define MODEL_MAX_CTX EST_MAX_CTX
 
 /* Opens path and estimates it with o (o->n_ctx 0: the default context above). On
  * success returns 0 with *g (heap: gguf_close) and *e (est_free, before closing *g);
