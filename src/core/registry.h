@@ -113,14 +113,22 @@ void registry_loads_free(struct reg_load *l, size_t n);
 json_t *registry_last_load(struct registry *r, const char *model_id);
 
 /* Device overheads (registry_overhead.c): per device, what its children held beyond
- * their buffers, as the scheduler learned it (scheduler_learn.c). */
-/* Every device's row: a new JSON array of {device, name, bytes, loads, samples}, samples
- * as stored (a JSON array, parsed; an unreadable one reads as []). */
-json_t *registry_overheads(struct registry *r);
-/* Inserts or replaces device's row: its name, figure (bytes), loads seen and samples
- * (borrowed JSON array). Returns 0 or -1. */
-int registry_overhead_save(struct registry *r, const char *device, const char *name,
-    uint64_t bytes, long long loads, json_t *samples);
+ * their buffers, as the scheduler learned it (scheduler_learn.c). One row: */
+#define REG_OVERHEAD_SAMPLES 32
+struct reg_overhead {
+	char device[96];             /* NVML UUID, else the device's name: the key */
+	char name[96];
+	uint64_t bytes;              /* the learned figure */
+	long long loads;             /* loads sampled on the device, ever */
+	size_t n;                    /* samples, oldest first: */
+	long long row[REG_OVERHEAD_SAMPLES];     /* the load (registry row) of each */
+	uint64_t sample[REG_OVERHEAD_SAMPLES];   /* its bytes */
+};
+/* Every device's row, by device: a heap array of *n (free), NULL with *n 0 for none.
+ * Samples that do not read (not [row, bytes] pairs) are left out. */
+struct reg_overhead *registry_overheads(struct registry *r, size_t *n);
+/* Inserts or replaces o's row. Returns 0 or -1. */
+int registry_overhead_save(struct registry *r, const struct reg_overhead *o);
 /* The view (registry_view.c): what the routes show of the catalog, rebuilt when a scan
  * is stored, so that a request reads it without asking the database. Owned by the
  * daemon (daemon.c), read by api and metrics; its pointers change at each rebuild. */

@@ -80,27 +80,21 @@ static struct learn_dev *find(struct sched_learn *l, const char *key)
 struct sched_learn *sched_learn_new(struct registry *reg)
 {
 	struct sched_learn *l = xcalloc(1, sizeof *l);
-	json_t *rows = reg != NULL ? registry_overheads(reg) : json_array(), *v, *smp;
-	size_t i, j;
-	json_array_foreach(rows, i, v) {
-		const char *key = json_string_value(json_object_get(v, "device"));
-		if (key == NULL || l->n == LEARN_DEVICES)
-			continue;
+	size_t n = 0;
+	struct reg_overhead *rows = reg != NULL ? registry_overheads(reg, &n) : NULL;
+	for (size_t i = 0; i < n && l->n < LEARN_DEVICES; i++) {
+		const struct reg_overhead *o = &rows[i];
 		struct learn_dev *d = &l->dev[l->n++];
-		snprintf(d->key, sizeof d->key, "%s", key);
-		snprintf(d->name, sizeof d->name, "%s",
-		    json_string_value(json_object_get(v, "name")));
-		d->loads = json_integer_value(json_object_get(v, "loads"));
-		json_array_foreach(json_object_get(v, "samples"), j, smp) {
-			json_int_t b = json_integer_value(json_array_get(smp, 1));
-			if (d->n == LEARN_WINDOW || b < 0)
-				continue;
-			d->row[d->n] = json_integer_value(json_array_get(smp, 0));
-			d->bytes[d->n++] = (uint64_t)b;
+		snprintf(d->key, sizeof d->key, "%s", o->device);
+		snprintf(d->name, sizeof d->name, "%s", o->name);
+		d->loads = o->loads;
+		for (size_t j = 0; j < o->n && d->n < LEARN_WINDOW; j++) {
+			d->row[d->n] = o->row[j];
+			d->bytes[d->n++] = o->sample[j];
 		}
 		d->figure = sched_learn_median(d->bytes, d->n);
 	}
-	json_decref(rows);
+	free(rows);
 	return l;
 }
 
@@ -113,12 +107,17 @@ static void save(struct registry *reg, const struct learn_dev *d)
 {
 	if (reg == NULL)
 		return;
-	json_t *smp = json_array();
-	for (size_t i = 0; i < d->n; i++)
-		json_array_append_new(smp, json_pack("[I,I]", (json_int_t)d->row[i],
-		    (json_int_t)d->bytes[i]));
-	registry_overhead_save(reg, d->key, d->name, d->figure, d->loads, smp);
-	json_decref(smp);
+	struct reg_overhead o;
+	memset(&o, 0, sizeof o);
+	snprintf(o.device, sizeof o.device, "%s", d->key);
+	snprintf(o.name, sizeof o.name, "%s", d->name);
+	o.bytes = d->figure;
+	o.loads = d->loads;
+	for (size_t i = 0; i < d->n && i < REG_OVERHEAD_SAMPLES; i++) {
+		o.row[o.n] = d->row[i];
+		o.sample[o.n++] = d->bytes[i];
+	}
+	registry_overhead_save(reg, &o);
 }
 
 int sched_learn_observe(struct sched_learn *l, struct registry *reg, const char *key,
