@@ -141,6 +141,21 @@ bench_build_release() {
     if [ ! -x "$MLO" ] || [ ! -x "$MLOD" ]; then die "no $MLO or $MLOD after the build"; fi
 }
 
+# bench_fake_nvml: FAKE_NVML, the tests' fake NVML (a test double of libnvidia-ml.so,
+# tests/fake_nvml.c): BUILD's when it has one (it is built with the tests), else compiled
+# into $SCRATCH/fake-nvml.
+bench_fake_nvml() {
+    if ninja -C "$BUILD" fake_nvml >>"$SCRATCH/build.log" 2>&1 &&
+        [ -f "$BUILD/fake-nvml/libnvidia-ml.so" ]; then
+        FAKE_NVML="$BUILD/fake-nvml/libnvidia-ml.so"
+    else
+        FAKE_NVML="$SCRATCH/fake-nvml/libnvidia-ml.so"
+        mkdir -p "$SCRATCH/fake-nvml"
+        cc -O2 -shared -fPIC -o "$FAKE_NVML" "$ROOT/tests/fake_nvml.c" ||
+            die "cannot build tests/fake_nvml.c"
+    fi
+}
+
 # log_port LOGFILE: the port in mloffloadd's "listening on http://127.0.0.1:PORT" line.
 log_port() {
     sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" | head -n 1

@@ -105,15 +105,7 @@ post() { curl -sf -m "$START_S" -H "$(auth)" -H 'Content-Type: application/json'
 
 # --- 1. the build: brought up to date with ninja, in BUILD ---
 bench_build
-# The fake NVML of the tests (a test double of libnvidia-ml.so, tests/fake_nvml.c): the
-# build's when it has one (it is built with the tests), else compiled here.
-if ninja -C "$BUILD" fake_nvml >>"$SCRATCH/build.log" 2>&1 && [ -f "$BUILD/fake-nvml/libnvidia-ml.so" ]; then
-    FAKE_NVML="$BUILD/fake-nvml/libnvidia-ml.so"
-else
-    FAKE_NVML="$SCRATCH/fake-nvml/libnvidia-ml.so"
-    mkdir -p "$SCRATCH/fake-nvml"
-    cc -O2 -shared -fPIC -o "$FAKE_NVML" "$ROOT/tests/fake_nvml.c" || die "cannot build tests/fake_nvml.c"
-fi
+bench_fake_nvml
 log "binaries: $MLOD ($BUILD_TYPE), fake NVML $FAKE_NVML"
 
 # --- 2. models: tiny (steps 1-3), and a, b, c: tiny with seeds 1, 2, 3 (step 4) ---

@@ -97,13 +97,7 @@ bench_build
 SANITIZED=0
 grep -q '^MLO_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null && SANITIZED=1
 [ "$SANITIZED" = 0 ] || { BUILD_TYPE="$BUILD_TYPE, ASan + UBSan"; export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"; }
-if ninja -C "$BUILD" fake_nvml >>"$SCRATCH/build.log" 2>&1 && [ -f "$BUILD/fake-nvml/libnvidia-ml.so" ]; then
-    FAKE_NVML="$BUILD/fake-nvml/libnvidia-ml.so"
-else
-    FAKE_NVML="$SCRATCH/fake-nvml/libnvidia-ml.so"
-    mkdir -p "$SCRATCH/fake-nvml"
-    cc -O2 -shared -fPIC -o "$FAKE_NVML" "$ROOT/tests/fake_nvml.c" || die "cannot build tests/fake_nvml.c"
-fi
+bench_fake_nvml
 log "binaries: $MLOD ($BUILD_TYPE), fake NVML $FAKE_NVML"
 
 # --- 2. models: a, b, c in the folder; the spare (extra) beside it, copied in and out ---
