@@ -129,9 +129,9 @@ def layer_errors(src):
 
 
 def check(src, show_graph=False):
-    for e in layer_errors(src):
+    bad_layers = layer_errors(src)
+    for e in bad_layers:
         print('check_layers: ' + e)
-    bad_layers = 1 if layer_errors(src) else 0
     g = graph(src)
     if show_graph:
         for m in sorted(g):
