@@ -145,6 +145,9 @@ uint64_t sched_learn_median(const uint64_t *v, size_t n);
  * there (per model), what a new model may use, and for an RPC server the model it
  * serves (one client at a time): new array, for /status, /vram, /vram/budget, /metrics. */
 json_t *sched_devices_json(struct sched *s);
+/* The first GPU of the device monitor that reads, or NULL (what /vram/budget describes
+ * as "device" and whose other processes it lists). */
+const struct device_info *sched_gpu(struct sched *s);
 /* The models a load may evict, in eviction order: new array of {model, bytes}. */
 json_t *sched_evictable_json(struct sched *s);
 /* For the OpenAI routes (proxy.c). sched_acquire makes id resident if it is not (a

@@ -131,8 +131,6 @@ void sched_emit(struct sched *s, const char *type, json_t *data);
 struct rt *sched_find(struct sched *s, const char *id);
 /* m's idle TTL in seconds (its own, else the daemon's idle_ttl_s; 0: never). */
 int sched_ttl(const struct sched *s, const struct rt *m);
-/* The first GPU that reads, or NULL. */
-const struct device_info *sched_gpu(struct sched *s);
 /* Every device a load may use, in llama.cpp's order (GPUs, then RPC servers in the
  * order of the rpc_device lines); returns their count (at most max). */
 size_t sched_targets(struct sched *s, struct target *out, size_t max);

@@ -141,20 +141,6 @@ static struct kept *kept_add(struct api_budget *b, struct bjob *j)
 	return k;
 }
 
-/* The first accelerator with its live budget (free less the reserve), or NULL. */
-static const struct device_info *first_gpu(struct api *a, uint64_t *budget)
-{
-	for (size_t i = 0; i < devmon_count(a->env.dev); i++) {
-		const struct device_info *di = devmon_get(a->env.dev, i);
-		if (strcmp(di->kind, "cpu") != 0 && di->ok) {
-			*budget = di->now.free > a->env.cfg->reserve ? di->now.free -
-			    a->env.cfg->reserve : 0;
-			return di;
-		}
-	}
-	return NULL;
-}
-
 /* What holds memory on the device and could make room: this daemon's idle models (in
  * the order a load would evict them), other processes (NVML), Ollama's models. */
 static json_t *evictable(struct api *a, const struct device_info *gpu)
@@ -188,7 +174,7 @@ static void budget_view(struct api *a, struct bview *v)
 	memset(v, 0, sizeof *v);
 	v->has_dev = sched_budget(a->env.sched, v->dev_id, sizeof v->dev_id, &v->total,
 	    &v->budget, v->rpc, sizeof v->rpc) == 0;
-	v->gpu = first_gpu(a, &(uint64_t){ 0 });
+	v->gpu = sched_gpu(a->env.sched);
 	/* a new child's own overhead on the device, as learned from earlier ones */
 	v->ovh = v->has_dev ? sched_learned_overhead(a->env.sched, v->dev_id) : 0;
 	v->budget = v->budget > v->ovh ? v->budget - v->ovh : 0;
