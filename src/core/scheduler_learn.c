@@ -32,18 +32,13 @@
 #define LEARN_DEVICES 32         /* devices remembered (NVML lists at most DEVICE_MAX) */
 #define LEARN_GROWTH (1u << 20)  /* a load's sample is rewritten when it grew by a MiB */
 
-struct learn_dev {
-	char key[96];            /* NVML UUID, else the device's name */
-	char name[96];
-	long long row[LEARN_WINDOW]; /* the load (registry row) each sample is from */
-	uint64_t bytes[LEARN_WINDOW];/* oldest first */
-	size_t n;
-	uint64_t figure;         /* sched_learn_median of bytes */
-	long long loads;         /* loads sampled on this device, ever */
-};
+/* One device's figure is the registry's row (registry.h), kept here as it is stored:
+ * device (NVML UUID, else its name), name, bytes (sched_learn_median of the samples),
+ * loads, and the newest LEARN_WINDOW samples, oldest first. */
+_Static_assert(LEARN_WINDOW <= REG_OVERHEAD_SAMPLES, "the window fits a registry row");
 
 struct sched_learn {
-	struct learn_dev dev[LEARN_DEVICES];
+	struct reg_overhead dev[LEARN_DEVICES];
 	size_t n;
 };
 
@@ -69,10 +64,10 @@ uint64_t sched_learn_median(const uint64_t *v, size_t n)
 	return s[n / 2 - 1] + (s[n / 2] - s[n / 2 - 1]) / 2;
 }
 
-static struct learn_dev *find(struct sched_learn *l, const char *key)
+static struct reg_overhead *find(struct sched_learn *l, const char *key)
 {
 	for (size_t i = 0; l != NULL && i < l->n; i++)
-		if (strcmp(l->dev[i].key, key) == 0)
+		if (strcmp(l->dev[i].device, key) == 0)
 			return &l->dev[i];
 	return NULL;
 }
@@ -83,16 +78,11 @@ struct sched_learn *sched_learn_new(struct registry *reg)
 	size_t n = 0;
 	struct reg_overhead *rows = reg != NULL ? registry_overheads(reg, &n) : NULL;
 	for (size_t i = 0; i < n && l->n < LEARN_DEVICES; i++) {
-		const struct reg_overhead *o = &rows[i];
-		struct learn_dev *d = &l->dev[l->n++];
-		snprintf(d->key, sizeof d->key, "%s", o->device);
-		snprintf(d->name, sizeof d->name, "%s", o->name);
-		d->loads = o->loads;
-		for (size_t j = 0; j < o->n && d->n < LEARN_WINDOW; j++) {
-			d->row[d->n] = o->row[j];
-			d->bytes[d->n++] = o->sample[j];
-		}
-		d->figure = sched_learn_median(d->bytes, d->n);
+		struct reg_overhead *d = &l->dev[l->n++];
+		*d = rows[i];
+		if (d->n > LEARN_WINDOW)
+			d->n = LEARN_WINDOW;
+		d->bytes = sched_learn_median(d->sample, d->n);
 	}
 	free(rows);
 	return l;
@@ -103,33 +93,22 @@ void sched_learn_free(struct sched_learn *l)
 	free(l);
 }
 
-static void save(struct registry *reg, const struct learn_dev *d)
+static void save(struct registry *reg, const struct reg_overhead *d)
 {
-	if (reg == NULL)
-		return;
-	struct reg_overhead o;
-	memset(&o, 0, sizeof o);
-	snprintf(o.device, sizeof o.device, "%s", d->key);
-	snprintf(o.name, sizeof o.name, "%s", d->name);
-	o.bytes = d->figure;
-	o.loads = d->loads;
-	for (size_t i = 0; i < d->n && i < REG_OVERHEAD_SAMPLES; i++) {
-		o.row[o.n] = d->row[i];
-		o.sample[o.n++] = d->bytes[i];
-	}
-	registry_overhead_save(reg, &o);
+	if (reg != NULL)
+		registry_overhead_save(reg, d);
 }
 
 int sched_learn_observe(struct sched_learn *l, struct registry *reg, const char *key,
     const char *name, long long row, uint64_t bytes)
 {
-	struct learn_dev *d = find(l, key);
+	struct reg_overhead *d = find(l, key);
 	if (d == NULL) {
 		if (l->n == LEARN_DEVICES)
 			return 0;
 		d = &l->dev[l->n++];
 		memset(d, 0, sizeof *d);
-		snprintf(d->key, sizeof d->key, "%s", key);
+		snprintf(d->device, sizeof d->device, "%s", key);
 	}
 	snprintf(d->name, sizeof d->name, "%s", name);
 	size_t i = d->n;
@@ -137,28 +116,28 @@ int sched_learn_observe(struct sched_learn *l, struct registry *reg, const char 
 		i--;
 	if (i > 0) {
 		/* this load's sample: its largest reading, rewritten when it grew */
-		if (bytes < d->bytes[i - 1] + LEARN_GROWTH)
+		if (bytes < d->sample[i - 1] + LEARN_GROWTH)
 			return 0;
-		d->bytes[i - 1] = bytes;
+		d->sample[i - 1] = bytes;
 	} else {
 		if (d->n == LEARN_WINDOW) {
 			memmove(d->row, d->row + 1, (LEARN_WINDOW - 1) * sizeof *d->row);
-			memmove(d->bytes, d->bytes + 1, (LEARN_WINDOW - 1) * sizeof *d->bytes);
+			memmove(d->sample, d->sample + 1, (LEARN_WINDOW - 1) * sizeof *d->sample);
 			d->n--;
 		}
 		d->row[d->n] = row;
-		d->bytes[d->n++] = bytes;
+		d->sample[d->n++] = bytes;
 		d->loads++;
 	}
-	uint64_t was = d->figure;
-	d->figure = sched_learn_median(d->bytes, d->n);
+	uint64_t was = d->bytes;
+	d->bytes = sched_learn_median(d->sample, d->n);
 	save(reg, d);
-	if (d->figure != was) {
+	if (d->bytes != was) {
 		char a[32], b[32];
 		log_info("device %s: learned overhead %s (was %s, median of %zu loads)", d->name,
-		    util_fmt_size(d->figure, a, sizeof a), util_fmt_size(was, b, sizeof b), d->n);
+		    util_fmt_size(d->bytes, a, sizeof a), util_fmt_size(was, b, sizeof b), d->n);
 	}
-	return d->figure != was;
+	return d->bytes != was;
 }
 
 /* The device with this id (borrowed), or NULL. */
@@ -231,20 +210,20 @@ void sched_learn_tick(struct sched *s)
 uint64_t sched_learned_overhead(struct sched *s, const char *dev_id)
 {
 	const struct device_info *di = device(s, dev_id);
-	const struct learn_dev *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
-	return d != NULL ? d->figure : 0;
+	const struct reg_overhead *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
+	return d != NULL ? d->bytes : 0;
 }
 
 json_t *sched_learned_json(struct sched *s, const char *dev_id)
 {
 	const struct device_info *di = device(s, dev_id);
-	const struct learn_dev *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
+	const struct reg_overhead *d = di != NULL ? find(s->learn, key_of(di)) : NULL;
 	if (d == NULL)
 		return NULL;
 	json_t *smp = json_array();
 	for (size_t i = 0; i < d->n; i++)
-		json_array_append_new(smp, json_integer((json_int_t)d->bytes[i]));
-	return json_pack("{s:s,s:I,s:I,s:o,s:s}", "device", d->key, "bytes",
-	    (json_int_t)d->figure, "loads", (json_int_t)d->loads, "samples", smp, "method",
+		json_array_append_new(smp, json_integer((json_int_t)d->sample[i]));
+	return json_pack("{s:s,s:I,s:I,s:o,s:s}", "device", d->device, "bytes",
+	    (json_int_t)d->bytes, "loads", (json_int_t)d->loads, "samples", smp, "method",
 	    "median of the last loads' samples");
 }
